@@ -1,0 +1,15 @@
+"""fastbp: train dense feed-forward networks by backpropagation, fast, on the CPU.
+
+``fastbp.Network`` runs on Numba-compiled kernels; ``fastbp.reference.Network``
+is its plain NumPy twin with the same interface and results.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import reference
+from ._network import TrainingDivergedError
+from ._validation import InputTypeError
+from .network import Network
+
+__all__ = ["Network", "reference", "TrainingDivergedError", "InputTypeError", "__version__"]

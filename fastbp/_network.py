@@ -1,0 +1,317 @@
+"""The public Network interface, shared by :class:`fastbp.Network` and
+:class:`fastbp.reference.Network`.
+
+Everything here is bookkeeping and validation; the arithmetic is done by the
+backend that ``_kernels()`` returns (the Numba kernels or their NumPy twins,
+which have the same names and signatures).
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _io, _layout
+from ._codes import ACTIVATIONS, LOSSES, check_config
+from ._validation import as_features, as_targets, check_dtype, check_learning_rate, check_positive_int
+
+__all__ = ["BaseNetwork", "TrainingDivergedError"]
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss or parameter.
+
+    The network has been put back to its last finite parameters. The history
+    of the epochs finished before the divergence is in ``.history``.
+    """
+
+    def __init__(self, message: str, history: dict | None = None):
+        super().__init__(message)
+        self.history = history
+
+
+def _init_bound(n_in: int, n_out: int, activation: str) -> float:
+    # Glorot-uniform, with scikit-learn's factor 2 instead of 6 for sigmoid.
+    factor = 2.0 if activation == "sigmoid" else 6.0
+    return math.sqrt(factor / (n_in + n_out))
+
+
+class BaseNetwork:
+    """A dense feed-forward network trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: ``[784, 256, 128, 10]``.
+    activation : {'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'}
+        Activation of every hidden layer.
+    output : {'softmax', 'sigmoid', 'identity'}
+        Activation of the output layer.
+    loss : {'cross_entropy', 'binary_cross_entropy', 'mse'}, optional
+        Cost function. Defaults to the natural pair of ``output``:
+        cross_entropy for softmax, binary_cross_entropy for sigmoid, mse for identity.
+    dtype : {'float64', 'float32'}
+        Dtype of every parameter and of the arithmetic.
+    seed : int or None
+        Seeds a ``numpy.random.Generator`` that draws the initial weights and,
+        in ``fit``, each epoch's batch order. The same seed gives the same
+        draws in ``fastbp.Network`` and ``fastbp.reference.Network``.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "sigmoid",
+        output: str = "softmax",
+        loss: str | None = None,
+        dtype: Any = "float64",
+        seed: int | None = None,
+    ) -> None:
+        sizes, loss = check_config(sizes, activation, output, loss)
+        self._sizes = tuple(sizes)
+        self._activation = activation
+        self._output = output
+        self._loss = loss
+        self._dtype = check_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        self._size_codes = np.array(sizes, dtype=np.int64)
+        L = len(sizes) - 1
+        self._act_codes = np.array([ACTIVATIONS[activation]] * (L - 1) + [ACTIVATIONS[output]], dtype=np.int64)
+        self._loss_code = LOSSES[loss]
+        self._params = np.empty(_layout.n_params(sizes), dtype=self._dtype)
+        self._weights, self._biases = _layout.param_views(self._params, sizes)
+        for W, b in zip(self._weights, self._biases):
+            n_out, n_in = W.shape
+            bound = _init_bound(n_in, n_out, activation)
+            W[...] = self._rng.uniform(-bound, bound, size=W.shape)
+            b[...] = self._rng.uniform(-bound, bound, size=b.shape)
+
+    @staticmethod
+    def _kernels():  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- read-only description ------------------------------------------------
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths, input first."""
+        return self._sizes
+
+    @property
+    def activation(self) -> str:
+        return self._activation
+
+    @property
+    def output(self) -> str:
+        return self._output
+
+    @property
+    def loss_name(self) -> str:
+        """Name of the cost function (``loss`` is the method that evaluates it)."""
+        return self._loss
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays, ``(n_out, n_in)`` each: writes into them are seen by the network."""
+        return list(self._weights)
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """The live bias arrays, ``(n_out,)`` each."""
+        return list(self._biases)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}({list(self._sizes)}, activation={self._activation!r}, "
+            f"output={self._output!r}, loss={self._loss!r}, dtype={self._dtype.name!r})"
+        )
+
+    # -- conversion at the boundary ------------------------------------------
+    def _X(self, X) -> np.ndarray:
+        return as_features(X, self._sizes[0], self._dtype)
+
+    def _XY(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        X = self._X(X)
+        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output, self._loss, self._dtype)
+        return X, Y
+
+    # -- passes ----------------------------------------------------------------
+    def _forward_all(self, X: np.ndarray) -> list[np.ndarray]:
+        k = self._kernels()
+        A = [X]
+        for W, b, act in zip(self._weights, self._biases, self._act_codes):
+            out = np.empty((X.shape[0], W.shape[0]), dtype=self._dtype)
+            k.forward_layer(A[-1], W, b, act, out)
+            A.append(out)
+        return A
+
+    def forward(self, X) -> np.ndarray:
+        """Output activations, ``(n_samples, n_out)``."""
+        return self._forward_all(self._X(X))[-1]
+
+    def loss(self, X, Y) -> float:
+        """The cost on this batch: mean over samples of the per-sample loss."""
+        X, Y = self._XY(X, Y)
+        return float(self._kernels().loss_value(self._forward_all(X)[-1], Y, self._loss_code))
+
+    def gradients(self, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Mean-over-batch gradients ``(dWs, dbs)`` of the cost; no update."""
+        X, Y = self._XY(X, Y)
+        k = self._kernels()
+        A = self._forward_all(X)
+        L = len(self._weights)
+        D = np.empty_like(A[L])
+        k.output_delta(A[L], Y, self._act_codes[L - 1], self._loss_code, D)
+        dWs, dbs = [None] * L, [None] * L
+        for l in range(L - 1, -1, -1):
+            dWs[l] = np.empty_like(self._weights[l])
+            dbs[l] = np.empty_like(self._biases[l])
+            k.weight_gradient(D, A[l], dWs[l], dbs[l])
+            if l > 0:
+                D_in = np.empty_like(A[l])
+                k.hidden_delta(D, self._weights[l], A[l], self._act_codes[l - 1], D_in)
+                D = D_in
+        return dWs, dbs
+
+    def _run_epoch(self, X, Y, perm, batch_size, lr, work) -> float:
+        return float(
+            self._kernels().train_epoch(
+                X, Y, perm, batch_size, self._params, self._size_codes, self._act_codes,
+                self._loss_code, self._dtype.type(lr), work,
+            )
+        )
+
+    def _workspace(self, batch_size: int) -> np.ndarray:
+        return np.empty(_layout.workspace_size(self._sizes, batch_size), dtype=self._dtype)
+
+    def step(self, X, Y, lr: float = 0.1) -> float:
+        """One in-place SGD step on this batch; returns the loss before it.
+
+        Raises ``TrainingDivergedError`` (parameters left as they were) if the
+        step makes the loss or a parameter non-finite.
+        """
+        X, Y = self._XY(X, Y)
+        lr = check_learning_rate(lr)
+        B = X.shape[0]
+        before = self._params.copy()
+        loss = self._run_epoch(X, Y, np.arange(B, dtype=np.int64), B, lr, self._workspace(B))
+        if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+            self._params[...] = before
+            raise TrainingDivergedError(
+                f"the SGD step with lr={lr} gave a non-finite loss or parameter; "
+                "the parameters were left as before it (try a smaller lr)"
+            )
+        return loss
+
+    def fit(
+        self,
+        X,
+        y,
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 0.1,
+        shuffle: bool = True,
+        verbose: bool = False,
+        on_divergence: str = "raise",
+    ) -> dict[str, list[float]]:
+        """Train with minibatch SGD.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+        y : (n_samples, n_out) targets, or (n_samples,) integer labels for a
+            softmax output (or values for a one-output network).
+        epochs, batch_size : int
+            The last partial batch of each epoch is trained on, not dropped.
+        lr : float
+            Learning rate.
+        shuffle : bool
+            Visit the rows in a new random order each epoch (drawn from the
+            network's seeded generator).
+        verbose : bool
+            Print each epoch's loss.
+        on_divergence : {'raise', 'warn'}
+            When an epoch makes the loss or a parameter non-finite, the network
+            is put back to its parameters before that epoch, then either a
+            ``TrainingDivergedError`` is raised or a ``RuntimeWarning`` is
+            given and training stops.
+
+        Returns
+        -------
+        dict
+            ``{"loss": [mean training loss of each epoch]}``.
+        """
+        if on_divergence not in ("raise", "warn"):
+            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        lr = check_learning_rate(lr)
+        X, Y = self._XY(X, y)
+        n = X.shape[0]
+        batch_size = min(batch_size, n)
+        work = self._workspace(batch_size)  # once per fit, reused by every batch
+        history: dict[str, list[float]] = {"loss": []}
+        for epoch in range(epochs):
+            perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+            before = self._params.copy()
+            loss = self._run_epoch(X, Y, perm.astype(np.int64, copy=False), batch_size, lr, work)
+            if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+                self._params[...] = before
+                msg = (
+                    f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
+                    "became non-finite; the network was put back to its parameters before that epoch"
+                )
+                if on_divergence == "raise":
+                    raise TrainingDivergedError(msg, history)
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                break
+            history["loss"].append(loss)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
+        return history
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels for a softmax output (argmax) or a sigmoid output
+        (0/1 per unit; 1-D for one unit); the output values for identity."""
+        A = self.forward(X)
+        if self._output == "softmax":
+            return A.argmax(axis=1)
+        if self._output == "sigmoid":
+            labels = (A > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return A
+
+    # -- files -----------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically."""
+        from . import __version__
+
+        meta = {
+            "format": _io.FORMAT,
+            "format_version": _io.FORMAT_VERSION,
+            "fastbp_version": __version__,
+            "sizes": list(self._sizes),
+            "activation": self._activation,
+            "output": self._output,
+            "loss": self._loss,
+            "dtype": self._dtype.name,
+        }
+        _io.write_model(path, meta, self._weights, self._biases)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Read a model written by ``save``; raises ``ValueError`` naming the file if it is not one."""
+        meta, weights, biases = _io.read_model(path)
+        try:
+            net = cls(meta["sizes"], meta["activation"], meta["output"], meta["loss"], meta["dtype"])
+        except ValueError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
+        for dst, src in zip(net._weights + net._biases, weights + biases):
+            dst[...] = src
+        return net

@@ -1,0 +1,128 @@
+"""Checks at the Python boundary, run before any kernel sees an array.
+
+A kernel handed a wrong shape can write out of bounds, so every public entry
+point converts and checks here first: once per call, never per batch.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+class InputTypeError(TypeError, ValueError):
+    """An argument of the wrong kind (a string array, a non-number).
+
+    It is both a ``TypeError`` and a ``ValueError`` so that either ``except``
+    catches it, as NumPy's ``AxisError`` is both a ``ValueError`` and an
+    ``IndexError``.
+    """
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The network dtype: float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_learning_rate(lr, name: str = "lr") -> float:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise InputTypeError(f"{name} must be a positive finite number, got {lr!r}")
+    lr = float(lr)
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {lr!r}")
+    return lr
+
+
+def _numeric_array(data, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise InputTypeError(
+            f"{name} must hold real numbers; got an array of dtype {arr.dtype} "
+            "(convert strings or objects to numbers first)"
+        )
+    return arr
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    # A float64 sum is finite exactly when no element is NaN or inf, except
+    # for overflow of huge finite values: only then is the full check run.
+    if arr.dtype.kind != "f":
+        return
+    if math.isfinite(float(arr.sum(dtype=np.float64))):
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(arr[where]) else "infinity"
+        raise ValueError(f"{name} contains {kind} (first at index {where}); inputs must be finite")
+
+
+def as_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous ``(n_samples, n_features)`` array of ``dtype``."""
+    arr = _numeric_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}); got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no samples (shape {arr.shape})")
+    if arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features but the network's input layer has {n_features}"
+        )
+    _check_finite(arr, name)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def as_targets(Y, n_samples: int, n_out: int, output: str, loss: str, dtype: np.dtype, name: str = "Y") -> np.ndarray:
+    """Targets as a C-contiguous ``(n_samples, n_out)`` array of ``dtype``.
+
+    A 1-D ``Y`` is read as integer class labels ``0..n_out-1`` for a softmax
+    output (and one-hot encoded), or as the single column of a one-output net.
+    """
+    arr = _numeric_array(Y, name)
+    if arr.ndim == 1 and output == "softmax":
+        if arr.shape[0] != n_samples:
+            raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples")
+        _check_finite(arr, name)
+        if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name}: class labels must be integers 0..{n_out - 1}; got fractional values")
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi > n_out - 1:
+            raise ValueError(
+                f"{name}: class labels must lie in 0..{n_out - 1} (the output has {n_out} units); "
+                f"got values from {lo} to {hi}"
+            )
+        onehot = np.zeros((n_samples, n_out), dtype=dtype)
+        onehot[np.arange(n_samples), arr.astype(np.intp)] = 1
+        return onehot
+    if arr.ndim == 1 and n_out == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_out={n_out}); got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
+    if arr.shape[1] != n_out:
+        raise ValueError(f"{name} has {arr.shape[1]} columns but the network's output layer has {n_out}")
+    _check_finite(arr, name)
+    if loss == "binary_cross_entropy" and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name}: targets of binary_cross_entropy must lie in [0, 1]")
+    if loss == "cross_entropy" and arr.min() < 0:
+        raise ValueError(f"{name}: targets of cross_entropy must be non-negative (one-hot or probabilities)")
+    return np.ascontiguousarray(arr, dtype=dtype)

@@ -1,0 +1,21 @@
+"""Numba-compiled kernels. Each has a twin of the same name and signature in
+:mod:`fastbp.reference`; :mod:`fastbp.registry` pairs them.
+
+Importing this package imports Numba but compiles nothing: each kernel is
+compiled (or loaded from the cache) on its first call for a given dtype.
+"""
+from .backward import hidden_delta, output_delta, weight_gradient
+from .epoch import train_epoch
+from .forward import forward_layer
+from .loss import loss_value
+from .update import sgd_update
+
+__all__ = [
+    "forward_layer",
+    "output_delta",
+    "hidden_delta",
+    "weight_gradient",
+    "sgd_update",
+    "loss_value",
+    "train_epoch",
+]

@@ -1,0 +1,39 @@
+"""The cost: mean over the batch of the per-sample loss."""
+import numpy as np
+
+from .._codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+from .._jit import jit
+
+
+@jit
+def loss_value(A, Y, loss):
+    """Mean per-sample loss of output activations ``A`` against targets ``Y``.
+
+    Probabilities are clipped below at the dtype's smallest normal number
+    before ``log`` so a saturated output gives a large finite loss, not inf.
+    Accumulates in float64.
+    """
+    B, n = A.shape
+    tiny = np.finfo(A.dtype).tiny
+    total = 0.0
+    if loss == CROSS_ENTROPY:
+        for i in range(B):
+            for j in range(n):
+                y = Y[i, j]
+                if y != 0:
+                    total -= y * np.log(max(np.float64(A[i, j]), tiny))
+    elif loss == BINARY_CROSS_ENTROPY:
+        for i in range(B):
+            for j in range(n):
+                a = np.float64(A[i, j])
+                y = np.float64(Y[i, j])
+                if y != 0:
+                    total -= y * np.log(max(a, tiny))
+                if y != 1:
+                    total -= (1.0 - y) * np.log(max(1.0 - a, tiny))
+    else:  # MSE
+        for i in range(B):
+            for j in range(n):
+                r = np.float64(A[i, j]) - np.float64(Y[i, j])
+                total += 0.5 * r * r
+    return total / B

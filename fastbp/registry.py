@@ -1,0 +1,199 @@
+"""One table pairing each compiled kernel with its NumPy reference twin.
+
+Tests and asv benchmarks iterate over :data:`KERNELS` (as bottleneck pairs
+each C function with ``bottleneck.slow`` and numbagg drives tests and
+benchmarks from one table). Each entry knows how to build valid arguments for
+a shape, dtype and variant, and which arguments the kernel writes, so one
+loop can check ``kernel == reference`` for every kernel.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import _layout, reference
+from ._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, VALID_PAIRS
+
+# Tolerances per dtype: the one table every comparison uses. "rtol"/"atol"
+# bound one kernel call against its twin (float32 rounds at ~6e-8 per
+# operation and BLAS sums in another order than NumPy; float64 at ~1e-16);
+# "trained_*" bound whole networks after several epochs side by side, where
+# those differences compound through every step.
+TOLERANCES = {
+    np.dtype(np.float32): {"rtol": 2e-4, "atol": 2e-5, "trained_rtol": 2e-3, "trained_atol": 2e-4},
+    np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11, "trained_rtol": 1e-8, "trained_atol": 1e-10},
+}
+
+#: (B, n_in, n_out) shapes every kernel is checked on: batch 1 and width 1 included.
+SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (16, 8, 1), (33, 17, 9), (64, 64, 64)]
+
+#: (output, loss) pairs of DESIGN.md's loss table.
+OUTPUT_LOSS_PAIRS = [(out, loss) for loss, outs in VALID_PAIRS.items() for out in outs]
+
+
+def _activations_like(rng, shape, dtype, act_name):
+    """Valid stored activations for ``act_name`` (drawn through the reference)."""
+    Z = rng.normal(0, 1.5, size=shape).astype(dtype)
+    return reference.activate(Z, ACTIVATIONS[act_name]).astype(dtype)
+
+
+def _targets(rng, shape, dtype, loss):
+    B, n = shape
+    if loss == "cross_entropy":
+        Y = np.zeros(shape, dtype)
+        Y[np.arange(B), rng.integers(0, n, size=B)] = 1
+        return Y
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, size=shape).astype(dtype)
+    return rng.normal(size=shape).astype(dtype)
+
+
+def _args_forward_layer(rng, shape, dtype, variant):
+    B, n_in, n_out = shape
+    return (
+        rng.normal(size=(B, n_in)).astype(dtype),
+        rng.normal(0, 0.7, size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        ACTIVATIONS[variant],
+        np.zeros((B, n_out), dtype),
+    )
+
+
+def _args_output_delta(rng, shape, dtype, variant):
+    B, _, n_out = shape
+    output, loss = variant
+    return (
+        _activations_like(rng, (B, n_out), dtype, output),
+        _targets(rng, (B, n_out), dtype, loss),
+        ACTIVATIONS[output],
+        LOSSES[loss],
+        np.zeros((B, n_out), dtype),
+    )
+
+
+def _args_hidden_delta(rng, shape, dtype, variant):
+    B, n_in, n_out = shape  # D_next has the wider layer's width n_out
+    return (
+        rng.normal(size=(B, n_out)).astype(dtype),
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        _activations_like(rng, (B, n_in), dtype, variant),
+        ACTIVATIONS[variant],
+        np.zeros((B, n_in), dtype),
+    )
+
+
+def _args_weight_gradient(rng, shape, dtype, variant):
+    B, n_in, n_out = shape
+    return (
+        rng.normal(size=(B, n_out)).astype(dtype),
+        rng.normal(size=(B, n_in)).astype(dtype),
+        np.zeros((n_out, n_in), dtype),
+        np.zeros(n_out, dtype),
+    )
+
+
+def _args_sgd_update(rng, shape, dtype, variant):
+    _, n_in, n_out = shape
+    return (
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        dtype.type(0.05),
+    )
+
+
+def _args_loss_value(rng, shape, dtype, variant):
+    B, _, n_out = shape
+    output, loss = variant
+    return (
+        _activations_like(rng, (B, n_out), dtype, output),
+        _targets(rng, (B, n_out), dtype, loss),
+        LOSSES[loss],
+    )
+
+
+def _args_train_epoch(rng, shape, dtype, variant):
+    """A 3-layer net ``n_in -> n_out -> 3`` over ``2B+1`` rows in batches of ``B``
+    (so the last batch is partial)."""
+    B, n_in, n_hidden = shape
+    hidden, (output, loss) = variant
+    n_last = 3
+    sizes = np.array([n_in, n_hidden, n_last], dtype=np.int64)
+    N = 2 * B + 1
+    X = rng.normal(size=(N, n_in)).astype(dtype)
+    Y = _targets(rng, (N, n_last), dtype, loss)
+    params = rng.normal(0, 0.5, size=_layout.n_params(sizes)).astype(dtype)
+    acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
+    work = np.zeros(_layout.workspace_size(sizes, B), dtype)
+    return (X, Y, rng.permutation(N), B, params, sizes, acts, LOSSES[loss], dtype.type(0.1), work)
+
+
+@dataclass(frozen=True)
+class KernelCase:
+    """One kernel, how to call it, and what it writes."""
+
+    name: str
+    make_args: Callable  # (rng, (B, n_in, n_out), dtype, variant) -> args
+    outputs: tuple[int, ...]  # indices of the arguments the kernel writes
+    variants: tuple
+
+    def kernel(self) -> Callable:
+        from . import kernels
+
+        return getattr(kernels, self.name)
+
+    def reference(self) -> Callable:
+        return getattr(reference, self.name)
+
+
+_HIDDEN_X_PAIRS = tuple(
+    (HIDDEN_ACTIVATIONS[i % len(HIDDEN_ACTIVATIONS)], pair) for i, pair in enumerate(OUTPUT_LOSS_PAIRS)
+) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN_ACTIVATIONS)
+
+KERNELS = (
+    KernelCase("forward_layer", _args_forward_layer, (4,), tuple(ACTIVATIONS)),
+    KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
+    KernelCase("hidden_delta", _args_hidden_delta, (4,), HIDDEN_ACTIVATIONS),
+    KernelCase("weight_gradient", _args_weight_gradient, (2, 3), (None,)),
+    KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
+    KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
+    KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),
+)
+
+
+def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0):
+    """Call the kernel and its twin on identical fresh arguments.
+
+    Returns ``(kernel_results, reference_results)``: the written arguments
+    followed by the return value, in the same order for both.
+    """
+    dtype = np.dtype(dtype)
+    args = case.make_args(np.random.default_rng(seed), shape, dtype, variant)
+    results = []
+    for fn in (case.kernel(), case.reference()):
+        a = copy.deepcopy(args)
+        ret = fn(*a)
+        results.append([a[i] for i in case.outputs] + ([ret] if ret is not None else []))
+    return results[0], results[1]
+
+
+def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0) -> None:
+    """Assert that ``case``'s kernel equals its reference twin, within ``TOLERANCES``.
+
+    The failure message names the kernel, dtype, shape and variant.
+    """
+    dtype = np.dtype(dtype)
+    got, want = run_pair(case, shape, dtype, variant, seed)
+    tol = TOLERANCES[dtype]
+    for i, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        scale = max(1.0, float(np.abs(w).max(initial=0.0)))
+        np.testing.assert_allclose(
+            g, w, rtol=tol["rtol"], atol=tol["atol"] * scale,
+            err_msg=f"kernel {case.name}: output {i} differs from reference, dtype={dtype.name}, "
+            f"shape (B, n_in, n_out)={shape}, variant={variant}",
+        )
