@@ -9,7 +9,16 @@ __version__ = "0.1.0"
 
 from . import reference
 from ._network import TrainingDivergedError
+from ._threads import get_num_threads, set_num_threads
 from ._validation import InputTypeError
 from .network import Network
 
-__all__ = ["Network", "reference", "TrainingDivergedError", "InputTypeError", "__version__"]
+__all__ = [
+    "Network",
+    "reference",
+    "TrainingDivergedError",
+    "InputTypeError",
+    "set_num_threads",
+    "get_num_threads",
+    "__version__",
+]

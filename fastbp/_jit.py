@@ -1,8 +1,9 @@
 """The one place that spells out Numba's options for every fastbp kernel.
 
 - ``cache=True``: a second process loads machine code from the cache instead
-  of compiling again (NUMBA_CACHE_DIR moves the cache when the package folder
-  is read-only).
+  of compiling again. The cache sits in ``__pycache__`` beside the kernels, or
+  in a user-wide folder when the package folder is read-only, or under
+  ``NUMBA_CACHE_DIR`` when that is set (Numba's own order).
 - ``nogil=True``: kernels release the GIL, so two networks can train in two
   Python threads.
 - ``fastmath``: a flag set *without* ``nnan``/``ninf`` (numba issue 2919:
@@ -14,10 +15,68 @@
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+
 import numba
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@functools.lru_cache(maxsize=None)
+def sources_digest() -> str:
+    """A hash of every source file compiled code is built from.
+
+    Numba checks a cached function against its own file only (numba issue
+    10776): a kernel whose callee in another file changed would load stale
+    machine code. fastbp's cache entries carry this digest too, so any edit
+    to a kernel module recompiles every kernel that might inline it.
+    """
+    h = hashlib.sha256(numba.__version__.encode())
+    files = [os.path.join(_PACKAGE_DIR, "_jit.py"), os.path.join(_PACKAGE_DIR, "_codes.py")]
+    kdir = os.path.join(_PACKAGE_DIR, "kernels")
+    files += sorted(os.path.join(kdir, f) for f in os.listdir(kdir) if f.endswith(".py"))
+    for path in files:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+class _DigestStamp:
+    """Mixin for Numba's source-file cache locators: fastbp's functions get
+    ``sources_digest()`` added to their staleness stamp; others are left alone."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not os.path.abspath(py_file).startswith(_PACKAGE_DIR + os.sep):
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return (super().get_source_stamp(), sources_digest())
+
+
+def _install_digest_stamp() -> None:
+    try:
+        from numba.core import caching
+
+        classes = caching.CacheImpl._locator_classes
+    except AttributeError:  # pragma: no cover - another Numba layout: per-file stamps only
+        return
+    wrapped = []
+    for base in classes:
+        if base.__name__ in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
+            if not any(getattr(c, "_fastbp_base", None) is base for c in classes):
+                wrapped.append(type("Fastbp" + base.__name__, (_DigestStamp, base), {"_fastbp_base": base}))
+        wrapped.append(base)
+    classes[:] = wrapped
+
+
+_install_digest_stamp()
 
 
 def jit(func):

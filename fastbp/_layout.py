@@ -28,9 +28,7 @@ def param_views(params: np.ndarray, sizes) -> tuple[list[np.ndarray], list[np.nd
 
 
 def workspace_size(sizes, batch_size: int) -> int:
-    """Scalars ``train_epoch`` needs: the gathered batch (X and Y rows), an
-    activation and a delta block per layer, and one dW and db block reused by
-    every layer."""
-    per_row = sizes[0] + sizes[-1] + 2 * sum(sizes[1:])
-    max_w = max(n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    return batch_size * per_row + max_w + max(sizes[1:])
+    """Scalars ``train_epoch`` needs: the gathered batch (X and Y rows) and an
+    activation block and a delta block per layer. No dW block: the fused SGD
+    update writes the weight gradient straight into W."""
+    return batch_size * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _io, _layout
 from ._codes import ACTIVATIONS, LOSSES, check_config
+from ._threads import num_threads
 from ._validation import as_features, as_targets, check_dtype, check_learning_rate, check_positive_int
 
 __all__ = ["BaseNetwork", "TrainingDivergedError"]
@@ -218,6 +219,8 @@ class BaseNetwork:
         lr: float = 0.1,
         shuffle: bool = True,
         verbose: bool = False,
+        *,
+        threads: int | None = None,
         on_divergence: str = "raise",
     ) -> dict[str, list[float]]:
         """Train with minibatch SGD.
@@ -236,6 +239,9 @@ class BaseNetwork:
             network's seeded generator).
         verbose : bool
             Print each epoch's loss.
+        threads : int, optional
+            Threads for this fit, Numba's and BLAS's alike (see
+            ``fastbp.set_num_threads``); by default the current setting.
         on_divergence : {'raise', 'warn'}
             When an epoch makes the loss or a parameter non-finite, the network
             is put back to its parameters before that epoch, then either a
@@ -257,23 +263,24 @@ class BaseNetwork:
         batch_size = min(batch_size, n)
         work = self._workspace(batch_size)  # once per fit, reused by every batch
         history: dict[str, list[float]] = {"loss": []}
-        for epoch in range(epochs):
-            perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
-            before = self._params.copy()
-            loss = self._run_epoch(X, Y, perm.astype(np.int64, copy=False), batch_size, lr, work)
-            if not (math.isfinite(loss) and np.isfinite(self._params).all()):
-                self._params[...] = before
-                msg = (
-                    f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
-                    "became non-finite; the network was put back to its parameters before that epoch"
-                )
-                if on_divergence == "raise":
-                    raise TrainingDivergedError(msg, history)
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                break
-            history["loss"].append(loss)
-            if verbose:
-                print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
+        with num_threads(threads):
+            for epoch in range(epochs):
+                perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                before = self._params.copy()
+                loss = self._run_epoch(X, Y, perm.astype(np.int64, copy=False), batch_size, lr, work)
+                if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+                    self._params[...] = before
+                    msg = (
+                        f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
+                        "became non-finite; the network was put back to its parameters before that epoch"
+                    )
+                    if on_divergence == "raise":
+                        raise TrainingDivergedError(msg, history)
+                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                    break
+                history["loss"].append(loss)
+                if verbose:
+                    print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
         return history
 
     def predict(self, X) -> np.ndarray:

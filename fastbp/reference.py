@@ -38,6 +38,7 @@ __all__ = [
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
+    "sgd_fused_update",
     "loss_value",
     "train_epoch",
 ]
@@ -112,6 +113,14 @@ def sgd_update(W, b, dW, db, lr):
     """Gradient descent in place: ``W -= lr * dW``, ``b -= lr * db``."""
     W -= lr * dW
     b -= lr * db
+
+
+def sgd_fused_update(D, A_prev, W, b, lr):
+    """SGD with the gradient formed on the way: ``W -= lr * D.T @ A_prev / B``,
+    ``b -= lr * D.sum(0) / B``."""
+    B = D.shape[0]
+    W -= lr * (D.T @ A_prev / B)
+    b -= lr * (D.sum(axis=0) / B)
 
 
 def loss_value(A, Y, loss):

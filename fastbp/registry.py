@@ -106,6 +106,17 @@ def _args_sgd_update(rng, shape, dtype, variant):
     )
 
 
+def _args_sgd_fused_update(rng, shape, dtype, variant):
+    B, n_in, n_out = shape
+    return (
+        rng.normal(size=(B, n_out)).astype(dtype),
+        rng.normal(size=(B, n_in)).astype(dtype),
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        dtype.type(0.05),
+    )
+
+
 def _args_loss_value(rng, shape, dtype, variant):
     B, _, n_out = shape
     output, loss = variant
@@ -160,6 +171,7 @@ KERNELS = (
     KernelCase("hidden_delta", _args_hidden_delta, (4,), HIDDEN_ACTIVATIONS),
     KernelCase("weight_gradient", _args_weight_gradient, (2, 3), (None,)),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
+    KernelCase("sgd_fused_update", _args_sgd_fused_update, (2, 3), (None,)),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),
 )

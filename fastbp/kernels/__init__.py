@@ -8,7 +8,7 @@ from .backward import hidden_delta, output_delta, weight_gradient
 from .epoch import train_epoch
 from .forward import forward_layer
 from .loss import loss_value
-from .update import sgd_update
+from .update import sgd_fused_update, sgd_update
 
 __all__ = [
     "forward_layer",
@@ -16,6 +16,7 @@ __all__ = [
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
+    "sgd_fused_update",
     "loss_value",
     "train_epoch",
 ]

@@ -7,6 +7,7 @@ import numpy as np
 
 from .._codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTMAX, TANH
 from .._jit import jit
+from ._fastexp import fast_exp
 
 
 @jit
@@ -21,7 +22,7 @@ def _add_bias_and_activate(Z, b, act):
             row[j] += b[j]
         if act == SIGMOID:
             for j in range(n):
-                row[j] = one / (one + np.exp(-row[j]))
+                row[j] = one / (one + fast_exp(-row[j]))
         elif act == TANH:
             for j in range(n):
                 row[j] = np.tanh(row[j])
@@ -37,12 +38,12 @@ def _add_bias_and_activate(Z, b, act):
             m = row[0]
             for j in range(1, n):
                 m = max(m, row[j])
-            s = 0.0
+            s = Z.dtype.type(0.0)
             for j in range(n):
-                e = np.exp(row[j] - m)
+                e = fast_exp(row[j] - m)
                 row[j] = e
                 s += e
-            inv = one / Z.dtype.type(s)
+            inv = one / s
             for j in range(n):
                 row[j] *= inv
         # IDENTITY: nothing to do.

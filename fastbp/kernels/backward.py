@@ -1,9 +1,8 @@
 """Backward pass: output delta, fused hidden delta, weight and bias gradients."""
-import numpy as np
-
 from .._codes import MSE
 from .._jit import jit
 from ._activation import _multiply_derivative
+from ._blas import gemm
 
 
 @jit
@@ -28,7 +27,7 @@ def hidden_delta(D_next, W_next, A, act, out):
     The GEMM writes straight into ``out``; the derivative is applied in the
     pass that follows, from the stored activation, so Z is never kept.
     """
-    np.dot(D_next, W_next, out)
+    gemm(False, False, 1.0, D_next, W_next, 0.0, out)
     _multiply_derivative(out, A, act)
 
 
@@ -37,17 +36,19 @@ def weight_gradient(D, A_prev, dW, db):
     """``dW <- D.T @ A_prev / B`` (outer products summed over the batch) and
     ``db <- D.sum(axis=0) / B``."""
     B = D.shape[0]
-    np.dot(D.T, A_prev, dW)
-    inv = dW.dtype.type(1.0) / dW.dtype.type(B)
-    n_out, n_in = dW.shape
-    for i in range(n_out):
-        for j in range(n_in):
-            dW[i, j] *= inv
-    for j in range(n_out):
-        db[j] = 0
-    # Row-wise accumulation walks D in memory order.
-    for i in range(B):
-        for j in range(n_out):
-            db[j] += D[i, j]
-    for j in range(n_out):
-        db[j] *= inv
+    gemm(True, False, 1.0 / B, D, A_prev, 0.0, dW)
+    _column_sums(D, 1.0 / B, db)
+
+
+@jit
+def _column_sums(D, scale, out):
+    """``out <- scale * D.sum(axis=0)``, walking D row by row in memory order."""
+    n = D.shape[1]
+    for j in range(n):
+        out[j] = 0
+    for i in range(D.shape[0]):
+        for j in range(n):
+            out[j] += D[i, j]
+    s = out.dtype.type(scale)
+    for j in range(n):
+        out[j] *= s

@@ -2,10 +2,10 @@
 import numpy as np
 
 from .._jit import jit
-from .backward import hidden_delta, output_delta, weight_gradient
+from .backward import hidden_delta, output_delta
 from .forward import forward_layer
 from .loss import loss_value
-from .update import sgd_update
+from .update import sgd_fused_update
 
 
 @jit
@@ -47,7 +47,6 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
         Yb = _block(work, B * sizes[0], B, sizes[L])
         a_base = B * (sizes[0] + sizes[L])
         d_base = a_base + B * row_off[L]
-        g_base = d_base + B * row_off[L]
         for i in range(B):
             r = perm[start + i]
             Xb[i, :] = X[r, :]
@@ -78,9 +77,6 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
             else:
                 A_in = Xb
                 D_in = D
-            dW = _block(work, g_base, n_out, n_in)
-            db = work[g_base + n_out * n_in : g_base + n_out * n_in + n_out]
-            weight_gradient(D, A_in, dW, db)
-            sgd_update(W, b, dW, db, lr)
+            sgd_fused_update(D, A_in, W, b, lr)
             D = D_in
     return total / n
