@@ -1,6 +1,4 @@
 """One whole training epoch in compiled code: no Python and no allocation per batch."""
-import numpy as np
-
 from .._jit import jit
 from .backward import hidden_delta, output_delta
 from .forward import forward_layer
@@ -33,50 +31,48 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
     """
     n = perm.shape[0]
     L = sizes.shape[0] - 1
-    # Offsets of each layer's parameters, and of each layer's activation block
-    # per row of the batch (deltas sit in a second set of blocks after them).
-    p_off = np.zeros(L + 1, np.int64)
-    row_off = np.zeros(L + 1, np.int64)
-    for l in range(L):
-        p_off[l + 1] = p_off[l] + sizes[l + 1] * sizes[l] + sizes[l + 1]
-        row_off[l + 1] = row_off[l] + sizes[l + 1]
+    n0, nL = sizes[0], sizes[L]
+    # Every view is made once per epoch, at the full batch size; a batch of
+    # B rows uses their first B rows. (Making views per batch cost ~27 ns
+    # each, 0.4 us of the ~5 us a 64-32-10 batch of 16 takes.)
+    Yfull = _block(work, batch_size * n0, batch_size, nL)
+    A = [_block(work, 0, batch_size, n0)]  # A[0]: the gathered rows of X
+    off = batch_size * (n0 + nL)
+    for l in range(1, L + 1):
+        A.append(_block(work, off, batch_size, sizes[l]))
+        off += batch_size * sizes[l]
+    D = [A[0]]  # D[0] is never formed: no delta for the input layer
+    for l in range(1, L + 1):
+        D.append(_block(work, off, batch_size, sizes[l]))
+        off += batch_size * sizes[l]
+    Ws = [_block(params, 0, sizes[1], n0)]
+    bs = [params[sizes[1] * n0 : sizes[1] * n0 + sizes[1]]]
+    p = sizes[1] * n0 + sizes[1]
+    for l in range(1, L):
+        Ws.append(_block(params, p, sizes[l + 1], sizes[l]))
+        p += sizes[l + 1] * sizes[l]
+        bs.append(params[p : p + sizes[l + 1]])
+        p += sizes[l + 1]
+
     total = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        Xb = _block(work, 0, B, sizes[0])
-        Yb = _block(work, B * sizes[0], B, sizes[L])
-        a_base = B * (sizes[0] + sizes[L])
-        d_base = a_base + B * row_off[L]
+        Xb = A[0][:B]
+        Yb = Yfull[:B]
         for i in range(B):
             r = perm[start + i]
-            Xb[i, :] = X[r, :]
-            Yb[i, :] = Y[r, :]
-
-        A_prev = Xb
+            for k in range(n0):
+                Xb[i, k] = X[r, k]
+            for k in range(nL):
+                Yb[i, k] = Y[r, k]
         for l in range(L):
-            n_in, n_out = sizes[l], sizes[l + 1]
-            W = _block(params, p_off[l], n_out, n_in)
-            b = params[p_off[l] + n_out * n_in : p_off[l + 1]]
-            A = _block(work, a_base + B * row_off[l], B, n_out)
-            forward_layer(A_prev, W, b, acts[l], A)
-            A_prev = A
-        total += loss_value(A_prev, Yb, loss) * B
-
-        D = _block(work, d_base + B * row_off[L - 1], B, sizes[L])
-        output_delta(A_prev, Yb, acts[L - 1], loss, D)
+            forward_layer(A[l][:B], Ws[l], bs[l], acts[l], A[l + 1][:B])
+        total += loss_value(A[L][:B], Yb, loss) * B
+        output_delta(A[L][:B], Yb, acts[L - 1], loss, D[L][:B])
         # Last layer first. A layer's W serves the delta below it before the
         # same W is updated; no delta is formed for the input layer.
-        for l in range(L - 1, -1, -1):
-            n_in, n_out = sizes[l], sizes[l + 1]
-            W = _block(params, p_off[l], n_out, n_in)
-            b = params[p_off[l] + n_out * n_in : p_off[l + 1]]
-            if l > 0:
-                A_in = _block(work, a_base + B * row_off[l - 1], B, n_in)
-                D_in = _block(work, d_base + B * row_off[l - 1], B, n_in)
-                hidden_delta(D, W, A_in, acts[l - 1], D_in)
-            else:
-                A_in = Xb
-                D_in = D
-            sgd_fused_update(D, A_in, W, b, lr)
-            D = D_in
+        for l in range(L, 0, -1):
+            if l > 1:
+                hidden_delta(D[l][:B], Ws[l - 1], A[l - 1][:B], acts[l - 2], D[l - 1][:B])
+            sgd_fused_update(D[l][:B], A[l - 1][:B], Ws[l - 1], bs[l - 1], lr)
     return total / n
