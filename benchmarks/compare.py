@@ -214,8 +214,14 @@ def _available(peer):
     return importlib.util.find_spec(mod) is not None
 
 
-def compare(config, peers, rounds, dtype="float32", threads=2, out=sys.stdout):
-    """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``."""
+def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout):
+    """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``.
+
+    ``settle`` seconds pass between two timed epochs: BLAS and OpenMP pools
+    spin-wait for a while after their last task (OpenBLAS for ~0.1 s, OpenMP
+    up to 0.2 s), and on 2 cores a pool still spinning in one peer's process
+    would slow down whichever peer runs next.
+    """
     procs = {}
     for peer in peers:
         if not _available(peer):
@@ -239,6 +245,7 @@ def compare(config, peers, rounds, dtype="float32", threads=2, out=sys.stdout):
             del procs[peer]
     for _ in range(rounds):
         for peer, p in procs.items():
+            time.sleep(settle)
             p.stdin.write("run\n")
             p.stdin.flush()
             times.setdefault(peer, []).append(float(p.stdout.readline()))
@@ -289,6 +296,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     ap.add_argument("--json", help="write the medians here")
     ap.add_argument("--plot", help="write a PNG chart here (needs matplotlib)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -297,7 +305,7 @@ def main(argv=None):
         return worker(args.worker, args.config[0], args.dtype, args.threads)
     results = {}
     for config in args.config:
-        times = compare(config, args.peers, args.rounds, args.dtype, args.threads)
+        times = compare(config, args.peers, args.rounds, args.dtype, args.threads, args.settle)
         results[config] = report(config, times, args.dtype, args.threads)
         sys.stdout.flush()
     if args.json:

@@ -51,10 +51,10 @@ def _targets(rng, shape, dtype, loss):
     return rng.normal(size=shape).astype(dtype)
 
 
-def _args_forward_layer(rng, shape, dtype, variant):
+def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
     B, n_in, n_out = shape
     return (
-        rng.normal(size=(B, n_in)).astype(dtype),
+        (scale * rng.normal(size=(B, n_in))).astype(dtype),
         rng.normal(0, 0.7, size=(n_out, n_in)).astype(dtype),
         rng.normal(size=n_out).astype(dtype),
         ACTIVATIONS[variant],
@@ -62,7 +62,7 @@ def _args_forward_layer(rng, shape, dtype, variant):
     )
 
 
-def _args_output_delta(rng, shape, dtype, variant):
+def _args_output_delta(rng, shape, dtype, variant, scale=1.0):
     B, _, n_out = shape
     output, loss = variant
     return (
@@ -74,10 +74,10 @@ def _args_output_delta(rng, shape, dtype, variant):
     )
 
 
-def _args_hidden_delta(rng, shape, dtype, variant):
+def _args_hidden_delta(rng, shape, dtype, variant, scale=1.0):
     B, n_in, n_out = shape  # D_next has the wider layer's width n_out
     return (
-        rng.normal(size=(B, n_out)).astype(dtype),
+        (scale * rng.normal(size=(B, n_out))).astype(dtype),
         rng.normal(size=(n_out, n_in)).astype(dtype),
         _activations_like(rng, (B, n_in), dtype, variant),
         ACTIVATIONS[variant],
@@ -85,31 +85,31 @@ def _args_hidden_delta(rng, shape, dtype, variant):
     )
 
 
-def _args_weight_gradient(rng, shape, dtype, variant):
+def _args_weight_gradient(rng, shape, dtype, variant, scale=1.0):
     B, n_in, n_out = shape
     return (
-        rng.normal(size=(B, n_out)).astype(dtype),
+        (scale * rng.normal(size=(B, n_out))).astype(dtype),
         rng.normal(size=(B, n_in)).astype(dtype),
         np.zeros((n_out, n_in), dtype),
         np.zeros(n_out, dtype),
     )
 
 
-def _args_sgd_update(rng, shape, dtype, variant):
+def _args_sgd_update(rng, shape, dtype, variant, scale=1.0):
     _, n_in, n_out = shape
     return (
         rng.normal(size=(n_out, n_in)).astype(dtype),
         rng.normal(size=n_out).astype(dtype),
-        rng.normal(size=(n_out, n_in)).astype(dtype),
-        rng.normal(size=n_out).astype(dtype),
+        (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
+        (scale * rng.normal(size=n_out)).astype(dtype),
         dtype.type(0.05),
     )
 
 
-def _args_sgd_fused_update(rng, shape, dtype, variant):
+def _args_sgd_fused_update(rng, shape, dtype, variant, scale=1.0):
     B, n_in, n_out = shape
     return (
-        rng.normal(size=(B, n_out)).astype(dtype),
+        (scale * rng.normal(size=(B, n_out))).astype(dtype),
         rng.normal(size=(B, n_in)).astype(dtype),
         rng.normal(size=(n_out, n_in)).astype(dtype),
         rng.normal(size=n_out).astype(dtype),
@@ -117,7 +117,7 @@ def _args_sgd_fused_update(rng, shape, dtype, variant):
     )
 
 
-def _args_loss_value(rng, shape, dtype, variant):
+def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
     B, _, n_out = shape
     output, loss = variant
     return (
@@ -127,7 +127,7 @@ def _args_loss_value(rng, shape, dtype, variant):
     )
 
 
-def _args_train_epoch(rng, shape, dtype, variant):
+def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
     """A 3-layer net ``n_in -> n_out -> 3`` over ``2B+1`` rows in batches of ``B``
     (so the last batch is partial)."""
     B, n_in, n_hidden = shape
@@ -135,7 +135,7 @@ def _args_train_epoch(rng, shape, dtype, variant):
     n_last = 3
     sizes = np.array([n_in, n_hidden, n_last], dtype=np.int64)
     N = 2 * B + 1
-    X = rng.normal(size=(N, n_in)).astype(dtype)
+    X = (scale * rng.normal(size=(N, n_in))).astype(dtype)
     Y = _targets(rng, (N, n_last), dtype, loss)
     params = rng.normal(0, 0.5, size=_layout.n_params(sizes)).astype(dtype)
     acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
@@ -148,7 +148,7 @@ class KernelCase:
     """One kernel, how to call it, and what it writes."""
 
     name: str
-    make_args: Callable  # (rng, (B, n_in, n_out), dtype, variant) -> args
+    make_args: Callable  # (rng, (B, n_in, n_out), dtype, variant, scale=1.0) -> args
     outputs: tuple[int, ...]  # indices of the arguments the kernel writes
     variants: tuple
 
@@ -177,14 +177,15 @@ KERNELS = (
 )
 
 
-def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0):
-    """Call the kernel and its twin on identical fresh arguments.
+def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: float = 1.0):
+    """Call the kernel and its twin on identical fresh arguments (``scale``
+    multiplies the free-valued input: activations, deltas, or gradients).
 
     Returns ``(kernel_results, reference_results)``: the written arguments
     followed by the return value, in the same order for both.
     """
     dtype = np.dtype(dtype)
-    args = case.make_args(np.random.default_rng(seed), shape, dtype, variant)
+    args = case.make_args(np.random.default_rng(seed), shape, dtype, variant, scale)
     results = []
     for fn in (case.kernel(), case.reference()):
         a = copy.deepcopy(args)
@@ -193,13 +194,13 @@ def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0):
     return results[0], results[1]
 
 
-def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0) -> None:
+def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: float = 1.0) -> None:
     """Assert that ``case``'s kernel equals its reference twin, within ``TOLERANCES``.
 
     The failure message names the kernel, dtype, shape and variant.
     """
     dtype = np.dtype(dtype)
-    got, want = run_pair(case, shape, dtype, variant, seed)
+    got, want = run_pair(case, shape, dtype, variant, seed, scale)
     tol = TOLERANCES[dtype]
     for i, (g, w) in enumerate(zip(got, want)):
         g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
@@ -207,5 +208,5 @@ def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0) ->
         np.testing.assert_allclose(
             g, w, rtol=tol["rtol"], atol=tol["atol"] * scale,
             err_msg=f"kernel {case.name}: output {i} differs from reference, dtype={dtype.name}, "
-            f"shape (B, n_in, n_out)={shape}, variant={variant}",
+            f"shape (B, n_in, n_out)={shape}, variant={variant}, seed={seed}, scale={scale}",
         )

@@ -1,0 +1,110 @@
+"""Whole epochs of ``Network.fit`` on the configurations of the comparison
+(benchmarks/compare.py: S, M, L), their peak memory, the first-call compile
+time, and the speed-up over ``fastbp.reference``."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import fastbp
+
+CONFIGS = {
+    # name: (layer sizes, batch size, samples); sigmoid hidden layers, softmax + cross-entropy.
+    "S": ([64, 32, 10], 16, 20_000),
+    "M": ([784, 256, 128, 10], 64, 60_000),
+    "L": ([784, 1024, 1024, 10], 128, 60_000),
+}
+
+
+def _data(sizes, n, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, sizes[0]), dtype=np.float32).astype(dtype, copy=False)
+    Y = np.zeros((n, sizes[-1]), dtype)
+    Y[np.arange(n), rng.integers(0, sizes[-1], size=n)] = 1
+    return X, Y
+
+
+class Epoch:
+    """Seconds for one epoch of ``fit`` (plain SGD, shuffled), 2 threads."""
+
+    params = (list(CONFIGS), ["float32", "float64"])
+    param_names = ["config", "dtype"]
+    number = 1
+    repeat = (1, 5, 20.0)
+    timeout = 600
+
+    def setup(self, config, dtype):
+        sizes, self.batch, n = CONFIGS[config]
+        self.X, self.Y = _data(sizes, n, dtype)
+        fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        self.net = fastbp.Network(sizes, activation="sigmoid", output="softmax", loss="cross_entropy",
+                                  dtype=dtype, seed=0)
+        self.net.fit(self.X[: 2 * self.batch], self.Y[: 2 * self.batch], epochs=1, batch_size=self.batch)
+
+    def time_fit_one_epoch(self, config, dtype):
+        self.net.fit(self.X, self.Y, epochs=1, batch_size=self.batch, lr=0.01)
+
+    def peakmem_fit_one_epoch(self, config, dtype):
+        self.net.fit(self.X, self.Y, epochs=1, batch_size=self.batch, lr=0.01)
+
+
+class Speedup:
+    """How many times faster than ``fastbp.reference`` one epoch is (M-shaped net, 10,000 samples)."""
+
+    params = (["float32", "float64"],)
+    param_names = ["dtype"]
+    number = 1
+    repeat = 1
+    timeout = 300
+    unit = "times"
+
+    def setup(self, dtype):
+        sizes, batch, _ = CONFIGS["M"]
+        self.X, self.Y = _data(sizes, 10_000, dtype)
+        self.args = (sizes, batch, dtype)
+
+    def track_speedup_over_reference(self, dtype):
+        sizes, batch, dtype = self.args
+        best = {}
+        for Net in (fastbp.Network, fastbp.reference.Network):
+            net = Net(sizes, dtype=dtype, seed=0)
+            net.fit(self.X[:batch], self.Y[:batch], epochs=1, batch_size=batch)
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                net.fit(self.X, self.Y, epochs=1, batch_size=batch, lr=0.01)
+                times.append(time.perf_counter() - t)
+            best[Net] = min(times)
+        return best[fastbp.reference.Network] / best[fastbp.Network]
+
+
+class Startup:
+    """Seconds a fresh process takes, with an empty and with a warm compile cache."""
+
+    number = 1
+    repeat = 1
+    timeout = 600
+    unit = "seconds"
+    _CODE = ("import numpy as np, fastbp; net = fastbp.Network([64, 32, 10], dtype='{dtype}', seed=0); "
+             "net.fit(np.zeros((40, 64)), np.arange(40) % 10, epochs=1, batch_size=16)")
+
+    def setup(self):
+        self.cache = tempfile.mkdtemp(prefix="fastbp-asv-cache-")
+
+    def _run(self, dtype):
+        env = dict(os.environ, NUMBA_CACHE_DIR=self.cache)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", self._CODE.format(dtype=dtype)], check=True, env=env)
+        return time.perf_counter() - t
+
+    def track_first_compile_seconds(self):
+        """Compile every kernel a float32 fit needs, from an empty cache."""
+        return self._run("float32")
+
+    def track_warm_start_seconds(self):
+        """A fresh process: import, load the cached kernels, fit one small epoch."""
+        self._run("float64")
+        return self._run("float64")
