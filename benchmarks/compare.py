@@ -164,27 +164,28 @@ def _peer_floor(sizes, batch, X, y, Y, dtype, threads):
 
     @jit
     def gemms_only(n, batch, Ws, acts, deltas, Xb):
-        # Forward GEMMs, hidden-delta GEMMs and fused-update GEMMs of one
-        # epoch, on fixed buffers: no gather, activation, loss or bias.
+        # The GEMMs of fastbp's compiled epoch, in its layout (input rows,
+        # activations and deltas as columns), on fixed buffers: no gather,
+        # activation, loss or bias.
         L = len(Ws)
         for s in range(0, n, batch):
-            A = Xb
-            for l in range(L):
-                gemm(False, True, 1.0, A, Ws[l], 0.0, acts[l])
-                A = acts[l]
+            gemm(False, True, 1.0, Ws[0], Xb, 0.0, acts[0])
+            for l in range(1, L):
+                gemm(False, False, 1.0, Ws[l], acts[l - 1], 0.0, acts[l])
             for l in range(L - 1, -1, -1):
                 if l > 0:
-                    gemm(False, False, 1.0, deltas[l], Ws[l], 0.0, deltas[l - 1])
-                A_in = acts[l - 1] if l > 0 else Xb
-                gemm(True, False, -1e-9, deltas[l], A_in, 1.0, Ws[l])
+                    gemm(True, False, 1.0, Ws[l], deltas[l], 0.0, deltas[l - 1])
+                    gemm(False, True, -1e-9, deltas[l], acts[l - 1], 1.0, Ws[l])
+                else:
+                    gemm(False, False, -1e-9, deltas[0], Xb, 1.0, Ws[0])
 
     from numba.typed import List
 
     Ws, acts, deltas = List(), List(), List()
     for a, b in zip(sizes[:-1], sizes[1:]):
         Ws.append(np.full((b, a), 0.01, dtype))
-        acts.append(np.full((batch, b), 0.5, dtype))
-        deltas.append(np.full((batch, b), 0.01, dtype))
+        acts.append(np.full((b, batch), 0.5, dtype))
+        deltas.append(np.full((b, batch), 0.01, dtype))
     Xb = np.ascontiguousarray(X[:batch])
     n = len(X)
     return lambda: gemms_only(n, batch, Ws, acts, deltas, Xb)

@@ -7,12 +7,18 @@ from .._jit import jit
 
 @jit
 def loss_value(A, Y, loss):
-    """Mean per-sample loss of output activations ``A`` against targets ``Y``.
+    """Mean per-sample loss of output activations ``A`` (B, n) against targets ``Y``.
 
     Probabilities are clipped below at the dtype's smallest normal number
     before ``log`` so a saturated output gives a large finite loss, not inf.
     Accumulates in float64.
     """
+    return _loss_sum(A, Y, loss) / A.shape[0]
+
+
+@jit
+def _loss_sum(A, Y, loss):
+    """Sum of the per-element loss terms over the whole block (either layout)."""
     B, n = A.shape
     tiny = np.finfo(A.dtype).tiny
     total = 0.0
@@ -36,4 +42,4 @@ def loss_value(A, Y, loss):
             for j in range(n):
                 r = np.float64(A[i, j]) - np.float64(Y[i, j])
                 total += 0.5 * r * r
-    return total / B
+    return total
