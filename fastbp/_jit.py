@@ -82,3 +82,21 @@ _install_digest_stamp()
 def jit(func):
     """Compile ``func`` lazily with fastbp's options (one specialisation per dtype)."""
     return numba.njit(**OPTIONS)(func)
+
+
+def cache_folder() -> tuple[str, bool]:
+    """Where the compiled kernels are cached, and whether that folder is writable.
+
+    Numba picks the first that works of: ``NUMBA_CACHE_DIR``, ``__pycache__``
+    beside the kernels, a user-wide folder. When none is writable, kernels
+    still work but compile in every process.
+    """
+    from .kernels import train_epoch
+
+    cache = getattr(train_epoch, "_cache", None)
+    impl = getattr(cache, "_impl", None)
+    locator = getattr(impl, "locator", None)
+    if locator is None:
+        return "(no cache: Numba found no writable folder)", False
+    path = locator.get_cache_path()
+    return path, os.access(path, os.W_OK)

@@ -297,6 +297,11 @@ class BaseNetwork:
     # -- files -----------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically."""
+        self._save(path)
+
+    def _save(self, path, extra: dict | None = None) -> None:
+        """``save``, with ``extra`` JSON metadata kept in the file (the command
+        line keeps class labels there); ``load`` ignores it."""
         from . import __version__
 
         meta = {
@@ -309,6 +314,8 @@ class BaseNetwork:
             "loss": self._loss,
             "dtype": self._dtype.name,
         }
+        if extra:
+            meta["extra"] = extra
         _io.write_model(path, meta, self._weights, self._biases)
 
     @classmethod

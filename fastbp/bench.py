@@ -1,0 +1,321 @@
+"""Side-by-side comparison: seconds per epoch of plain minibatch SGD.
+
+The same work for every peer: one epoch over synthetic data, softmax output
+with cross-entropy, sigmoid hidden layers, shuffled batches, no momentum, no
+weight decay. Each peer runs in its own process (its own imports, threads and
+allocator); rounds are interleaved (peer A, peer B, ..., then again) so that
+load on this shared machine hits every peer alike; medians and ratios are
+printed. A peer that is not installed is skipped with a note.
+
+    fastbp bench --config M
+    fastbp bench --config S M L --rounds 7 --json out.json --plot chart.png
+    python benchmarks/compare.py ...   (the same, from a source checkout)
+
+Peers: fastbp, reference (fastbp.reference), torch (PyTorch eager),
+jax (the whole train step under jax.jit), sklearn (MLPClassifier, solver='sgd',
+momentum=0, alpha=0), floor (the same GEMMs alone through the BLAS fastbp calls,
+in a compiled loop: what the matrix products cost with nothing else).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    # name: (layer sizes, batch size, samples)
+    "S": ([64, 32, 10], 16, 20_000),
+    "M": ([784, 256, 128, 10], 64, 60_000),
+    "L": ([784, 1024, 1024, 10], 128, 60_000),
+}
+PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
+LR = 0.01
+
+
+def make_data(sizes, n, dtype, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0]), dtype=np.float32).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=n)
+    Y = np.zeros((n, sizes[-1]), dtype=dtype)
+    Y[np.arange(n), y] = 1
+    return X, y, Y
+
+
+# -- peers: each returns a function that runs one epoch ------------------------
+
+def _peer_fastbp(sizes, batch, X, y, Y, dtype, threads, module="fastbp"):
+    import fastbp
+
+    fastbp.set_num_threads(threads)
+    Net = fastbp.Network if module == "fastbp" else fastbp.reference.Network
+    net = Net(sizes, activation="sigmoid", output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
+    return lambda: net.fit(X, Y, epochs=1, batch_size=batch, lr=LR, shuffle=True)
+
+
+def _peer_reference(*args):
+    return _peer_fastbp(*args, module="reference")
+
+
+def _peer_torch(sizes, batch, X, y, Y, dtype, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    tdtype = getattr(torch, dtype)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.Sigmoid())
+    model = torch.nn.Sequential(*layers).to(tdtype)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    lossf = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    n = len(X)
+
+    def epoch():
+        perm = torch.randperm(n)
+        for s in range(0, n, batch):
+            idx = perm[s : s + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def _peer_jax(sizes, batch, X, y, Y, dtype, threads):
+    if dtype == "float64":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        bound = (2.0 / (a + b)) ** 0.5
+        params.append((jnp.asarray(rng.uniform(-bound, bound, (b, a)).astype(dtype)), jnp.zeros(b, dtype)))
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def loss_fn(params, xb, yb):
+        a = xb
+        for W, b in params[:-1]:
+            a = jax.nn.sigmoid(a @ W.T + b)
+        W, b = params[-1]
+        logp = jax.nn.log_softmax(a @ W.T + b)
+        return -jnp.mean(jnp.sum(yb * logp, axis=1))
+
+    @jax.jit
+    def step(params, idx):
+        xb, yb = Xj[idx], Yj[idx]
+        loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
+        return [(W - LR * gW, b - LR * gb) for (W, b), (gW, gb) in zip(params, grads)], loss
+
+    n = len(X)
+    state = {"params": params}
+
+    def epoch():
+        perm = rng.permutation(n)
+        p = state["params"]
+        for s in range(0, n, batch):
+            p, loss = step(p, perm[s : s + batch])
+        jax.block_until_ready(p)
+        state["params"] = p
+
+    return epoch
+
+
+def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
+    import warnings
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd", momentum=0,
+                        alpha=0, batch_size=batch, learning_rate_init=LR, max_iter=1, shuffle=True,
+                        random_state=0)
+    classes = np.arange(sizes[-1])
+
+    def epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X, y, classes=classes)
+
+    return epoch
+
+
+def _peer_floor(sizes, batch, X, y, Y, dtype, threads):
+    import numpy as np
+
+    import fastbp
+    from fastbp._jit import jit
+    from fastbp.kernels._blas import gemm
+
+    fastbp.set_num_threads(threads)
+
+    @jit
+    def gemms_only(n, batch, Ws, acts, deltas, Xb):
+        # The GEMMs of fastbp's compiled epoch, in its layout (input rows,
+        # activations and deltas as columns), on fixed buffers: no gather,
+        # activation, loss or bias.
+        L = len(Ws)
+        for s in range(0, n, batch):
+            gemm(False, True, 1.0, Ws[0], Xb, 0.0, acts[0])
+            for l in range(1, L):
+                gemm(False, False, 1.0, Ws[l], acts[l - 1], 0.0, acts[l])
+            for l in range(L - 1, -1, -1):
+                if l > 0:
+                    gemm(True, False, 1.0, Ws[l], deltas[l], 0.0, deltas[l - 1])
+                    gemm(False, True, -1e-9, deltas[l], acts[l - 1], 1.0, Ws[l])
+                else:
+                    gemm(False, False, -1e-9, deltas[0], Xb, 1.0, Ws[0])
+
+    from numba.typed import List
+
+    Ws, acts, deltas = List(), List(), List()
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        Ws.append(np.full((b, a), 0.01, dtype))
+        acts.append(np.full((b, batch), 0.5, dtype))
+        deltas.append(np.full((b, batch), 0.01, dtype))
+    Xb = np.ascontiguousarray(X[:batch])
+    n = len(X)
+    return lambda: gemms_only(n, batch, Ws, acts, deltas, Xb)
+
+
+def worker(peer, config, dtype, threads):
+    """Set up one peer, then time one epoch per line read from stdin."""
+    sizes, batch, n = CONFIGS[config]
+    X, y, Y = make_data(sizes, n, dtype)
+    epoch = globals()[f"_peer_{peer}"](sizes, batch, X, y, Y, dtype, threads)
+    epoch()  # warm-up: compiles, loads caches, allocates
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        t0 = time.perf_counter()
+        epoch()
+        print(f"{time.perf_counter() - t0:.6f}", flush=True)
+
+
+def _available(peer):
+    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn"}.get(peer)
+    if mod is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(mod) is not None
+
+
+def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout):
+    """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``.
+
+    ``settle`` seconds pass between two timed epochs: BLAS and OpenMP pools
+    spin-wait for a while after their last task (OpenBLAS for ~0.1 s, OpenMP
+    up to 0.2 s), and on 2 cores a pool still spinning in one peer's process
+    would slow down whichever peer runs next.
+    """
+    procs = {}
+    for peer in peers:
+        if not _available(peer):
+            print(f"  note: {peer} is not installed; skipped", file=out)
+            continue
+        env = dict(os.environ)
+        if peer == "jax":
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}").strip()
+        p = subprocess.Popen(
+            [sys.executable, "-m", "fastbp.bench", "--worker", peer, "--config", config, "--dtype", dtype,
+             "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )
+        procs[peer] = p
+    times = {}
+    # Wait for every worker to be set up before the first timed round.
+    for peer, p in list(procs.items()):
+        line = p.stdout.readline().strip()
+        if line != "ready":
+            print(f"  note: {peer} failed to start (exit {p.wait()}); skipped", file=out)
+            del procs[peer]
+    for _ in range(rounds):
+        for peer, p in procs.items():
+            time.sleep(settle)
+            p.stdin.write("run\n")
+            p.stdin.flush()
+            times.setdefault(peer, []).append(float(p.stdout.readline()))
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    return times
+
+
+def report(config, times, dtype, threads, out=sys.stdout):
+    sizes, batch, n = CONFIGS[config]
+    med = {peer: statistics.median(ts) for peer, ts in times.items()}
+    print(f"config {config}: {'-'.join(map(str, sizes))}, batch {batch}, {n} samples, {dtype}, "
+          f"{threads} threads; seconds per epoch (median of {len(next(iter(times.values())))} rounds)", file=out)
+    base = med.get("fastbp")
+    for peer in sorted(med, key=med.get):
+        ratio = f"fastbp/{peer} = {base / med[peer]:.3f}" if base and peer != "fastbp" else ""
+        print(f"  {peer:<10} {med[peer]:9.4f} s   {ratio}", file=out)
+    return med
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(results)
+    peers = [p for p in PEERS if any(p in results[c] for c in configs)]
+    fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 3.6), squeeze=False)
+    for ax, c in zip(axes[0], configs):
+        vals = [results[c].get(p, float("nan")) for p in peers]
+        bars = ax.bar(peers, vals, color=["#d62728" if p == "fastbp" else "#7f7f7f" for p in peers])
+        ax.set_title(f"{c}: {'-'.join(map(str, CONFIGS[c][0]))}, batch {CONFIGS[c][1]}")
+        ax.set_ylabel("seconds per epoch")
+        ax.set_yscale("log")
+        ax.tick_params(axis="x", rotation=45)
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", nargs="+", default=["S", "M", "L"], choices=list(CONFIGS))
+    ap.add_argument("--peers", nargs="+", default=PEERS, choices=PEERS)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
+    ap.add_argument("--json", help="write the medians here")
+    ap.add_argument("--plot", help="write a PNG chart here (needs matplotlib)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.config[0], args.dtype, args.threads)
+    results = {}
+    for config in args.config:
+        times = compare(config, args.peers, args.rounds, args.dtype, args.threads, args.settle)
+        results[config] = report(config, times, args.dtype, args.threads)
+        sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"dtype": args.dtype, "threads": args.threads, "seconds_per_epoch": results}, f, indent=1)
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

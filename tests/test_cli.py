@@ -1,0 +1,146 @@
+"""The ``fastbp`` command, driven in a subprocess as a user would."""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "fastbp", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _metric(stdout, name):
+    line = [l for l in stdout.splitlines() if l.startswith(f"test {name}")][0]
+    return float(line.split()[2].rstrip(";"))
+
+
+def test_train_on_the_default_data(tmp_path):
+    out = run("train", "--quiet", "--out", str(tmp_path / "m.npz"))
+    assert out.returncode == 0, out.stderr
+    assert "digits" in out.stdout and "s per epoch" in out.stdout
+    assert _metric(out.stdout, "accuracy") >= 0.95
+    assert (tmp_path / "m.npz").exists()
+
+
+def test_no_subcommand_trains_the_default(tmp_path):
+    out = run("--quiet", "--epochs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout
+
+
+@pytest.fixture
+def regression_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = X @ [1.5, -2.0, 0.5] + 0.3 * np.sin(3 * X[:, 0])
+    path = tmp_path / "reg.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "target", "c"])
+        for row, t in zip(X, y):
+            w.writerow([row[0], row[1], t, row[2]])
+    return path
+
+
+def test_train_on_csv_regression_then_predict(tmp_path, regression_csv):
+    model = tmp_path / "reg.npz"
+    out = run("train", "--data", str(regression_csv), "--target", "target", "--hidden", "32", "--epochs", "60",
+              "--lr", "0.02", "--quiet", "--out", str(model), "--plot", str(tmp_path / "curve.png"))
+    assert out.returncode == 0, out.stderr
+    assert "regression" in out.stdout
+    assert _metric(out.stdout, "R2") > 0.9
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    pred = run("predict", str(model), "--data", str(regression_csv), "--target", "target", "--out", str(tmp_path / "p.csv"))
+    assert pred.returncode == 0, pred.stderr
+    rows = list(csv.reader(open(tmp_path / "p.csv")))
+    assert rows[0] == ["prediction"] and len(rows) == 401
+    float(rows[1][0])
+
+
+def test_train_on_npz_classification_with_labels_kept(tmp_path):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    labels = np.array([10, 20, 30])[y]  # not 0..k-1: the command maps and maps back
+    np.savez(tmp_path / "iris.npz", X=X, y=labels)
+    model = tmp_path / "iris_model.npz"
+    out = run("train", "--data", str(tmp_path / "iris.npz"), "--epochs", "80", "--hidden", "16", "--quiet",
+              "--out", str(model))
+    assert out.returncode == 0, out.stderr
+    assert _metric(out.stdout, "accuracy") > 0.8
+    pred = run("predict", str(model), "--data", str(tmp_path / "iris.npz"))
+    assert pred.returncode == 0, pred.stderr
+    values = {int(v) for v in pred.stdout.split()[1:]}
+    assert values <= {10, 20, 30} and len(values) >= 2
+
+
+def test_info():
+    out = run("info")
+    assert out.returncode == 0, out.stderr
+    for word in ("fastbp", "numpy", "numba", "scipy", "openblas", "threads", "compile cache"):
+        assert word in out.stdout
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "text.csv").write_text("a,b,y\n1,x,0\n2,3,1\n")
+    (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n2,3,1\n3,4,0\n4,5,1\n5,6,0\n")
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    np.savez(tmp_path / "noy.npz", X=np.zeros((5, 2)))
+    run("train", "--quiet", "--epochs", "1", "--out", str(tmp_path / "m.npz"))
+    return tmp_path
+
+
+BAD = {
+    "missing file": (["train", "--data", "{d}/nope.csv", "--target", "y"], "no such file"),
+    "non-numeric cell": (["train", "--data", "{d}/text.csv", "--target", "y"], "not a number"),
+    "missing target column": (["train", "--data", "{d}/ok.csv", "--target", "label"], "no column 'label'"),
+    "csv without target": (["train", "--data", "{d}/ok.csv"], "--target"),
+    "unreadable npz": (["train", "--data", "{d}/garbage.npz"], "garbage.npz"),
+    "npz without y": (["train", "--data", "{d}/noy.npz"], "'y'"),
+    "unknown activation": (["train", "--activation", "swish"], "invalid choice"),
+    "unknown flag": (["train", "--colour", "red"], "unrecognized"),
+    "negative epochs": (["train", "--epochs", "-3"], "--epochs"),
+    "bad lr": (["train", "--lr", "nan"], "--lr"),
+    "shape mismatch on predict": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv"], "expects 64"),
+    "missing model": (["predict", "{d}/none.npz", "--data", "{d}/ok.csv"], "no such model"),
+    "corrupt model": (["predict", "{d}/garbage.npz", "--data", "{d}/ok.csv"], "not a valid fastbp model"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_one_line_and_status_2(files, case):
+    argv, words = BAD[case]
+    out = run(*[a.format(d=files) for a in argv])
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "Traceback" not in out.stderr and words in lines[0]
+
+
+def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
+    import signal
+    import time
+
+    model = tmp_path / "m.npz"
+    p = subprocess.Popen([sys.executable, "-m", "fastbp", "train", "--epochs", "100000", "--out", str(model)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Wait until training is under way (the progress bar has reported an epoch).
+    deadline = time.time() + 120
+    line = ""
+    while "network:" not in line and time.time() < deadline:
+        line = p.stdout.readline()
+    time.sleep(3)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    assert "interrupted after" in stderr
+    import fastbp
+
+    net = fastbp.Network.load(model)
+    assert np.isfinite(net.weights[0]).all()
