@@ -140,10 +140,16 @@ def cmd_train(args) -> int:
     else:
         classes, n_out, output = None, 1, "identity"
         targets = y.astype(np.float64)
-    net = fastbp.Network([X.shape[1], *args.hidden, n_out], activation=args.activation, output=output,
-                         dtype=args.dtype, seed=args.seed)
-    if args.threads:
-        fastbp.set_num_threads(args.threads)
+    try:
+        net = fastbp.Network([X.shape[1], *args.hidden, n_out], activation=args.activation, output=output,
+                             dtype=args.dtype, seed=args.seed)
+        if args.threads:
+            fastbp.set_num_threads(args.threads)
+        # Checked once here, so that bad data (NaN, inf) is one clear line, not a traceback mid-training.
+        net.loss(X[:1], targets[:1])
+        net._X(X)
+    except ValueError as exc:
+        raise UsageError(f"{source}: {exc}") from None
 
     def score(idx):
         if len(idx) == 0:
@@ -174,7 +180,7 @@ def cmd_train(args) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted after {len(history['loss'])} finished epochs", file=sys.stderr)
-    except fastbp.TrainingDivergedError as exc:
+    except ValueError as exc:  # TrainingDivergedError included
         raise UsageError(f"{exc}") from None
     finally:
         bar(None, None, None, metric)

@@ -89,6 +89,7 @@ def test_info():
 @pytest.fixture
 def files(tmp_path):
     (tmp_path / "text.csv").write_text("a,b,y\n1,x,0\n2,3,1\n")
+    (tmp_path / "nan.csv").write_text("a,b,y\n1,nan,0\n2,3,1\n3,4,0\n4,5,1\n5,6,0\n")
     (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n2,3,1\n3,4,0\n4,5,1\n5,6,0\n")
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
     np.savez(tmp_path / "noy.npz", X=np.zeros((5, 2)))
@@ -103,6 +104,8 @@ BAD = {
     "csv without target": (["train", "--data", "{d}/ok.csv"], "--target"),
     "unreadable npz": (["train", "--data", "{d}/garbage.npz"], "garbage.npz"),
     "npz without y": (["train", "--data", "{d}/noy.npz"], "'y'"),
+    "NaN cell": (["train", "--data", "{d}/nan.csv", "--target", "y"], "NaN"),
+    "too many threads": (["train", "--threads", "512"], "threads"),
     "unknown activation": (["train", "--activation", "swish"], "invalid choice"),
     "unknown flag": (["train", "--colour", "red"], "unrecognized"),
     "negative epochs": (["train", "--epochs", "-3"], "--epochs"),
