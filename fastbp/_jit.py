@@ -23,6 +23,10 @@ import numba
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+# For code whose rounding is part of its design (the Cody-Waite range
+# reduction of exp: with reassoc, LLVM folds ``x - n*C1 - n*C2`` into
+# ``x - n*(C1+C2)`` and float64 exp lost 100 ulp at |x| ~ 700).
+PRECISE_OPTIONS = dict(OPTIONS, fastmath={"nsz", "contract"})
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -82,6 +86,11 @@ _install_digest_stamp()
 def jit(func):
     """Compile ``func`` lazily with fastbp's options (one specialisation per dtype)."""
     return numba.njit(**OPTIONS)(func)
+
+
+def jit_precise(func):
+    """``jit`` without reassociation or approximate reciprocals."""
+    return numba.njit(**PRECISE_OPTIONS)(func)
 
 
 def cache_folder() -> tuple[str, bool]:

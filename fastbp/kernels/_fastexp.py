@@ -1,18 +1,19 @@
-"""A float32 ``exp`` that LLVM can vectorise.
+"""``exp`` for float32 and float64 that LLVM can vectorise.
 
 ``np.exp`` on float32 compiles to one libm call per element: on the M
 configuration the sigmoid and softmax loops spent about 0.12 s per epoch
 there, a fifth of the epoch. This is Cephes' ``expf`` (range reduction by
 ln 2, degree-6 polynomial, exponent written into the bits): branch-free, so
-the loop vectorises to AVX-512/AVX2, within 2 ulp of libm. float64 keeps
-``np.exp``, whose full precision float64 users expect.
+the loop vectorises to AVX-512/AVX2, within 3 ulp of the true value. float64
+uses Cephes' ``exp`` the same way (a Pade form, within 2 ulp): in the M
+configuration in float64 the scalar libm calls cost ~0.1 s of a 1.17 s epoch.
 """
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .._jit import OPTIONS, jit
+from .._jit import OPTIONS, jit_precise
 
 
 @intrinsic
@@ -25,6 +26,18 @@ def _int32_bits_as_float32(typingctx, x):
         return builder.bitcast(args[0], ir.FloatType())
 
     return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _int64_bits_as_float64(typingctx, x):
+    """Reinterpret an int64's bits as a float64."""
+    if x != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
 
 
 _LOG2E = np.float32(1.44269504088896341)
@@ -40,7 +53,7 @@ _P4 = np.float32(1.6666665459e-1)
 _P5 = np.float32(5.0000001201e-1)
 
 
-@jit
+@jit_precise
 def exp32(x):
     """``exp(x)`` for a float32 ``x``; inf above 88.38, 0 below -87.34, NaN stays NaN."""
     big = x > _MAX
@@ -61,8 +74,44 @@ def exp32(x):
     return y
 
 
+_D_LOG2E = 1.4426950408889634073599
+_D_C1 = 6.93145751953125e-1
+_D_C2 = 1.42860682030941723212e-6
+_D_MAX = 709.0  # 2**1023 * e**~0.3 stays finite; above, inf
+_D_MIN = -708.3964185322641  # below: 2**n would leave the normal range
+_D_P0 = 1.26177193074810590878e-4
+_D_P1 = 3.02994407707441961300e-2
+_D_P2 = 9.99999999999999999910e-1
+_D_Q0 = 3.00198505138664455042e-6
+_D_Q1 = 2.52448340349684104192e-3
+_D_Q2 = 2.27265548208155028766e-1
+_D_Q3 = 2.00000000000000000009e0
+
+
+@jit_precise
+def exp64(x):
+    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
+    big = x > _D_MAX
+    small = x < _D_MIN
+    xc = min(max(x, _D_MIN), _D_MAX)
+    n = np.floor(xc * _D_LOG2E + 0.5)
+    r = xc - n * _D_C1 - n * _D_C2
+    rr = r * r
+    px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
+    qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
+    y = 1.0 + 2.0 * (px / (qx - px))
+    y = y * _int64_bits_as_float64(np.int64((np.int64(n) + 1023) << 52))
+    if big:
+        y = np.inf
+    if small:
+        y = 0.0
+    if x != x:
+        y = x
+    return y
+
+
 def fast_exp(x):
-    """``exp`` for compiled code: :func:`exp32` for float32, ``np.exp`` otherwise.
+    """``exp`` for compiled code: :func:`exp32` for float32, :func:`exp64` for float64.
 
     The choice is made by type when the caller compiles, so there is no branch
     in the loop and no extra specialisation.
@@ -74,4 +123,6 @@ def fast_exp(x):
 def _fast_exp(x):
     if x == types.float32:
         return lambda x: exp32(x)
+    if x == types.float64:
+        return lambda x: exp64(x)
     return lambda x: np.exp(x)
