@@ -16,28 +16,20 @@ from numba.extending import intrinsic, overload
 from .._jit import OPTIONS, jit_precise
 
 
-@intrinsic
-def _int32_bits_as_float32(typingctx, x):
-    """Reinterpret an int32's bits as a float32 (a bitcast, no conversion)."""
-    if x != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
+_BITCASTS = {types.int32: (types.float32, ir.FloatType()), types.int64: (types.float64, ir.DoubleType())}
 
 
 @intrinsic
-def _int64_bits_as_float64(typingctx, x):
-    """Reinterpret an int64's bits as a float64."""
-    if x != types.int64:
+def _bits_as_float(typingctx, x):
+    """Reinterpret an int32's (int64's) bits as a float32 (float64): a bitcast, no conversion."""
+    if x not in _BITCASTS:
         return None
+    result, llvm_type = _BITCASTS[x]
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
+        return builder.bitcast(args[0], llvm_type)
 
-    return types.float64(types.int64), codegen
+    return result(x), codegen
 
 
 _LOG2E = np.float32(1.44269504088896341)
@@ -63,7 +55,7 @@ def exp32(x):
     r = xc - n * _LN2_HI - n * _LN2_LO
     r2 = r * r
     p = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r2 + r) + np.float32(1.0)
-    scale = _int32_bits_as_float32(np.int32((np.int32(n) + 127) << 23))
+    scale = _bits_as_float(np.int32((np.int32(n) + 127) << 23))
     y = p * scale
     if big:
         y = np.float32(np.inf)
@@ -100,7 +92,7 @@ def exp64(x):
     px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
     qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
     y = 1.0 + 2.0 * (px / (qx - px))
-    y = y * _int64_bits_as_float64(np.int64((np.int64(n) + 1023) << 52))
+    y = y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
     if big:
         y = np.inf
     if small:
