@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import reference
+from . import optimizers, reference
 from ._network import TrainingDivergedError
 from ._threads import get_num_threads, set_num_threads
 from ._validation import InputTypeError
@@ -16,6 +16,7 @@ from .network import Network
 __all__ = [
     "Network",
     "reference",
+    "optimizers",
     "TrainingDivergedError",
     "InputTypeError",
     "set_num_threads",

@@ -92,3 +92,14 @@ def check_config(sizes, activation: str, output: str, loss: str | None) -> tuple
             "output='sigmoid' with loss='binary_cross_entropy'"
         )
     return clean, loss
+
+
+# Optimizer codes of the compiled epoch (``kernels.train_epoch_optim``). Plain
+# SGD without weight decay goes through ``train_epoch`` instead.
+MOMENTUM = 0  # SGD with (heavy-ball) momentum; momentum 0 is plain SGD
+NESTEROV = 1  # SGD with Nesterov momentum, scikit-learn's form
+ADAM = 2
+
+#: Layout of the ``hyper`` array of ``train_epoch_optim`` (float64).
+HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON, HYPER_L2, HYPER_ALPHA = range(6)
+N_HYPER = 6

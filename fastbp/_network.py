@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _io, _layout
+from . import _io, _layout, optimizers
 from ._codes import ACTIVATIONS, LOSSES, check_config
 from ._threads import num_threads
 from ._validation import as_features, as_targets, check_dtype, check_learning_rate, check_positive_int
@@ -188,6 +188,17 @@ class BaseNetwork:
             )
         )
 
+    def _run_epoch_optim(self, X, Y, perm, batch_size, opt, hyper, grad, work) -> tuple[float, float]:
+        """One epoch with ``opt``; returns (mean data loss, mean L2 penalty) and
+        advances the optimizer's step count."""
+        state = opt.state_for(self._params.size, self._dtype)
+        loss, penalty = self._kernels().train_epoch_optim(
+            X, Y, perm, batch_size, self._params, self._size_codes, self._act_codes, self._loss_code,
+            opt.code, hyper, opt.step_count, state, grad, work,
+        )
+        opt.step_count += -(-perm.shape[0] // batch_size)
+        return float(loss), float(penalty)
+
     def _workspace(self, batch_size: int) -> np.ndarray:
         return np.empty(_layout.workspace_size(self._sizes, batch_size), dtype=self._dtype)
 
@@ -220,10 +231,11 @@ class BaseNetwork:
         shuffle: bool = True,
         verbose: bool = False,
         *,
+        optimizer: str | optimizers.Optimizer = "sgd",
         threads: int | None = None,
         on_divergence: str = "raise",
     ) -> dict[str, list[float]]:
-        """Train with minibatch SGD.
+        """Train by minibatch gradient descent.
 
         Parameters
         ----------
@@ -239,6 +251,13 @@ class BaseNetwork:
             network's seeded generator).
         verbose : bool
             Print each epoch's loss.
+        optimizer : {'sgd', 'momentum', 'nesterov', 'adam'} or fastbp.optimizers.Optimizer
+            The update rule (scikit-learn's). 'sgd' is plain ``W -= lr * dW``;
+            'momentum' and 'nesterov' use momentum 0.9; 'adam' uses
+            beta_1=0.9, beta_2=0.999, epsilon=1e-8 (Adam wants a smaller
+            ``lr``, e.g. 1e-3). A name starts from fresh state; an
+            ``fastbp.optimizers.SGD(...)`` or ``Adam(...)`` object keeps its
+            state across ``fit`` calls and can add L2 weight decay (``l2=``).
         threads : int, optional
             Threads for this fit, Numba's and BLAS's alike (see
             ``fastbp.set_num_threads``); by default the current setting.
@@ -251,25 +270,39 @@ class BaseNetwork:
         Returns
         -------
         dict
-            ``{"loss": [mean training loss of each epoch]}``.
+            ``{"loss": [mean training loss of each epoch]}``, with the L2
+            penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has one.
         """
         if on_divergence not in ("raise", "warn"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
         lr = check_learning_rate(lr)
+        opt = optimizers.resolve(optimizer)
         X, Y = self._XY(X, y)
         n = X.shape[0]
         batch_size = min(batch_size, n)
         work = self._workspace(batch_size)  # once per fit, reused by every batch
+        if not opt.is_plain_sgd:
+            opt.state_for(self._params.size, self._dtype)  # a mismatched optimizer fails here, before training
+            grad = np.empty_like(self._params)
+            hyper = opt.hyper(lr)
         history: dict[str, list[float]] = {"loss": []}
         with num_threads(threads):
             for epoch in range(epochs):
                 perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                perm = perm.astype(np.int64, copy=False)
                 before = self._params.copy()
-                loss = self._run_epoch(X, Y, perm.astype(np.int64, copy=False), batch_size, lr, work)
+                if opt.is_plain_sgd:
+                    loss = self._run_epoch(X, Y, perm, batch_size, lr, work)
+                else:
+                    state_before, step_before = opt._state.copy(), opt.step_count
+                    loss, penalty = self._run_epoch_optim(X, Y, perm, batch_size, opt, hyper, grad, work)
+                    loss += penalty
                 if not (math.isfinite(loss) and np.isfinite(self._params).all()):
                     self._params[...] = before
+                    if not opt.is_plain_sgd:
+                        opt._state[...], opt.step_count = state_before, step_before
                     msg = (
                         f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
                         "became non-finite; the network was put back to its parameters before that epoch"

@@ -15,6 +15,12 @@ Peers: fastbp, reference (fastbp.reference), torch (PyTorch eager),
 jax (the whole train step under jax.jit), sklearn (MLPClassifier, solver='sgd',
 momentum=0, alpha=0), floor (the same GEMMs alone through the BLAS fastbp calls,
 in a compiled loop: what the matrix products cost with nothing else).
+
+Config E compares the scikit-learn estimators instead, at scikit-learn's
+defaults for solver='sgd' (Nesterov momentum 0.9, alpha=1e-4, relu, batch
+'auto' = 200), one ``partial_fit`` epoch each: estimator
+(``fastbp.sklearn.MLPClassifier``) against sklearn_estimator
+(``sklearn.neural_network.MLPClassifier``).
 """
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ CONFIGS = {
     "S": ([64, 32, 10], 16, 20_000),
     "M": ([784, 256, 128, 10], 64, 60_000),
     "L": ([784, 1024, 1024, 10], 128, 60_000),
+    "E": ([784, 256, 128, 10], 200, 20_000),
 }
 PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
+ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 LR = 0.01
 
 
@@ -154,6 +162,34 @@ def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
     return epoch
 
 
+def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklearn"):
+    import importlib
+    import warnings
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    if module == "fastbp.sklearn":
+        import fastbp
+
+        fastbp.set_num_threads(threads)
+    threadpool_limits(threads)
+    MLPClassifier = importlib.import_module(module).MLPClassifier
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="sgd", batch_size=batch, random_state=0)
+    classes = np.arange(sizes[-1])
+
+    def epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X, y, classes=classes)
+
+    return epoch
+
+
+def _peer_sklearn_estimator(*args):
+    return _peer_estimator(*args, module="sklearn.neural_network")
+
+
 def _peer_floor(sizes, batch, X, y, Y, dtype, threads):
     import numpy as np
 
@@ -208,7 +244,7 @@ def worker(peer, config, dtype, threads):
 
 
 def _available(peer):
-    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn"}.get(peer)
+    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn"}.get(peer)
     if mod is None:
         return True
     import importlib.util
@@ -262,9 +298,10 @@ def report(config, times, dtype, threads, out=sys.stdout):
     med = {peer: statistics.median(ts) for peer, ts in times.items()}
     print(f"config {config}: {'-'.join(map(str, sizes))}, batch {batch}, {n} samples, {dtype}, "
           f"{threads} threads; seconds per epoch (median of {len(next(iter(times.values())))} rounds)", file=out)
-    base = med.get("fastbp")
+    ours = "fastbp" if "fastbp" in med else "estimator"
+    base = med.get(ours)
     for peer in sorted(med, key=med.get):
-        ratio = f"fastbp/{peer} = {base / med[peer]:.3f}" if base and peer != "fastbp" else ""
+        ratio = f"{ours}/{peer} = {base / med[peer]:.3f}" if base and peer != ours else ""
         print(f"  {peer:<10} {med[peer]:9.4f} s   {ratio}", file=out)
     return med
 
@@ -276,11 +313,11 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     configs = list(results)
-    peers = [p for p in PEERS if any(p in results[c] for c in configs)]
+    peers = [p for p in PEERS + ESTIMATOR_PEERS if any(p in results[c] for c in configs)]
     fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 3.6), squeeze=False)
     for ax, c in zip(axes[0], configs):
         vals = [results[c].get(p, float("nan")) for p in peers]
-        bars = ax.bar(peers, vals, color=["#d62728" if p == "fastbp" else "#7f7f7f" for p in peers])
+        bars = ax.bar(peers, vals, color=["#d62728" if p in ("fastbp", "estimator") else "#7f7f7f" for p in peers])
         ax.set_title(f"{c}: {'-'.join(map(str, CONFIGS[c][0]))}, batch {CONFIGS[c][1]}")
         ax.set_ylabel("seconds per epoch")
         ax.set_yscale("log")
@@ -294,7 +331,8 @@ def plot(results, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", nargs="+", default=["S", "M", "L"], choices=list(CONFIGS))
-    ap.add_argument("--peers", nargs="+", default=PEERS, choices=PEERS)
+    ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS,
+                    help="default: all of " + ", ".join(PEERS) + "; for config E: " + ", ".join(ESTIMATOR_PEERS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--threads", type=int, default=2)
@@ -307,7 +345,8 @@ def main(argv=None):
         return worker(args.worker, args.config[0], args.dtype, args.threads)
     results = {}
     for config in args.config:
-        times = compare(config, args.peers, args.rounds, args.dtype, args.threads, args.settle)
+        peers = args.peers or (ESTIMATOR_PEERS if config == "E" else PEERS)
+        times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle)
         results[config] = report(config, times, args.dtype, args.threads)
         sys.stdout.flush()
     if args.json:

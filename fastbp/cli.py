@@ -140,6 +140,7 @@ def cmd_train(args) -> int:
     else:
         classes, n_out, output = None, 1, "identity"
         targets = y.astype(np.float64)
+    optimizer = _optimizer(args)
     try:
         net = fastbp.Network([X.shape[1], *args.hidden, n_out], activation=args.activation, output=output,
                              dtype=args.dtype, seed=args.seed)
@@ -164,7 +165,8 @@ def cmd_train(args) -> int:
     metric = "accuracy" if task == "classification" else "R2"
     print(f"data: {source}: {len(X)} samples, {X.shape[1]} features, {task}"
           f"{f' ({n_out} classes)' if task == 'classification' else ''}", flush=True)
-    print(f"network: {net!r}; lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs", flush=True)
+    print(f"network: {net!r}; {optimizer!r}, lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs", flush=True)
+    X_fit, targets_fit = X[fit_idx], targets[fit_idx]  # gathered once, not per epoch
     history = {"loss": [], "val": []}
     bar = _progress(args.epochs, args.quiet)
     seconds = []
@@ -172,7 +174,8 @@ def cmd_train(args) -> int:
     try:
         for epoch in range(args.epochs):
             t = time.perf_counter()
-            loss = net.fit(X[fit_idx], targets[fit_idx], epochs=1, batch_size=args.batch_size, lr=args.lr)["loss"][0]
+            loss = net.fit(X_fit, targets_fit, epochs=1, batch_size=args.batch_size, lr=args.lr,
+                           optimizer=optimizer)["loss"][0]
             seconds.append(time.perf_counter() - t)
             history["loss"].append(loss)
             history["val"].append(score(val_idx))
@@ -351,8 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: classification when the target holds few integer values")
     t.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N", help="hidden layer widths")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh")
-    t.add_argument("--optimizer", choices=["sgd"], default="sgd", help="plain minibatch SGD")
-    t.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    t.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"], default="sgd",
+                   help="update rule (scikit-learn's): plain SGD, SGD with momentum or Nesterov momentum, or Adam")
+    t.add_argument("--momentum", type=float, default=0.9, help="momentum of --optimizer momentum/nesterov")
+    t.add_argument("--l2", type=float, default=0.0, help="L2 weight decay: l2 * W is added to each weight gradient")
+    t.add_argument("--lr", type=float, help="learning rate (default 0.1; 0.001 with --optimizer adam)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -374,8 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="side-by-side comparison against peers",
                        description="Seconds per epoch of fastbp and its peers, each in its own process.")
-    b.add_argument("--config", nargs="+", choices=["S", "M", "L"], default=["M"])
-    b.add_argument("--peers", nargs="+", choices=["fastbp", "reference", "torch", "jax", "sklearn", "floor"])
+    from .bench import CONFIGS, ESTIMATOR_PEERS, PEERS  # standard library imports only
+
+    b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
+                   help="S, M, L: plain SGD epochs; E: the scikit-learn estimators")
+    b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS)
     b.add_argument("--rounds", type=int, default=5)
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--threads", type=int, default=2)
@@ -385,6 +394,23 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache")
     i.set_defaults(func=cmd_info)
     return p
+
+
+def _optimizer(args) -> "fastbp.optimizers.Optimizer":
+    """The optimizer object of ``--optimizer/--momentum/--l2`` (one for the
+    whole run, so momentum and Adam state carry across epochs); sets the
+    default ``--lr``. Bad values raise UsageError naming the option."""
+    from fastbp import optimizers
+
+    if args.lr is None:
+        args.lr = 0.001 if args.optimizer == "adam" else 0.1
+    try:
+        if args.optimizer == "adam":
+            return optimizers.Adam(l2=args.l2)
+        momentum = 0.0 if args.optimizer == "sgd" else args.momentum
+        return optimizers.SGD(momentum=momentum, nesterov=args.optimizer == "nesterov", l2=args.l2)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
 
 
 def _check_args(args):

@@ -16,12 +16,20 @@ import numpy as np
 
 from . import _layout
 from ._codes import (
+    ADAM,
     BINARY_CROSS_ENTROPY,
     CROSS_ENTROPY,
     IDENTITY,
     LEAKY_RELU,
     LEAKY_SLOPE,
+    HYPER_ALPHA,
+    HYPER_BETA_2,
+    HYPER_EPSILON,
+    HYPER_L2,
+    HYPER_LR,
+    HYPER_MOMENTUM,
     MSE,
+    NESTEROV,
     RELU,
     SIGMOID,
     SOFTMAX,
@@ -39,8 +47,11 @@ __all__ = [
     "weight_gradient",
     "sgd_update",
     "sgd_fused_update",
+    "momentum_update",
+    "adam_update",
     "loss_value",
     "train_epoch",
+    "train_epoch_optim",
 ]
 
 
@@ -123,6 +134,35 @@ def sgd_fused_update(D, A_prev, W, b, lr):
     b -= lr * (D.sum(axis=0) / B)
 
 
+def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, l2):
+    """scikit-learn's SGD with momentum, in place; returns ``sum(W**2)`` before the step.
+
+    ``g = dW + l2 W`` (biases unpenalised); ``v <- momentum v - lr g``;
+    ``W <- W + v``, or ``W + momentum v - lr g`` with Nesterov momentum.
+    """
+    sumsq = float(np.sum(W.astype(np.float64) ** 2))
+    for P, V, G in ((W, vW, dW + l2 * W), (b, vb, db)):
+        V[...] = momentum * V - lr * G
+        P += momentum * V - lr * G if nesterov else V
+    return sumsq
+
+
+def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, l2):
+    """scikit-learn's Adam step, in place, with ``lr`` already bias-corrected;
+    returns ``sum(W**2)`` before the step.
+
+    ``g = dW + l2 W``; ``m <- beta_1 m + (1 - beta_1) g``;
+    ``v <- beta_2 v + (1 - beta_2) g^2``; ``W <- W - lr m / (sqrt(v) + epsilon)``.
+    """
+    sumsq = float(np.sum(W.astype(np.float64) ** 2))
+    one = W.dtype.type(1)
+    for P, M, V, G in ((W, mW, vW, dW + l2 * W), (b, mb, vb, db)):
+        M[...] = beta_1 * M + (one - beta_1) * G
+        V[...] = beta_2 * V + (one - beta_2) * G * G
+        P -= lr * M / (np.sqrt(V) + epsilon)
+    return sumsq
+
+
 def loss_value(A, Y, loss):
     """Mean over the batch of the per-sample loss (probabilities clipped below
     at the dtype's smallest normal number before ``log``)."""
@@ -182,6 +222,56 @@ def _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr):
             weight_gradient(D[l + 1], A[l], dW, db)
             sgd_update(weights[l], biases[l], dW, db, lr)
     return total / len(perm)
+
+
+def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
+    """One epoch with momentum, Nesterov momentum or Adam and L2; returns
+    ``(mean loss, mean L2 penalty)`` (see the kernel's docstring for ``hyper``,
+    ``step``, ``state``). ``grad`` and ``work`` are accepted for the signature."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state)
+
+
+def _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state):
+    sizes = [int(s) for s in sizes]
+    weights, biases = _layout.param_views(params, sizes)
+    P = params.size
+    m_w, m_b = _layout.param_views(state[:P], sizes)
+    v_w, v_b = _layout.param_views(state[P:], sizes) if optimizer == ADAM else (None, None)
+    t = params.dtype.type
+    lr, mu, beta_2, eps = (t(hyper[i]) for i in (HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON))
+    L = len(weights)
+    total = penalty = 0.0
+    for start in range(0, len(perm), batch_size):
+        rows = perm[start : start + batch_size]
+        B = len(rows)
+        A = [X[rows]]
+        for l in range(L):
+            out = np.empty((B, weights[l].shape[0]), dtype=X.dtype)
+            forward_layer(A[l], weights[l], biases[l], acts[l], out)
+            A.append(out)
+        Yb = Y[rows]
+        total += loss_value(A[L], Yb, loss) * B
+        D = [None] * (L + 1)
+        D[L] = np.empty_like(A[L])
+        output_delta(A[L], Yb, acts[L - 1], loss, D[L])
+        for l in range(L - 1, 0, -1):
+            D[l] = np.empty_like(A[l])
+            hidden_delta(D[l + 1], weights[l], A[l], acts[l - 1], D[l])
+        l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B)
+        if optimizer == ADAM:
+            step += 1
+            lr = t(hyper[HYPER_LR] * np.sqrt(1 - hyper[HYPER_BETA_2] ** step) / (1 - hyper[HYPER_MOMENTUM] ** step))
+        sumsq = 0.0
+        for l in range(L):
+            dW, db = np.empty_like(weights[l]), np.empty_like(biases[l])
+            weight_gradient(D[l + 1], A[l], dW, db)
+            if optimizer == ADAM:
+                sumsq += adam_update(weights[l], biases[l], dW, db, m_w[l], m_b[l], v_w[l], v_b[l], lr, mu, beta_2, eps, l2)
+            else:
+                sumsq += momentum_update(weights[l], biases[l], dW, db, m_w[l], m_b[l], lr, mu, optimizer == NESTEROV, l2)
+        penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
+    return total / len(perm), penalty / len(perm)
 
 
 class Network(BaseNetwork):

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import _layout, reference
-from ._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, VALID_PAIRS
+from ._codes import ACTIVATIONS, ADAM, HIDDEN_ACTIVATIONS, LOSSES, MOMENTUM, NESTEROV, VALID_PAIRS
 
 # Tolerances per dtype: the one table every comparison uses. "rtol"/"atol"
 # bound one kernel call against its twin (float32 rounds at ~6e-8 per
@@ -117,6 +117,43 @@ def _args_sgd_fused_update(rng, shape, dtype, variant, scale=1.0):
     )
 
 
+def _args_momentum_update(rng, shape, dtype, variant, scale=1.0):
+    """variant: "momentum" or "nesterov"; velocities start non-zero, as mid-training."""
+    _, n_in, n_out = shape
+    return (
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
+        (scale * rng.normal(size=n_out)).astype(dtype),
+        (0.1 * scale * rng.normal(size=(n_out, n_in))).astype(dtype),
+        (0.1 * scale * rng.normal(size=n_out)).astype(dtype),
+        dtype.type(0.05),
+        dtype.type(0.9),
+        variant == "nesterov",
+        dtype.type(1e-3),
+    )
+
+
+def _args_adam_update(rng, shape, dtype, variant, scale=1.0):
+    """Moments start non-zero (second moments positive), as mid-training."""
+    _, n_in, n_out = shape
+    return (
+        rng.normal(size=(n_out, n_in)).astype(dtype),
+        rng.normal(size=n_out).astype(dtype),
+        (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
+        (scale * rng.normal(size=n_out)).astype(dtype),
+        (0.1 * scale * rng.normal(size=(n_out, n_in))).astype(dtype),
+        (0.1 * scale * rng.normal(size=n_out)).astype(dtype),
+        (0.01 * scale**2 * rng.random(size=(n_out, n_in))).astype(dtype),
+        (0.01 * scale**2 * rng.random(size=n_out)).astype(dtype),
+        dtype.type(1e-3),
+        dtype.type(0.9),
+        dtype.type(0.999),
+        dtype.type(1e-8),
+        dtype.type(1e-3),
+    )
+
+
 def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
     B, _, n_out = shape
     output, loss = variant
@@ -141,6 +178,27 @@ def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
     acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
     work = np.zeros(_layout.workspace_size(sizes, B), dtype)
     return (X, Y, rng.permutation(N), B, params, sizes, acts, LOSSES[loss], dtype.type(0.1), work)
+
+
+_OPTIMIZER_CODES = {"momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+
+
+def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
+    """As ``train_epoch``'s, plus an optimizer (variant ``(hidden, optimizer)``),
+    both kinds of L2, and optimizer state already warm (Adam at step 3)."""
+    hidden, optimizer = variant
+    X, Y, perm, B, params, sizes, acts, loss, _, work = _args_train_epoch(
+        rng, shape, dtype, (hidden, ("softmax", "cross_entropy")), scale
+    )
+    P = params.size
+    code = _OPTIMIZER_CODES[optimizer]
+    if code == ADAM:
+        hyper = np.array([1e-2, 0.9, 0.999, 1e-8, 1e-3, 1e-2])
+        state = np.concatenate([0.01 * rng.normal(size=P), 1e-4 * rng.random(size=P)]).astype(dtype)
+    else:
+        hyper = np.array([0.1, 0.9, 0.0, 0.0, 1e-3, 1e-2])
+        state = (0.01 * rng.normal(size=P)).astype(dtype)
+    return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(P, dtype), work)
 
 
 @dataclass(frozen=True)
@@ -172,8 +230,16 @@ KERNELS = (
     KernelCase("weight_gradient", _args_weight_gradient, (2, 3), (None,)),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
     KernelCase("sgd_fused_update", _args_sgd_fused_update, (2, 3), (None,)),
+    KernelCase("momentum_update", _args_momentum_update, (0, 1, 4, 5), ("momentum", "nesterov")),
+    KernelCase("adam_update", _args_adam_update, (0, 1, 4, 5, 6, 7), (None,)),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),
+    KernelCase(
+        "train_epoch_optim",
+        _args_train_epoch_optim,
+        (4, 11),
+        tuple((h, o) for o in _OPTIMIZER_CODES for h in ("tanh", "relu")),
+    ),
 )
 
 

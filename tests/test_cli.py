@@ -27,6 +27,15 @@ def test_train_on_the_default_data(tmp_path):
     assert (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_train_with_an_optimizer(optimizer):
+    out = run("train", "--quiet", "--epochs", "15", "--optimizer", optimizer, "--l2", "1e-4",
+              *(["--lr", "0.02"] if optimizer == "momentum" else []))
+    assert out.returncode == 0, out.stderr
+    assert ("Adam(" if optimizer == "adam" else "SGD(momentum=0.9") in out.stdout
+    assert _metric(out.stdout, "accuracy") >= 0.93
+
+
 def test_no_subcommand_trains_the_default(tmp_path):
     out = run("--quiet", "--epochs", "2")
     assert out.returncode == 0, out.stderr
@@ -110,6 +119,9 @@ BAD = {
     "unknown flag": (["train", "--colour", "red"], "unrecognized"),
     "negative epochs": (["train", "--epochs", "-3"], "--epochs"),
     "bad lr": (["train", "--lr", "nan"], "--lr"),
+    "unknown optimizer": (["train", "--optimizer", "rmsprop"], "invalid choice"),
+    "momentum out of range": (["train", "--optimizer", "nesterov", "--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    "negative l2": (["train", "--l2", "-1"], "--l2 must be >= 0"),
     "shape mismatch on predict": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv"], "expects 64"),
     "missing model": (["predict", "{d}/none.npz", "--data", "{d}/ok.csv"], "no such model"),
     "corrupt model": (["predict", "{d}/garbage.npz", "--data", "{d}/ok.csv"], "not a valid fastbp model"),

@@ -5,10 +5,10 @@ Importing this package imports Numba but compiles nothing: each kernel is
 compiled (or loaded from the cache) on its first call for a given dtype.
 """
 from .backward import hidden_delta, output_delta, weight_gradient
-from .epoch import train_epoch
+from .epoch import train_epoch, train_epoch_optim
 from .forward import forward_layer
 from .loss import loss_value
-from .update import sgd_fused_update, sgd_update
+from .update import adam_update, momentum_update, sgd_fused_update, sgd_update
 
 __all__ = [
     "forward_layer",
@@ -17,6 +17,9 @@ __all__ = [
     "weight_gradient",
     "sgd_update",
     "sgd_fused_update",
+    "momentum_update",
+    "adam_update",
     "loss_value",
     "train_epoch",
+    "train_epoch_optim",
 ]

@@ -1,0 +1,66 @@
+"""Epochs with momentum, Nesterov and Adam (``Network.fit(optimizer=...)``),
+and the scikit-learn estimators against scikit-learn's own: config E of the
+side-by-side comparison (784-256-128-10, batch 200, float32), 5,000 samples
+here to keep the suite short."""
+import os
+import warnings
+
+import numpy as np
+
+import fastbp
+
+SIZES, BATCH, N = [784, 256, 128, 10], 200, 5_000
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, SIZES[0]), dtype=np.float32)
+    return X, rng.integers(0, SIZES[-1], size=N)
+
+
+class OptimizerEpoch:
+    """Seconds for one epoch of ``Network.fit`` per optimizer (float32, 2 threads)."""
+
+    params = (["sgd", "momentum", "nesterov", "adam"],)
+    param_names = ["optimizer"]
+    number = 1
+    repeat = (1, 7, 20.0)
+
+    def setup(self, optimizer):
+        self.X, self.y = _data()
+        fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        self.net = fastbp.Network(SIZES, activation="relu", dtype="float32", seed=0)
+        self.opt = fastbp.optimizers.resolve(optimizer)
+        self.lr = 1e-3 if optimizer == "adam" else 0.01
+        self.net.fit(self.X[:BATCH], self.y[:BATCH], epochs=1, batch_size=BATCH, lr=self.lr, optimizer=self.opt)
+
+    def time_fit_one_epoch(self, optimizer):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=BATCH, lr=self.lr, optimizer=self.opt)
+
+
+class Estimator:
+    """Seconds for one ``partial_fit`` epoch of MLPClassifier at scikit-learn's
+    defaults for solver='sgd' (Nesterov momentum 0.9, alpha 1e-4, relu),
+    ``fastbp.sklearn`` against ``sklearn.neural_network``."""
+
+    params = (["fastbp", "sklearn"], ["sgd", "adam"])
+    param_names = ["impl", "solver"]
+    number = 1
+    repeat = (1, 7, 20.0)
+
+    def setup(self, impl, solver):
+        if impl == "fastbp":
+            from fastbp.sklearn import MLPClassifier
+
+            fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        else:
+            from sklearn.neural_network import MLPClassifier
+        self.X, self.y = _data()
+        self.clf = MLPClassifier(hidden_layer_sizes=SIZES[1:-1], solver=solver, batch_size=BATCH, random_state=0)
+        self.classes = np.arange(SIZES[-1])
+        self.time_partial_fit_epoch(impl, solver)
+
+    def time_partial_fit_epoch(self, impl, solver):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.clf.partial_fit(self.X, self.y, classes=self.classes)

@@ -1,0 +1,328 @@
+"""Drop-in scikit-learn estimators: change one import, keep the rest.
+
+    from fastbp.sklearn import MLPClassifier   # instead of sklearn.neural_network
+
+:class:`MLPClassifier` and :class:`MLPRegressor` subclass scikit-learn's own,
+so parameters, fitted attributes, input checks, early stopping, learning-rate
+schedules, ``warm_start``, ``partial_fit``, prediction and scoring are
+scikit-learn's code and behave as documented there. What changes is the
+training loop of the stochastic solvers ('sgd', 'adam'): scikit-learn runs
+each batch through NumPy in Python; here each epoch runs as one compiled
+call (``fastbp.kernels.train_epoch_optim``) with fused momentum/Adam + L2
+updates. The batches are drawn from the same random stream, so with the same
+``random_state`` a fit takes the same steps as scikit-learn's, within
+floating-point rounding.
+
+Differences, each deliberate:
+
+- ``solver='lbfgs'`` raises a ``ValueError`` (use scikit-learn's estimator).
+- ``activation='leaky_relu'`` (slope 0.01) is accepted in addition to
+  scikit-learn's four.
+- Sparse ``X``, ``sample_weight`` and ``MLPRegressor(loss='poisson')`` run
+  scikit-learn's own Python loop (correct, not faster).
+- The log-loss reported in ``loss_curve_`` clips probabilities at the
+  dtype's smallest normal number, scikit-learn at its machine epsilon: the two
+  differ only for samples predicted with probability below ~1e-7 (float32).
+- With a scikit-learn whose private ``_fit_stochastic`` has another form than
+  1.7-1.9's, importing this module warns and the estimators run
+  scikit-learn's own loop.
+- ``coefs_[i]`` are Fortran-ordered views (the compiled epoch keeps weights
+  as ``(n_out, n_in)`` rows); their shapes and values are scikit-learn's.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+from sklearn.utils import shuffle as _shuffle
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import validate_data
+
+from . import _layout
+from ._codes import ACTIVATIONS, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LEAKY_RELU, MSE, MOMENTUM, NESTEROV
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+SUPPORTED_SOLVERS = ("sgd", "adam")
+# scikit-learn's activation names -> fastbp's.
+_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu"}
+# scikit-learn's output activation -> (fastbp activation, loss code).
+_OUTPUT = {"softmax": ("softmax", CROSS_ENTROPY), "logistic": ("sigmoid", BINARY_CROSS_ENTROPY), "identity": ("identity", MSE)}
+# The private method whose batch loop is replaced, in the form it has had since 1.7.
+_EXPECTED_SIGNATURE = [
+    "self", "X", "y", "sample_weight", "activations", "deltas", "coef_grads", "intercept_grads", "layer_units",
+    "incremental",
+]
+_COMPATIBLE = list(inspect.signature(_SkMLPClassifier._fit_stochastic).parameters) == _EXPECTED_SIGNATURE
+
+
+class _CompiledEpochs:
+    """Mixin over scikit-learn's MLP estimators: compiled epochs for the stochastic solvers."""
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        if self.solver not in SUPPORTED_SOLVERS:
+            raise ValueError(
+                f"solver={self.solver!r} is not supported by fastbp.sklearn; supported solvers: "
+                f"{', '.join(map(repr, SUPPORTED_SOLVERS))} (for L-BFGS use sklearn.neural_network.{type(self).__name__})"
+            )
+        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+
+    def _compiled_path_refusal(self, X, sample_weight) -> str | None:
+        """Why this fit cannot run compiled epochs, or None when it can."""
+        if sp.issparse(X):
+            return "sparse X"
+        if sample_weight is not None:
+            return "sample_weight"
+        if self.out_activation_ not in _OUTPUT:
+            return f"the {self.out_activation_!r} output of loss={self.loss!r}"
+        return None
+
+    def _fit_stochastic(
+        self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
+    ):
+        why = self._compiled_path_refusal(X, sample_weight)
+        if why is not None:
+            if self.activation == "leaky_relu":
+                raise ValueError(
+                    f"activation='leaky_relu' is fastbp's own and runs only in its compiled epochs, which "
+                    f"do not take {why}; use one of scikit-learn's activations for this fit"
+                )
+            return super()._fit_stochastic(
+                X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
+            )
+
+        # From here on, scikit-learn's _fit_stochastic (1.9) step by step, with
+        # its batch loop replaced by one compiled call per epoch.
+        if not incremental or not hasattr(self, "_optimizer"):
+            params = self.coefs_ + self.intercepts_
+            if self.solver == "sgd":
+                self._optimizer = SGDOptimizer(
+                    params, self.learning_rate_init, self.learning_rate, self.momentum,
+                    self.nesterovs_momentum, self.power_t,
+                )
+            else:
+                self._optimizer = AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = y if (is_classifier(self) and self.n_outputs_ == 1) else None
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+            )
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        else:
+            X_train, y_train, X_val, y_val = X, y, None, None
+
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        # Once per fit: contiguous data in the network's dtype, parameters
+        # and optimizer state in flat buffers (coefs_ become views of them).
+        dtype = X_train.dtype
+        X_train = np.ascontiguousarray(X_train)
+        Y_train = np.ascontiguousarray(y_train, dtype=dtype)
+        net = _FlatNet(self, layer_units, dtype)
+        n_batches = -(-n_samples // batch_size)
+
+        try:
+            self.n_iter_ = 0
+            for it in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
+                data_loss, penalty = net.epoch(X_train, Y_train, sample_idx, batch_size, self._optimizer, self.alpha)
+                if self.out_activation_ == "identity":
+                    data_loss /= self.n_outputs_  # scikit-learn's squared loss is a mean over outputs
+                self.n_iter_ += 1
+                self.loss_ = data_loss + penalty
+                if isinstance(self._optimizer, AdamOptimizer):
+                    opt = self._optimizer
+                    opt.t += n_batches
+                    opt.learning_rate = opt.learning_rate_init * np.sqrt(1 - opt.beta_2**opt.t) / (1 - opt.beta_1**opt.t)
+
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, None)
+                self._optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                        "hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            net.store_optimizer_state(self._optimizer)
+
+        if early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+
+    def _forward_pass_fast(self, X, check_input=True):
+        if self.activation != "leaky_relu":
+            return super()._forward_pass_fast(X, check_input=check_input)
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        A = X
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            A = safe_sparse_dot(A, W)
+            A += b
+            if i < self.n_layers_ - 2:
+                np.maximum(A, A.dtype.type(0.01) * A, out=A)  # leaky ReLU, slope 0.01
+        from sklearn.neural_network._base import ACTIVATIONS as _SK_ACTIVATIONS
+
+        _SK_ACTIVATIONS[self.out_activation_](A)
+        return A
+
+
+class _FlatNet:
+    """An estimator's parameters and optimizer state in fastbp's flat layout,
+    for the length of one fit call.
+
+    ``coefs_``/``intercepts_`` are replaced by views of the flat buffer, so
+    scikit-learn's per-epoch code (validation scores, best-weight copies)
+    sees every step with no copying.
+    """
+
+    def __init__(self, est, layer_units, dtype):
+        self.sizes = np.array(layer_units, dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        n = _layout.n_params(layer_units)
+        self.params = np.empty(n, dtype=self.dtype)
+        weights, biases = _layout.param_views(self.params, layer_units)
+        for W, b, coef, intercept in zip(weights, biases, est.coefs_, est.intercepts_):
+            W[...] = coef.T
+            b[...] = intercept
+        est.coefs_ = [W.T for W in weights]
+        est.intercepts_ = list(biases)
+        hidden = ACTIVATIONS[_HIDDEN[est.activation]]
+        out_act, self.loss = _OUTPUT[est.out_activation_]
+        self.acts = np.array([hidden] * (len(layer_units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
+        self.grad = np.empty(n, dtype=self.dtype)
+        self.work = None
+        self.state = None
+
+    def _load_state(self, opt):
+        """Flat state from the scikit-learn optimizer's per-parameter lists
+        (velocities, or first and second moments), ordered coefs + intercepts."""
+        lists = [opt.ms, opt.vs] if isinstance(opt, AdamOptimizer) else [opt.velocities]
+        L = len(self.sizes) - 1
+        state = np.empty(len(lists) * self.params.size, dtype=self.dtype)
+        for k, per_param in enumerate(lists):
+            flat = state[k * self.params.size : (k + 1) * self.params.size]
+            weights, biases = _layout.param_views(flat, [int(s) for s in self.sizes])
+            for l in range(L):
+                weights[l][...] = per_param[l].T
+                biases[l][...] = per_param[L + l]
+        return state
+
+    def store_optimizer_state(self, opt):
+        """Hand the state back to the scikit-learn optimizer (its own orientation)."""
+        if self.state is None:
+            return
+        sizes = [int(s) for s in self.sizes]
+        P = self.params.size
+        lists = []
+        for k in range(self.state.size // P):
+            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], sizes)
+            lists.append([W.T.copy() for W in weights] + [b.copy() for b in biases])
+        if isinstance(opt, AdamOptimizer):
+            opt.ms, opt.vs = lists
+        else:
+            opt.velocities = lists[0]
+
+    def epoch(self, X, Y, perm, batch_size, opt, alpha):
+        """One compiled epoch; returns (mean data loss, mean L2 penalty)."""
+        from .kernels import train_epoch_optim
+
+        if self.state is None:
+            self.state = self._load_state(opt)
+        if self.work is None or self.work.size < _layout.workspace_size(self.sizes, batch_size):
+            self.work = np.empty(_layout.workspace_size([int(s) for s in self.sizes], batch_size), dtype=self.dtype)
+        if isinstance(opt, AdamOptimizer):
+            code = ADAM
+            hyper = np.array([opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, alpha])
+            step = opt.t
+        else:
+            code = NESTEROV if opt.nesterov else MOMENTUM
+            hyper = np.array([opt.learning_rate, opt.momentum, 0.0, 0.0, 0.0, alpha])
+            step = 0
+        loss, penalty = train_epoch_optim(
+            X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
+            code, hyper, step, self.state, self.grad, self.work,
+        )
+        return float(loss), float(penalty)
+
+
+if not _COMPATIBLE:  # leave scikit-learn's own loop in place rather than guess at a new one
+    warnings.warn(
+        "fastbp.sklearn does not know this scikit-learn version's MLP training loop; its estimators "
+        "will run scikit-learn's own (correct, not faster)", RuntimeWarning, stacklevel=2,
+    )
+    del _CompiledEpochs._fit_stochastic
+
+
+def _with_leaky_relu(constraints: dict) -> dict:
+    return {**constraints, "activation": [StrOptions(set(_HIDDEN))]}
+
+
+class MLPClassifier(_CompiledEpochs, _SkMLPClassifier):
+    __doc__ = (
+        "scikit-learn's MLPClassifier with compiled training epochs (see :mod:`fastbp.sklearn`).\n\n"
+        "Parameters, attributes and methods are those of ``sklearn.neural_network.MLPClassifier``;\n"
+        "``solver`` is 'adam' (default) or 'sgd', and ``activation`` may also be 'leaky_relu'.\n"
+    )
+    _parameter_constraints = _with_leaky_relu(_SkMLPClassifier._parameter_constraints)
+
+
+class MLPRegressor(_CompiledEpochs, _SkMLPRegressor):
+    __doc__ = (
+        "scikit-learn's MLPRegressor with compiled training epochs (see :mod:`fastbp.sklearn`).\n\n"
+        "Parameters, attributes and methods are those of ``sklearn.neural_network.MLPRegressor``;\n"
+        "``solver`` is 'adam' (default) or 'sgd', and ``activation`` may also be 'leaky_relu'.\n"
+    )
+    _parameter_constraints = _with_leaky_relu(_SkMLPRegressor._parameter_constraints)

@@ -1,0 +1,229 @@
+"""fastbp.sklearn: scikit-learn's estimator checks, and the same fits as scikit-learn's MLPs."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import datasets
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastbp
+from fastbp.sklearn import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@parametrize_with_checks([MLPClassifier(), MLPRegressor()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _assert_same_fit(a, b, rtol=1e-7, atol=1e-9, what=""):
+    """Two fitted MLPs took the same steps: same parameters and per-epoch records."""
+    for name in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_", "n_features_in_"):
+        assert getattr(a, name) == getattr(b, name), f"{what}: {name}"
+    for l, (x, y) in enumerate(zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_)):
+        assert x.shape == y.shape and x.dtype == y.dtype, f"{what}: parameter {l}"
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=f"{what}: parameter {l}")
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=rtol, err_msg=f"{what}: loss_curve_")
+    if a.validation_scores_ is not None:
+        np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=rtol, err_msg=what)
+        assert a.best_validation_score_ == pytest.approx(b.best_validation_score_, rel=rtol)
+    else:
+        assert a.best_loss_ == pytest.approx(b.best_loss_, rel=rtol)
+
+
+def _digits():
+    X, y = datasets.load_digits(return_X_y=True)
+    return X / 16, y
+
+
+CLASSIFIER_SETTINGS = [
+    dict(solver="adam"),
+    dict(solver="sgd"),
+    dict(solver="sgd", nesterovs_momentum=False, momentum=0.5, alpha=1e-2),
+    dict(solver="sgd", momentum=0.0, learning_rate="invscaling", learning_rate_init=0.5, power_t=0.3),
+    dict(solver="sgd", learning_rate="adaptive", activation="logistic", n_iter_no_change=2, tol=1e-2),
+    dict(solver="adam", activation="tanh", early_stopping=True, validation_fraction=0.2, alpha=1e-3),
+    dict(solver="adam", activation="identity", batch_size=50, beta_1=0.8, beta_2=0.99, epsilon=1e-6),
+    dict(solver="sgd", shuffle=False, batch_size=64),
+]
+
+
+@pytest.mark.parametrize("settings", CLASSIFIER_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_classifier_takes_scikit_learns_steps(settings):
+    X, y = _digits()
+    kw = dict(hidden_layer_sizes=(24, 12), max_iter=15, random_state=0, **settings)
+    ours, theirs = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
+    _assert_same_fit(ours, theirs, what=str(settings))
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel", "strings"])
+def test_binary_multilabel_and_string_labels(kind):
+    X, y = _digits()
+    if kind == "binary":
+        y = (y >= 5).astype(int)
+    elif kind == "multilabel":
+        y = np.stack([y % 2, y >= 5, y % 3 == 0], axis=1).astype(int)
+    else:
+        y = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y]
+    kw = dict(hidden_layer_sizes=(16,), max_iter=10, random_state=1)
+    ours, theirs = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
+    _assert_same_fit(ours, theirs, what=kind)
+    assert ours.out_activation_ == ("softmax" if kind == "strings" else "logistic")
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    assert ours.predict(X).dtype == theirs.predict(X).dtype
+    np.testing.assert_allclose(ours.predict_log_proba(X), theirs.predict_log_proba(X), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("settings", [dict(solver="adam"), dict(solver="sgd", learning_rate_init=1e-3, alpha=1e-2)])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_regressor_takes_scikit_learns_steps(settings, outputs):
+    X, y = datasets.make_regression(n_samples=300, n_features=8, n_targets=outputs, noise=5.0, random_state=0)
+    y = y / y.std()
+    kw = dict(hidden_layer_sizes=(20, 10), max_iter=20, random_state=0, **settings)
+    ours, theirs = MLPRegressor(**kw).fit(X, y), SkRegressor(**kw).fit(X, y)
+    _assert_same_fit(ours, theirs, what=f"{settings}, {outputs} outputs")
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6, atol=1e-8)
+    assert ours.predict(X).shape == theirs.predict(X).shape
+
+
+def test_partial_fit_and_warm_start_continue_as_scikit_learn_does():
+    X, y = _digits()
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, solver="sgd")
+    ours, theirs = MLPClassifier(**kw), SkClassifier(**kw)
+    for start in range(0, 1000, 250):  # partial_fit keeps the optimizer's velocities between calls
+        ours.partial_fit(X[start : start + 250], y[start : start + 250], classes=np.arange(10))
+        theirs.partial_fit(X[start : start + 250], y[start : start + 250], classes=np.arange(10))
+    _assert_same_fit(ours, theirs, what="partial_fit")
+    kw = dict(hidden_layer_sizes=(16,), random_state=0, max_iter=5, warm_start=True)
+    ours, theirs = MLPClassifier(**kw), SkClassifier(**kw)
+    for _ in range(2):
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    _assert_same_fit(ours, theirs, what="warm_start")
+
+
+def test_float32_fits_in_float32_and_match_within_float32_rounding():
+    X, y = _digits()
+    X = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(32,), max_iter=5, random_state=0, solver="sgd")
+    ours, theirs = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
+    assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
+    _assert_same_fit(ours, theirs, rtol=2e-3, atol=2e-4, what="float32")
+
+
+def test_sparse_input_and_sample_weight_run_scikit_learns_loop():
+    X, y = _digits()
+    kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    _assert_same_fit(MLPClassifier(**kw).fit(sp.csr_matrix(X), y), SkClassifier(**kw).fit(sp.csr_matrix(X), y))
+    w = np.random.default_rng(0).random(len(y))
+    _assert_same_fit(MLPClassifier(**kw).fit(X, y, sample_weight=w), SkClassifier(**kw).fit(X, y, sample_weight=w))
+
+
+def test_lbfgs_is_a_clear_error_naming_the_supported_solvers():
+    X, y = _digits()
+    msg = r"solver='lbfgs' is not supported by fastbp.sklearn; supported solvers: 'sgd', 'adam'"
+    for Est in (MLPClassifier, MLPRegressor):
+        with pytest.raises(ValueError, match=msg):
+            Est(solver="lbfgs").fit(X, y)
+    with pytest.raises(AttributeError):
+        MLPClassifier(solver="lbfgs").partial_fit  # noqa: B018 - as in scikit-learn: no partial_fit for lbfgs
+    with pytest.raises(ValueError, match=msg):  # scikit-learn's regressor offers it (and runs L-BFGS)
+        MLPRegressor(solver="lbfgs").partial_fit(X, y)
+
+
+def test_leaky_relu_is_offered_beyond_scikit_learn():
+    X, y = _digits()
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0, stratify=y)
+    clf = MLPClassifier(hidden_layer_sizes=(64,), activation="leaky_relu", max_iter=60, random_state=0).fit(X_tr, y_tr)
+    assert clf.score(X_te, y_te) > 0.95
+    relu = MLPClassifier(hidden_layer_sizes=(64,), activation="relu", max_iter=60, random_state=0).fit(X_tr, y_tr)
+    assert not np.allclose(clf.coefs_[0], relu.coefs_[0])
+    # predict_proba's NumPy forward pass == fastbp.Network's with the same weights.
+    net = fastbp.Network([64, 64, 10], activation="leaky_relu", output="softmax")
+    for W, b, coef, intercept in zip(net.weights, net.biases, clf.coefs_, clf.intercepts_):
+        W[...], b[...] = coef.T, intercept
+    np.testing.assert_allclose(clf.predict_proba(X_te), net.forward(X_te), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="activation='leaky_relu' is fastbp's own.*sparse X"):
+        clone(clf).fit(sp.csr_matrix(X_tr), y_tr)
+    with pytest.raises(ValueError, match="'activation' parameter"):
+        MLPClassifier(activation="softplus").fit(X_tr, y_tr)
+
+
+def test_fit_leaves_the_callers_arrays_alone_and_pickles():
+    X, y = _digits()
+    X32 = np.asfortranarray(X.astype(np.float32))
+    X0, y0 = X32.copy(), y.copy()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X32, y)
+    np.testing.assert_array_equal(X32, X0)
+    np.testing.assert_array_equal(y, y0)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X32), clf.predict_proba(X32))
+    again.set_params(warm_start=True, max_iter=2).fit(X32, y)  # unpickled coefs_ are plain arrays: refit works
+    assert again.n_iter_ == 2
+
+
+def _split(X, y, stratify=True):
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y if stratify else None)
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer", "digits"])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_accuracy_within_one_point_of_scikit_learn(name, solver):
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = _split(StandardScaler().fit_transform(X), y)
+    kw = dict(hidden_layer_sizes=(50,), solver=solver, max_iter=200, random_state=0)
+    ours = MLPClassifier(**kw).fit(X_tr, y_tr).score(X_te, y_te)
+    theirs = SkClassifier(**kw).fit(X_tr, y_tr).score(X_te, y_te)
+    assert abs(ours - theirs) <= 0.01, (name, solver, ours, theirs)
+    assert ours > 0.8  # learned: chance is at most 0.63 (breast_cancer)
+
+
+@pytest.mark.parametrize("name", ["diabetes", "linnerud"])
+def test_r2_within_002_of_scikit_learn(name):
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = _split(StandardScaler().fit_transform(X), y / np.std(y, axis=0), stratify=False)
+    kw = dict(hidden_layer_sizes=(32,), solver="adam", learning_rate_init=1e-2, max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**kw).fit(X_tr, y_tr).score(X_te, y_te)
+        theirs = SkRegressor(**kw).fit(X_tr, y_tr).score(X_te, y_te)
+    assert abs(ours - theirs) <= 0.02, (name, ours, theirs)
+
+
+def test_unknown_scikit_learn_loop_falls_back_to_scikit_learns_own(monkeypatch):
+    """A scikit-learn whose private _fit_stochastic changed form: warn at import, train with its loop."""
+    import importlib
+
+    import fastbp.sklearn as module
+
+    original = SkClassifier._fit_stochastic
+
+    def changed(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units,
+                incremental, new_argument=None):
+        return original(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
+                        layer_units, incremental)
+
+    monkeypatch.setattr(SkClassifier, "_fit_stochastic", changed)
+    try:
+        with pytest.warns(RuntimeWarning, match="does not know this scikit-learn version"):
+            fallback = importlib.reload(module)
+        assert "_fit_stochastic" not in vars(fallback._CompiledEpochs)
+        X, y = _digits()
+        kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+        _assert_same_fit(fallback.MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y))
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
+    assert "_fit_stochastic" in vars(module._CompiledEpochs)
