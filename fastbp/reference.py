@@ -193,34 +193,43 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
         return _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr)
 
 
+def _batch_gradients(X, Y, rows, weights, biases, acts, loss):
+    """Forward and backward pass over ``rows``: returns the batch's summed
+    loss and each layer's mean gradients ``[(dW, db), ...]``, input layer first."""
+    L = len(weights)
+    B = len(rows)
+    # Forward pass: A[0] = X, A[l] = act(A[l-1] @ W[l].T + b[l]).
+    A = [X[rows]]
+    for l in range(L):
+        out = np.empty((B, weights[l].shape[0]), dtype=X.dtype)
+        forward_layer(A[l], weights[l], biases[l], acts[l], out)
+        A.append(out)
+    Yb = Y[rows]
+    loss_sum = loss_value(A[L], Yb, loss) * B
+    # Backward pass: output delta, then hidden deltas down to layer 1.
+    D = [None] * (L + 1)
+    D[L] = np.empty_like(A[L])
+    output_delta(A[L], Yb, acts[L - 1], loss, D[L])
+    for l in range(L - 1, 0, -1):
+        D[l] = np.empty_like(A[l])
+        hidden_delta(D[l + 1], weights[l], A[l], acts[l - 1], D[l])
+    grads = []
+    for l in range(L):
+        dW, db = np.empty_like(weights[l]), np.empty_like(biases[l])
+        weight_gradient(D[l + 1], A[l], dW, db)
+        grads.append((dW, db))
+    return loss_sum, grads
+
+
 def _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr):
     weights, biases = _layout.param_views(params, [int(s) for s in sizes])
-    L = len(weights)
     total = 0.0
     for start in range(0, len(perm), batch_size):
-        rows = perm[start : start + batch_size]
-        B = len(rows)
-        # Forward pass: A[0] = X, A[l] = act(A[l-1] @ W[l].T + b[l]).
-        A = [X[rows]]
-        for l in range(L):
-            out = np.empty((B, weights[l].shape[0]), dtype=X.dtype)
-            forward_layer(A[l], weights[l], biases[l], acts[l], out)
-            A.append(out)
-        Yb = Y[rows]
-        total += loss_value(A[L], Yb, loss) * B
-        # Backward pass: output delta, then hidden deltas down to layer 1.
-        D = [None] * (L + 1)
-        D[L] = np.empty_like(A[L])
-        output_delta(A[L], Yb, acts[L - 1], loss, D[L])
-        for l in range(L - 1, 0, -1):
-            D[l] = np.empty_like(A[l])
-            hidden_delta(D[l + 1], weights[l], A[l], acts[l - 1], D[l])
-        # Gradients of every layer, then the update.
-        for l in range(L):
-            dW = np.empty_like(weights[l])
-            db = np.empty_like(biases[l])
-            weight_gradient(D[l + 1], A[l], dW, db)
-            sgd_update(weights[l], biases[l], dW, db, lr)
+        loss_sum, grads = _batch_gradients(X, Y, perm[start : start + batch_size], weights, biases, acts, loss)
+        total += loss_sum
+        # Every gradient is formed before any update.
+        for W, b, (dW, db) in zip(weights, biases, grads):
+            sgd_update(W, b, dW, db, lr)
     return total / len(perm)
 
 
@@ -240,32 +249,18 @@ def _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimi
     v_w, v_b = _layout.param_views(state[P:], sizes) if optimizer == ADAM else (None, None)
     t = params.dtype.type
     lr, mu, beta_2, eps = (t(hyper[i]) for i in (HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON))
-    L = len(weights)
     total = penalty = 0.0
     for start in range(0, len(perm), batch_size):
         rows = perm[start : start + batch_size]
         B = len(rows)
-        A = [X[rows]]
-        for l in range(L):
-            out = np.empty((B, weights[l].shape[0]), dtype=X.dtype)
-            forward_layer(A[l], weights[l], biases[l], acts[l], out)
-            A.append(out)
-        Yb = Y[rows]
-        total += loss_value(A[L], Yb, loss) * B
-        D = [None] * (L + 1)
-        D[L] = np.empty_like(A[L])
-        output_delta(A[L], Yb, acts[L - 1], loss, D[L])
-        for l in range(L - 1, 0, -1):
-            D[l] = np.empty_like(A[l])
-            hidden_delta(D[l + 1], weights[l], A[l], acts[l - 1], D[l])
+        loss_sum, grads = _batch_gradients(X, Y, rows, weights, biases, acts, loss)
+        total += loss_sum
         l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B)
         if optimizer == ADAM:
             step += 1
             lr = t(hyper[HYPER_LR] * np.sqrt(1 - hyper[HYPER_BETA_2] ** step) / (1 - hyper[HYPER_MOMENTUM] ** step))
         sumsq = 0.0
-        for l in range(L):
-            dW, db = np.empty_like(weights[l]), np.empty_like(biases[l])
-            weight_gradient(D[l + 1], A[l], dW, db)
+        for l, (dW, db) in enumerate(grads):
             if optimizer == ADAM:
                 sumsq += adam_update(weights[l], biases[l], dW, db, m_w[l], m_b[l], v_w[l], v_b[l], lr, mu, beta_2, eps, l2)
             else:

@@ -96,14 +96,7 @@ def _args_weight_gradient(rng, shape, dtype, variant, scale=1.0):
 
 
 def _args_sgd_update(rng, shape, dtype, variant, scale=1.0):
-    _, n_in, n_out = shape
-    return (
-        rng.normal(size=(n_out, n_in)).astype(dtype),
-        rng.normal(size=n_out).astype(dtype),
-        (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
-        (scale * rng.normal(size=n_out)).astype(dtype),
-        dtype.type(0.05),
-    )
+    return (*_layer_with_gradients(rng, shape, dtype, scale), dtype.type(0.05))
 
 
 def _args_sgd_fused_update(rng, shape, dtype, variant, scale=1.0):
@@ -117,40 +110,42 @@ def _args_sgd_fused_update(rng, shape, dtype, variant, scale=1.0):
     )
 
 
-def _args_momentum_update(rng, shape, dtype, variant, scale=1.0):
-    """variant: "momentum" or "nesterov"; velocities start non-zero, as mid-training."""
+def _layer_with_gradients(rng, shape, dtype, scale):
+    """``(W, b, dW, db)`` of one layer, gradients scaled by ``scale``."""
     _, n_in, n_out = shape
     return (
         rng.normal(size=(n_out, n_in)).astype(dtype),
         rng.normal(size=n_out).astype(dtype),
         (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
         (scale * rng.normal(size=n_out)).astype(dtype),
-        (0.1 * scale * rng.normal(size=(n_out, n_in))).astype(dtype),
-        (0.1 * scale * rng.normal(size=n_out)).astype(dtype),
-        dtype.type(0.05),
-        dtype.type(0.9),
-        variant == "nesterov",
-        dtype.type(1e-3),
+    )
+
+
+def _moment(rng, shape, dtype, size, positive=False):
+    """Optimizer state for ``(W, b)``, as mid-training: velocities or first
+    moments of about ``size``, or (``positive``) second moments in ``[0, size)``."""
+    _, n_in, n_out = shape
+    draw = (lambda s: size * rng.random(size=s)) if positive else (lambda s: size * rng.normal(size=s))
+    return draw((n_out, n_in)).astype(dtype), draw(n_out).astype(dtype)
+
+
+def _args_momentum_update(rng, shape, dtype, variant, scale=1.0):
+    """variant: "momentum" or "nesterov"."""
+    t = dtype.type
+    return (
+        *_layer_with_gradients(rng, shape, dtype, scale),
+        *_moment(rng, shape, dtype, 0.1 * scale),
+        t(0.05), t(0.9), variant == "nesterov", t(1e-3),
     )
 
 
 def _args_adam_update(rng, shape, dtype, variant, scale=1.0):
-    """Moments start non-zero (second moments positive), as mid-training."""
-    _, n_in, n_out = shape
+    t = dtype.type
     return (
-        rng.normal(size=(n_out, n_in)).astype(dtype),
-        rng.normal(size=n_out).astype(dtype),
-        (scale * rng.normal(size=(n_out, n_in))).astype(dtype),
-        (scale * rng.normal(size=n_out)).astype(dtype),
-        (0.1 * scale * rng.normal(size=(n_out, n_in))).astype(dtype),
-        (0.1 * scale * rng.normal(size=n_out)).astype(dtype),
-        (0.01 * scale**2 * rng.random(size=(n_out, n_in))).astype(dtype),
-        (0.01 * scale**2 * rng.random(size=n_out)).astype(dtype),
-        dtype.type(1e-3),
-        dtype.type(0.9),
-        dtype.type(0.999),
-        dtype.type(1e-8),
-        dtype.type(1e-3),
+        *_layer_with_gradients(rng, shape, dtype, scale),
+        *_moment(rng, shape, dtype, 0.1 * scale),
+        *_moment(rng, shape, dtype, 0.01 * scale**2, positive=True),
+        t(1e-3), t(0.9), t(0.999), t(1e-8), t(1e-3),
     )
 
 

@@ -49,14 +49,18 @@ def _batch_views(work, sizes, B):
 
 
 @jit
-def _subtract_row_sums(D, scale, b):
-    """``b -= scale * D.sum(axis=1)``: the bias step, deltas as columns."""
+def _row_sums(D, scale, out, accumulate):
+    """``out (+)= scale * D.sum(axis=1)``: the bias step (``accumulate``, with a
+    negative scale) or the bias gradient, deltas as columns."""
     for o in range(D.shape[0]):
         s = D.dtype.type(0.0)
         row = D[o]
         for i in range(row.shape[0]):
             s += row[i]
-        b[o] -= scale * s
+        if accumulate:
+            out[o] += scale * s
+        else:
+            out[o] = scale * s
 
 
 @jit
@@ -97,6 +101,19 @@ def _forward(Ws, bs, acts, Xb, At):
 
 
 @jit
+def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views):
+    """Gather a batch into ``views``, run the forward pass and form the output
+    delta; returns the batch's summed loss (taken before any step)."""
+    Xb, Yt, At, Dt = views
+    L = len(Ws)
+    _gather(X, Y, perm, start, Xb, Yt)
+    _forward(Ws, bs, acts, Xb, At)
+    total = _loss_sum(At[L], Yt, loss)
+    output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
+    return total
+
+
+@jit
 def _delta_below(Ws, acts, At, Dt, l):
     """Dt[l-1] = (Wl.T @ Dt[l]) * act'(At[l-1]): the fused hidden delta, in columns."""
     gemm(True, False, 1.0, Ws[l - 1], Dt[l], 0.0, Dt[l - 1])
@@ -132,14 +149,12 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
     total = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        Xb, Yt, At, Dt = full if B == batch_size else last
-        _gather(X, Y, perm, start, Xb, Yt)
-        _forward(Ws, bs, acts, Xb, At)
-        total += _loss_sum(At[L], Yt, loss)
+        views = full if B == batch_size else last
+        Xb, Yt, At, Dt = views
+        total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
 
         # Backward, last layer first. A layer's W serves the delta below it
         # before the same W is updated; no delta is formed for the input.
-        output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
         scale = lr / B
         for l in range(L, 0, -1):
             if l > 1:
@@ -147,7 +162,7 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
                 gemm(False, True, -scale, Dt[l], At[l - 1], 1.0, Ws[l - 1])
             else:
                 gemm(False, False, -scale, Dt[1], Xb, 1.0, Ws[0])
-            _subtract_row_sums(Dt[l], scale, bs[l - 1])
+            _row_sums(Dt[l], -scale, bs[l - 1], True)
     return total / n
 
 
@@ -188,12 +203,9 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     penalty = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        Xb, Yt, At, Dt = full if B == batch_size else last
-        _gather(X, Y, perm, start, Xb, Yt)
-        _forward(Ws, bs, acts, Xb, At)
-        total += _loss_sum(At[L], Yt, loss)
-
-        output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
+        views = full if B == batch_size else last
+        Xb, Yt, At, Dt = views
+        total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
         l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B)
         if optimizer == ADAM:
             step += 1
@@ -206,7 +218,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
                 gemm(False, True, 1.0 / B, Dt[l], At[l - 1], 0.0, gWs[l - 1])
             else:
                 gemm(False, False, 1.0 / B, Dt[1], Xb, 0.0, gWs[0])
-            _row_sums(Dt[l], 1.0 / B, gbs[l - 1])
+            _row_sums(Dt[l], 1.0 / B, gbs[l - 1], False)
             if optimizer == ADAM:
                 sumsq += adam_update(
                     Ws[l - 1], bs[l - 1], gWs[l - 1], gbs[l - 1], mWs[l - 1], mbs[l - 1], vWs[l - 1], vbs[l - 1],
@@ -218,14 +230,3 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
                 )
         penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
     return total / n, penalty / n
-
-
-@jit
-def _row_sums(D, scale, out):
-    """``out <- scale * D.sum(axis=1)``: the bias gradient, deltas as columns."""
-    for o in range(D.shape[0]):
-        s = D.dtype.type(0.0)
-        row = D[o]
-        for i in range(row.shape[0]):
-            s += row[i]
-        out[o] = scale * s
