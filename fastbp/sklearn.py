@@ -143,7 +143,7 @@ class _CompiledEpochs:
         dtype = X_train.dtype
         X_train = np.ascontiguousarray(X_train)
         Y_train = np.ascontiguousarray(y_train, dtype=dtype)
-        net = _FlatNet(self, layer_units, dtype)
+        net = _FlatNet(self, layer_units, dtype, batch_size, self._optimizer)
         n_batches = -(-n_samples // batch_size)
 
         try:
@@ -228,8 +228,9 @@ class _FlatNet:
     sees every step with no copying.
     """
 
-    def __init__(self, est, layer_units, dtype):
-        self.sizes = np.array(layer_units, dtype=np.int64)
+    def __init__(self, est, layer_units, dtype, batch_size, opt):
+        self.layer_units = [int(n) for n in layer_units]
+        self.sizes = np.array(self.layer_units, dtype=np.int64)
         self.dtype = np.dtype(dtype)
         n = _layout.n_params(layer_units)
         self.params = np.empty(n, dtype=self.dtype)
@@ -243,8 +244,8 @@ class _FlatNet:
         out_act, self.loss = _OUTPUT[est.out_activation_]
         self.acts = np.array([hidden] * (len(layer_units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
         self.grad = np.empty(n, dtype=self.dtype)
-        self.work = None
-        self.state = None
+        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size), dtype=self.dtype)
+        self.state = self._load_state(opt)
 
     def _load_state(self, opt):
         """Flat state from the scikit-learn optimizer's per-parameter lists
@@ -254,7 +255,7 @@ class _FlatNet:
         state = np.empty(len(lists) * self.params.size, dtype=self.dtype)
         for k, per_param in enumerate(lists):
             flat = state[k * self.params.size : (k + 1) * self.params.size]
-            weights, biases = _layout.param_views(flat, [int(s) for s in self.sizes])
+            weights, biases = _layout.param_views(flat, self.layer_units)
             for l in range(L):
                 weights[l][...] = per_param[l].T
                 biases[l][...] = per_param[L + l]
@@ -262,13 +263,10 @@ class _FlatNet:
 
     def store_optimizer_state(self, opt):
         """Hand the state back to the scikit-learn optimizer (its own orientation)."""
-        if self.state is None:
-            return
-        sizes = [int(s) for s in self.sizes]
         P = self.params.size
         lists = []
         for k in range(self.state.size // P):
-            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], sizes)
+            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], self.layer_units)
             lists.append([W.T.copy() for W in weights] + [b.copy() for b in biases])
         if isinstance(opt, AdamOptimizer):
             opt.ms, opt.vs = lists
@@ -279,10 +277,6 @@ class _FlatNet:
         """One compiled epoch; returns (mean data loss, mean L2 penalty)."""
         from .kernels import train_epoch_optim
 
-        if self.state is None:
-            self.state = self._load_state(opt)
-        if self.work is None or self.work.size < _layout.workspace_size(self.sizes, batch_size):
-            self.work = np.empty(_layout.workspace_size([int(s) for s in self.sizes], batch_size), dtype=self.dtype)
         if isinstance(opt, AdamOptimizer):
             code = ADAM
             hyper = np.array([opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, alpha])
