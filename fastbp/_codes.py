@@ -103,3 +103,4 @@ ADAM = 2
 #: Layout of the ``hyper`` array of ``train_epoch_optim`` (float64).
 HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON, HYPER_L2, HYPER_ALPHA = range(6)
 N_HYPER = 6
+PLAIN_SGD = 3  # only in ``kernels.apply_update``: W -= lr * g, no state

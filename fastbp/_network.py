@@ -234,6 +234,8 @@ class BaseNetwork:
         optimizer: str | optimizers.Optimizer = "sgd",
         threads: int | None = None,
         on_divergence: str = "raise",
+        comm: Any = None,
+        average_every: int | None = None,
     ) -> dict[str, list[float]]:
         """Train by minibatch gradient descent.
 
@@ -266,6 +268,20 @@ class BaseNetwork:
             is put back to its parameters before that epoch, then either a
             ``TrainingDivergedError`` is raised or a ``RuntimeWarning`` is
             given and training stops.
+        comm : mpi4py communicator, optional
+            Data-parallel training over MPI (needs ``pip install 'fastbp[mpi]'``):
+            each rank passes its own shard as ``X, y``; ``batch_size`` is the
+            global batch, shared out over the ranks at each step; one allreduce
+            per step sums the gradients, so every rank applies the mean over
+            the union of the step's rows and all ranks keep rank 0's (identical)
+            weights. Shards may differ in length. A bad argument or shard on
+            any rank makes every rank raise the same ``ValueError``. The
+            history holds the global mean loss. ``threads`` defaults to the
+            machine's cores shared out over the ranks on it. See ``fastbp._distributed``.
+        average_every : int, optional
+            With ``comm``: local SGD instead, each rank stepping on its own
+            rows and the parameters averaged over the ranks every
+            ``average_every`` steps and at the end of each epoch (off by default).
 
         Returns
         -------
@@ -273,6 +289,16 @@ class BaseNetwork:
             ``{"loss": [mean training loss of each epoch]}``, with the L2
             penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has one.
         """
+        if comm is not None:
+            from . import _distributed
+
+            return _distributed.fit(
+                self, X, y, comm=comm, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle,
+                verbose=verbose, optimizer=optimizer, threads=threads, on_divergence=on_divergence,
+                average_every=average_every,
+            )
+        if average_every is not None:
+            raise ValueError("average_every is a setting of distributed training: it needs comm=")
         if on_divergence not in ("raise", "warn"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
         epochs = check_positive_int(epochs, "epochs")
@@ -292,29 +318,47 @@ class BaseNetwork:
             for epoch in range(epochs):
                 perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
                 perm = perm.astype(np.int64, copy=False)
-                before = self._params.copy()
+                restore = self._snapshot(opt)
                 if opt.is_plain_sgd:
                     loss = self._run_epoch(X, Y, perm, batch_size, lr, work)
                 else:
-                    state_before, step_before = opt._state.copy(), opt.step_count
                     loss, penalty = self._run_epoch_optim(X, Y, perm, batch_size, opt, hyper, grad, work)
                     loss += penalty
-                if not (math.isfinite(loss) and np.isfinite(self._params).all()):
-                    self._params[...] = before
-                    if not opt.is_plain_sgd:
-                        opt._state[...], opt.step_count = state_before, step_before
-                    msg = (
-                        f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
-                        "became non-finite; the network was put back to its parameters before that epoch"
-                    )
-                    if on_divergence == "raise":
-                        raise TrainingDivergedError(msg, history)
-                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+                if not self._end_epoch(loss, epoch, epochs, lr, restore, history, on_divergence, verbose):
                     break
-                history["loss"].append(loss)
-                if verbose:
-                    print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
         return history
+
+    def _snapshot(self, opt: optimizers.Optimizer):
+        """A function that puts the parameters and ``opt``'s state back as they are now."""
+        params = self._params.copy()
+        state = None if opt._state is None else opt._state.copy()
+        step = opt.step_count
+
+        def restore():
+            self._params[...] = params
+            if state is not None:
+                opt._state[...] = state
+            opt.step_count = step
+
+        return restore
+
+    def _end_epoch(self, loss, epoch, epochs, lr, restore, history, on_divergence, verbose, stacklevel=3) -> bool:
+        """Record a finished epoch; False (training stops) if it diverged: then
+        ``restore()`` and raise ``TrainingDivergedError`` or warn, per ``on_divergence``."""
+        if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+            restore()
+            msg = (
+                f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
+                "became non-finite; the network was put back to its parameters before that epoch"
+            )
+            if on_divergence == "raise":
+                raise TrainingDivergedError(msg, history)
+            warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
+            return False
+        history["loss"].append(loss)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
+        return True
 
     def predict(self, X) -> np.ndarray:
         """Class labels for a softmax output (argmax) or a sigmoid output

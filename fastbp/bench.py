@@ -21,12 +21,18 @@ defaults for solver='sgd' (Nesterov momentum 0.9, alpha=1e-4, relu, batch
 'auto' = 200), one ``partial_fit`` epoch each: estimator
 (``fastbp.sklearn.MLPClassifier``) against sklearn_estimator
 (``sklearn.neural_network.MLPClassifier``).
+
+The distributed row (``--peers one_rank two_ranks``, best on config L) times
+``fit(comm=...)``: two_ranks is 2 MPI ranks under mpiexec, 1 thread each, each
+holding half the rows and taking half of every global batch; one_rank is one
+process with 1 thread. The ratio one_rank/two_ranks is the speed-up.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +47,7 @@ CONFIGS = {
 }
 PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
+DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
 LR = 0.01
 
 
@@ -190,6 +197,22 @@ def _peer_sklearn_estimator(*args):
     return _peer_estimator(*args, module="sklearn.neural_network")
 
 
+def _peer_one_rank(sizes, batch, X, y, Y, dtype, threads, comm=None):
+    import fastbp
+
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    fastbp.set_num_threads(1)
+    net = fastbp.Network(sizes, activation="sigmoid", output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
+    X, Y = X[rank::size].copy(), Y[rank::size].copy()
+    return lambda: net.fit(X, Y, epochs=1, batch_size=batch, lr=LR, shuffle=True, threads=1, comm=comm)
+
+
+def _peer_two_ranks(*args):
+    from mpi4py import MPI
+
+    return _peer_one_rank(*args, comm=MPI.COMM_WORLD)
+
+
 def _peer_floor(sizes, batch, X, y, Y, dtype, threads):
     import numpy as np
 
@@ -229,22 +252,36 @@ def _peer_floor(sizes, batch, X, y, Y, dtype, threads):
 
 
 def worker(peer, config, dtype, threads):
-    """Set up one peer, then time one epoch per line read from stdin."""
+    """Set up one peer, then time one epoch per line read from stdin (under
+    mpiexec: rank 0 reads and reports, every rank runs the epoch)."""
     sizes, batch, n = CONFIGS[config]
     X, y, Y = make_data(sizes, n, dtype)
     epoch = globals()[f"_peer_{peer}"](sizes, batch, X, y, Y, dtype, threads)
+    comm = None
+    if peer == "two_ranks":
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    rank = 0 if comm is None else comm.Get_rank()
     epoch()  # warm-up: compiles, loads caches, allocates
-    print("ready", flush=True)
-    for line in sys.stdin:
-        if line.strip() != "run":
+    if rank == 0:
+        print("ready", flush=True)
+    while True:
+        go = sys.stdin.readline().strip() == "run" if rank == 0 else None
+        if comm is not None:
+            go = comm.bcast(go, root=0)
+            comm.Barrier()
+        if not go:
             break
         t0 = time.perf_counter()
         epoch()
-        print(f"{time.perf_counter() - t0:.6f}", flush=True)
+        if rank == 0:
+            print(f"{time.perf_counter() - t0:.6f}", flush=True)
 
 
 def _available(peer):
-    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn"}.get(peer)
+    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
+           "two_ranks": "mpi4py"}.get(peer)
     if mod is None:
         return True
     import importlib.util
@@ -268,8 +305,15 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
         env = dict(os.environ)
         if peer == "jax":
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}").strip()
+        launch = []
+        if peer == "two_ranks":
+            mpiexec = shutil.which("mpiexec", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
+            if mpiexec is None:
+                print("  note: two_ranks needs mpiexec (pip install 'fastbp[mpi]'); skipped", file=out)
+                continue
+            launch = [mpiexec, "-n", "2"]
         p = subprocess.Popen(
-            [sys.executable, "-m", "fastbp.bench", "--worker", peer, "--config", config, "--dtype", dtype,
+            [*launch, sys.executable, "-m", "fastbp.bench", "--worker", peer, "--config", config, "--dtype", dtype,
              "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
@@ -298,7 +342,7 @@ def report(config, times, dtype, threads, out=sys.stdout):
     med = {peer: statistics.median(ts) for peer, ts in times.items()}
     print(f"config {config}: {'-'.join(map(str, sizes))}, batch {batch}, {n} samples, {dtype}, "
           f"{threads} threads; seconds per epoch (median of {len(next(iter(times.values())))} rounds)", file=out)
-    ours = "fastbp" if "fastbp" in med else "estimator"
+    ours = next((p for p in ("fastbp", "estimator", "one_rank") if p in med), None)
     base = med.get(ours)
     for peer in sorted(med, key=med.get):
         ratio = f"{ours}/{peer} = {base / med[peer]:.3f}" if base and peer != ours else ""
@@ -313,11 +357,11 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     configs = list(results)
-    peers = [p for p in PEERS + ESTIMATOR_PEERS if any(p in results[c] for c in configs)]
+    peers = [p for p in PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS if any(p in results[c] for c in configs)]
     fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 3.6), squeeze=False)
     for ax, c in zip(axes[0], configs):
         vals = [results[c].get(p, float("nan")) for p in peers]
-        bars = ax.bar(peers, vals, color=["#d62728" if p in ("fastbp", "estimator") else "#7f7f7f" for p in peers])
+        bars = ax.bar(peers, vals, color=["#d62728" if p in ("fastbp", "estimator", "two_ranks") else "#7f7f7f" for p in peers])
         ax.set_title(f"{c}: {'-'.join(map(str, CONFIGS[c][0]))}, batch {CONFIGS[c][1]}")
         ax.set_ylabel("seconds per epoch")
         ax.set_yscale("log")
@@ -331,7 +375,7 @@ def plot(results, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", nargs="+", default=["S", "M", "L"], choices=list(CONFIGS))
-    ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS,
+    ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
                     help="default: all of " + ", ".join(PEERS) + "; for config E: " + ", ".join(ESTIMATOR_PEERS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from ._codes import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from ._codes import HIDDEN_ACTIVATIONS
 
 
 class UsageError(Exception):
@@ -115,9 +115,26 @@ def _task(y: np.ndarray, requested: str) -> str:
     return "classification" if integral and len(np.unique(y)) <= max(2, len(y) // 5) else "regression"
 
 
+def _world(distributed: bool):
+    """``(comm, rank, size)``: MPI's world with --distributed, else ``(None, 0, 1)``."""
+    if not distributed:
+        return None, 0, 1
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UsageError("--distributed needs mpi4py and an MPI library: pip install 'fastbp[mpi]'") from None
+    return MPI.COMM_WORLD, MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+
 def cmd_train(args) -> int:
+    import builtins
+
     import fastbp
 
+    comm, rank, size = _world(args.distributed)
+    # Every rank loads and splits the data alike (same seed) and trains on rows
+    # rank::size of the training part; only rank 0 prints and writes files.
+    print = builtins.print if rank == 0 else (lambda *a, **k: None)  # noqa: A001
     X, y, source = load_data(args.data, args.target)
     X = np.asarray(X)
     y = np.asarray(y)
@@ -146,6 +163,10 @@ def cmd_train(args) -> int:
                              dtype=args.dtype, seed=args.seed)
         if args.threads:
             fastbp.set_num_threads(args.threads)
+        elif comm is not None:  # the cores shared out over the ranks on this machine
+            from fastbp._distributed import threads_per_rank
+
+            fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
         # Checked once here, so that bad data (NaN, inf) is one clear line, not a traceback mid-training.
         net.loss(X[:1], targets[:1])
         net._X(X)
@@ -166,16 +187,20 @@ def cmd_train(args) -> int:
     print(f"data: {source}: {len(X)} samples, {X.shape[1]} features, {task}"
           f"{f' ({n_out} classes)' if task == 'classification' else ''}", flush=True)
     print(f"network: {net!r}; {optimizer!r}, lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs", flush=True)
-    X_fit, targets_fit = X[fit_idx], targets[fit_idx]  # gathered once, not per epoch
+    if comm is not None:
+        print(f"distributed: {size} ranks, each training on 1 in {size} of the {len(fit_idx)} training rows; "
+              f"batch {args.batch_size} is the global batch", flush=True)
+    mine = fit_idx[rank::size]
+    X_fit, targets_fit = X[mine], targets[mine]  # gathered once, not per epoch
     history = {"loss": [], "val": []}
-    bar = _progress(args.epochs, args.quiet)
+    bar = _progress(args.epochs, args.quiet or rank != 0)
     seconds = []
     interrupted = False
     try:
         for epoch in range(args.epochs):
             t = time.perf_counter()
             loss = net.fit(X_fit, targets_fit, epochs=1, batch_size=args.batch_size, lr=args.lr,
-                           optimizer=optimizer)["loss"][0]
+                           optimizer=optimizer, comm=comm)["loss"][0]
             seconds.append(time.perf_counter() - t)
             history["loss"].append(loss)
             history["val"].append(score(val_idx))
@@ -192,7 +217,7 @@ def cmd_train(args) -> int:
         print(f"test {metric}: {score(test_idx):.4f} on {len(test_idx)} held-out samples; "
               f"{per_epoch:.4f} s per epoch (median; the first epoch, {seconds[0]:.3f} s, includes loading "
               "or compiling the kernels)")
-    if args.out:
+    if args.out and rank == 0:
         extra = {"task": task}
         if classes is not None:
             extra["classes"] = classes.tolist()
@@ -201,7 +226,7 @@ def cmd_train(args) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"model saved to {args.out}")
-    if args.plot and history["loss"]:
+    if args.plot and history["loss"] and rank == 0:
         _plot(history, metric, args.plot)
         print(f"curves written to {args.plot}")
     return 130 if interrupted else 0
@@ -369,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="save the model here (.npz)")
     t.add_argument("--plot", help="write loss and validation curves to this PNG (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI, under mpiexec -n N: each rank trains on every Nth training row, "
+                        "one allreduce per step; rank 0 prints and saves (needs fastbp[mpi])")
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="predict with a saved model", description="Write predictions as CSV.")
@@ -380,11 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="side-by-side comparison against peers",
                        description="Seconds per epoch of fastbp and its peers, each in its own process.")
-    from .bench import CONFIGS, ESTIMATOR_PEERS, PEERS  # standard library imports only
+    from .bench import CONFIGS, DISTRIBUTED_PEERS, ESTIMATOR_PEERS, PEERS  # standard library imports only
 
     b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
                    help="S, M, L: plain SGD epochs; E: the scikit-learn estimators")
-    b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS)
+    b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
+                   help="who runs; one_rank two_ranks: the distributed row (fit(comm=), 1 thread a rank)")
     b.add_argument("--rounds", type=int, default=5)
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--threads", type=int, default=2)
@@ -396,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _optimizer(args) -> "fastbp.optimizers.Optimizer":
+def _optimizer(args):
     """The optimizer object of ``--optimizer/--momentum/--l2`` (one for the
     whole run, so momentum and Adam state carry across epochs); sets the
     default ``--lr``. Bad values raise UsageError naming the option."""
@@ -441,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(args)
         return args.func(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        mpi = sys.modules.get("mpi4py.MPI")  # under --distributed every rank fails alike; rank 0 says so
+        if mpi is None or mpi.COMM_WORLD.Get_rank() == 0:
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -30,6 +30,7 @@ from ._codes import (
     HYPER_MOMENTUM,
     MSE,
     NESTEROV,
+    PLAIN_SGD,
     RELU,
     SIGMOID,
     SOFTMAX,
@@ -52,6 +53,8 @@ __all__ = [
     "loss_value",
     "train_epoch",
     "train_epoch_optim",
+    "batch_gradient",
+    "apply_update",
 ]
 
 
@@ -222,14 +225,13 @@ def _batch_gradients(X, Y, rows, weights, biases, acts, loss):
 
 
 def _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr):
-    weights, biases = _layout.param_views(params, [int(s) for s in sizes])
+    grad = np.empty_like(params)
+    hyper = np.array([lr, 0, 0, 0, 0, 0], dtype=np.float64)
     total = 0.0
     for start in range(0, len(perm), batch_size):
-        loss_sum, grads = _batch_gradients(X, Y, perm[start : start + batch_size], weights, biases, acts, loss)
-        total += loss_sum
-        # Every gradient is formed before any update.
-        for W, b, (dW, db) in zip(weights, biases, grads):
-            sgd_update(W, b, dW, db, lr)
+        rows = perm[start : start + batch_size]
+        total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
+        apply_update(params, grad, len(rows), sizes, PLAIN_SGD, hyper, 0, None)
     return total / len(perm)
 
 
@@ -242,31 +244,62 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
 
 
 def _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state):
-    sizes = [int(s) for s in sizes]
-    weights, biases = _layout.param_views(params, sizes)
-    P = params.size
-    m_w, m_b = _layout.param_views(state[:P], sizes)
-    v_w, v_b = _layout.param_views(state[P:], sizes) if optimizer == ADAM else (None, None)
-    t = params.dtype.type
-    lr, mu, beta_2, eps = (t(hyper[i]) for i in (HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON))
+    grad = np.empty_like(params)
     total = penalty = 0.0
     for start in range(0, len(perm), batch_size):
         rows = perm[start : start + batch_size]
         B = len(rows)
-        loss_sum, grads = _batch_gradients(X, Y, rows, weights, biases, acts, loss)
-        total += loss_sum
-        l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B)
-        if optimizer == ADAM:
-            step += 1
-            lr = t(hyper[HYPER_LR] * np.sqrt(1 - hyper[HYPER_BETA_2] ** step) / (1 - hyper[HYPER_MOMENTUM] ** step))
-        sumsq = 0.0
-        for l, (dW, db) in enumerate(grads):
-            if optimizer == ADAM:
-                sumsq += adam_update(weights[l], biases[l], dW, db, m_w[l], m_b[l], v_w[l], v_b[l], lr, mu, beta_2, eps, l2)
-            else:
-                sumsq += momentum_update(weights[l], biases[l], dW, db, m_w[l], m_b[l], lr, mu, optimizer == NESTEROV, l2)
+        total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
+        sumsq = apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
+        step += 1
         penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
     return total / len(perm), penalty / len(perm)
+
+
+def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
+    """``grad <-`` the loss gradient summed over ``X[rows]`` (flat layout);
+    returns the summed loss. No rows: zero gradient, loss 0."""
+    if len(rows) == 0:
+        grad[...] = 0
+        return 0.0
+    sizes = [int(s) for s in sizes]
+    weights, biases = _layout.param_views(params, sizes)
+    g_w, g_b = _layout.param_views(grad, sizes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss_sum, grads = _batch_gradients(X, Y, rows, weights, biases, acts, loss)
+    for gW, gb, (dW, db) in zip(g_w, g_b, grads):  # means back to sums
+        gW[...] = dW * len(rows)
+        gb[...] = db * len(rows)
+    return loss_sum
+
+
+def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
+    """One optimizer step from ``grad`` summed over ``count`` rows (divided in
+    place, except for plain SGD); returns ``sum(W**2)`` before the step (0 for plain SGD)."""
+    t = params.dtype.type
+    sizes = [int(s) for s in sizes]
+    weights, biases = _layout.param_views(params, sizes)
+    g_w, g_b = _layout.param_views(grad, sizes)
+    if optimizer == PLAIN_SGD:  # the mean folded into the rate
+        for W, b, dW, db in zip(weights, biases, g_w, g_b):
+            sgd_update(W, b, dW, db, t(hyper[HYPER_LR] / count))
+        return 0.0
+    grad *= t(1.0 / count)
+    lr, mu, beta_2, eps = (t(hyper[i]) for i in (HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON))
+    P = params.size
+    m_w, m_b = _layout.param_views(state[:P], sizes)
+    v_w, v_b = _layout.param_views(state[P:], sizes) if optimizer == ADAM else (None, None)
+    l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / count)
+    if optimizer == ADAM:
+        step += 1
+        lr = t(hyper[HYPER_LR] * np.sqrt(1 - hyper[HYPER_BETA_2] ** step) / (1 - hyper[HYPER_MOMENTUM] ** step))
+    sumsq = 0.0
+    for l in range(len(weights)):
+        if optimizer == ADAM:
+            sumsq += adam_update(weights[l], biases[l], g_w[l], g_b[l], m_w[l], m_b[l], v_w[l], v_b[l], lr, mu, beta_2, eps, l2)
+        else:
+            sumsq += momentum_update(weights[l], biases[l], g_w[l], g_b[l], m_w[l], m_b[l], lr, mu, optimizer == NESTEROV, l2)
+    return sumsq
 
 
 class Network(BaseNetwork):

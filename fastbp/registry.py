@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from . import _layout, reference
-from ._codes import ACTIVATIONS, ADAM, HIDDEN_ACTIVATIONS, LOSSES, MOMENTUM, NESTEROV, VALID_PAIRS
+from ._codes import ACTIVATIONS, ADAM, HIDDEN_ACTIVATIONS, LOSSES, MOMENTUM, NESTEROV, PLAIN_SGD, VALID_PAIRS
 
 # Tolerances per dtype: the one table every comparison uses. "rtol"/"atol"
 # bound one kernel call against its twin (float32 rounds at ~6e-8 per
@@ -196,6 +196,29 @@ def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
     return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(P, dtype), work)
 
 
+def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
+    """A share of ``B`` shuffled rows out of the ``2B+1`` of ``train_epoch``'s case."""
+    X, Y, perm, B, params, sizes, acts, loss, _, work = _args_train_epoch(rng, shape, dtype, variant, scale)
+    return (X, Y, perm[:B], params, sizes, acts, loss, np.zeros(params.size, dtype), work)
+
+
+def _args_apply_update(rng, shape, dtype, variant, scale=1.0):
+    """variant: "sgd", "momentum", "nesterov" or "adam"; a gradient summed over 10 rows."""
+    _, n_in, n_out = shape
+    sizes = np.array([n_in, n_out, 3], dtype=np.int64)
+    P = _layout.n_params(sizes)
+    params = rng.normal(0, 0.5, size=P).astype(dtype)
+    grad = (10 * scale * rng.normal(size=P)).astype(dtype)
+    if variant == "adam":
+        hyper = np.array([1e-2, 0.9, 0.999, 1e-8, 1e-3, 1e-2])
+        state = np.concatenate([0.01 * rng.normal(size=P), 1e-4 * rng.random(size=P)]).astype(dtype)
+    else:
+        hyper = np.array([0.1, 0.9, 0.0, 0.0, 1e-3, 1e-2])
+        state = (0.01 * rng.normal(size=P)).astype(dtype)
+    code = PLAIN_SGD if variant == "sgd" else _OPTIMIZER_CODES[variant]
+    return (params, grad, 10, sizes, code, hyper, 3, state)
+
+
 @dataclass(frozen=True)
 class KernelCase:
     """One kernel, how to call it, and what it writes."""
@@ -235,6 +258,8 @@ KERNELS = (
         (4, 11),
         tuple((h, o) for o in _OPTIMIZER_CODES for h in ("tanh", "relu")),
     ),
+    KernelCase("batch_gradient", _args_batch_gradient, (7,), _HIDDEN_X_PAIRS),
+    KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("sgd", "momentum", "nesterov", "adam")),
 )
 
 

@@ -48,7 +48,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import validate_data
 
 from . import _layout
-from ._codes import ACTIVATIONS, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LEAKY_RELU, MSE, MOMENTUM, NESTEROV
+from ._codes import ACTIVATIONS, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, MOMENTUM, NESTEROV
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

@@ -1,6 +1,5 @@
 """The ``fastbp`` command, driven in a subprocess as a user would."""
 import csv
-import os
 import subprocess
 import sys
 

@@ -2,7 +2,6 @@
 shapes, dtypes and value ranges; random bad input never crashes the process
 nor changes the network."""
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -8,6 +8,7 @@ from .backward import hidden_delta, output_delta, weight_gradient
 from .epoch import train_epoch, train_epoch_optim
 from .forward import forward_layer
 from .loss import loss_value
+from .step import apply_update, batch_gradient
 from .update import adam_update, momentum_update, sgd_fused_update, sgd_update
 
 __all__ = [
@@ -22,4 +23,6 @@ __all__ = [
     "loss_value",
     "train_epoch",
     "train_epoch_optim",
+    "batch_gradient",
+    "apply_update",
 ]

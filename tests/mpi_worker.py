@@ -1,0 +1,154 @@
+"""Run under ``mpiexec -n 2`` by tests/test_distributed.py: every scenario, each
+rank writing what it saw to ``<out>/<scenario>.rank<r>.npz``.
+
+A scenario that raises on a rank records the message instead; a rank left
+waiting in a collective would hang the run, which the test's timeout turns
+into a failure.
+"""
+import sys
+import traceback
+
+import numpy as np
+from mpi4py import MPI
+
+import fastbp
+from fastbp import optimizers
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+SIZES = [6, 9, 3]
+
+
+def data(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, SIZES[0])), rng.integers(0, SIZES[-1], size=n)
+
+
+def union_order(lengths, batch):
+    """Row indices of the whole data in the order of the distributed steps,
+    rank r owning rows r::size; and each step's union of shares."""
+    shares = [batch // size + (r < batch % size) for r in range(size)]
+    owned = [np.arange(r, lengths, size) for r in range(size)]
+    steps = []
+    k = 0
+    while any(k * s < len(o) for s, o in zip(shares, owned)):
+        steps.append(np.concatenate([o[k * s : (k + 1) * s] for s, o in zip(shares, owned)]))
+        k += 1
+    return steps
+
+
+def scenario_equal_shards(Net=fastbp.Network, optimizer="nesterov", dtype="float64"):
+    """``optimizer``: a name or an optimizer factory (one fresh object per fit)."""
+    make = optimizer if callable(optimizer) else (lambda: optimizer)
+    X, y = data()
+    net = Net(SIZES, activation="tanh", dtype=dtype, seed=rank)  # rank 0's initial weights must win
+    hist = net.fit(X[rank::size], y[rank::size], epochs=4, batch_size=12, lr=0.05, shuffle=False,
+                   optimizer=make(), comm=comm)
+    single = Net(SIZES, activation="tanh", dtype=dtype, seed=0)
+    order = np.concatenate(union_order(len(X), 12))
+    single_hist = single.fit(X[order], y[order], epochs=4, batch_size=12, lr=0.05, shuffle=False, optimizer=make())
+    return dict(params=net._params, single=single._params, loss=hist["loss"], single_loss=single_hist["loss"])
+
+
+def scenario_equal_shards_sgd_float32():
+    return scenario_equal_shards(optimizer="sgd", dtype="float32")
+
+
+def scenario_equal_shards_adam():
+    return scenario_equal_shards(optimizer=lambda: optimizers.Adam(l2=1e-3))
+
+
+def scenario_reference_network():
+    return scenario_equal_shards(Net=fastbp.reference.Network, optimizer="momentum")
+
+
+def scenario_unequal_shards():
+    """Rank 0 holds 47 rows, rank 1 holds 20: later steps are rank 0's alone."""
+    X, y = data(67)
+    mine = np.arange(67)[:47] if rank == 0 else np.arange(67)[47:]
+    net = fastbp.Network(SIZES, activation="relu", seed=0)
+    opt = optimizers.SGD(momentum=0.9)
+    hist = net.fit(X[mine], y[mine], epochs=3, batch_size=10, lr=0.05, shuffle=False, optimizer=opt, comm=comm)
+    # One process, one step per union of shares (5 rows from each rank while both last).
+    single, single_opt = fastbp.Network(SIZES, activation="relu", seed=0), optimizers.SGD(momentum=0.9)
+    owned = [np.arange(47), np.arange(47, 67)]
+    losses = []
+    for _ in range(3):
+        total = 0.0
+        for k in range(10):  # ceil(47 / 5) steps
+            rows = np.concatenate([o[k * 5 : (k + 1) * 5] for o in owned])
+            total += single.fit(X[rows], y[rows], epochs=1, batch_size=len(rows), lr=0.05, shuffle=False,
+                                optimizer=single_opt)["loss"][0] * len(rows)
+        losses.append(total / 67)
+    return dict(params=net._params, single=single._params, loss=hist["loss"], single_loss=losses,
+                steps=opt.step_count)
+
+
+def scenario_shuffled():
+    X, y = data()
+    net = fastbp.Network(SIZES, seed=rank)
+    hist = net.fit(X[rank::size], y[rank::size], epochs=3, batch_size=16, lr=0.1, optimizer="adam", comm=comm)
+    return dict(params=net._params, loss=hist["loss"])
+
+
+def scenario_local_sgd_every_step_is_allreduce():
+    """Plain SGD, equal shares, averaging after every step: the mean of the
+    ranks' steps is the step on the mean gradient."""
+    X, y = data()
+    a, b = fastbp.Network(SIZES, seed=0), fastbp.Network(SIZES, seed=0)
+    a.fit(X[rank::size], y[rank::size], epochs=2, batch_size=12, lr=0.1, shuffle=False, comm=comm, average_every=1)
+    b.fit(X[rank::size], y[rank::size], epochs=2, batch_size=12, lr=0.1, shuffle=False, comm=comm)
+    c = fastbp.Network(SIZES, seed=0)
+    hist = c.fit(X[rank::size], y[rank::size], epochs=3, batch_size=12, lr=0.1, comm=comm, average_every=4)
+    return dict(params=a._params, single=b._params, every4=c._params, loss=hist["loss"])
+
+
+def _error(fn):
+    try:
+        fn()
+    except ValueError as exc:
+        return dict(error=str(exc), kind=type(exc).__name__)
+    return dict(error="")
+
+
+def scenario_bad_width_on_rank_1():
+    X, y = data()
+    mine = X[rank::size] if rank == 0 else X[rank::size, :5]
+    return _error(lambda: fastbp.Network(SIZES, seed=0).fit(mine, y[rank::size], comm=comm))
+
+
+def scenario_nan_on_rank_1():
+    X, y = data()
+    mine = X[rank::size].copy()
+    if rank == 1:
+        mine[3, 2] = np.nan
+    return _error(lambda: fastbp.Network(SIZES, seed=0).fit(mine, y[rank::size], comm=comm))
+
+
+def scenario_different_lr_on_rank_1():
+    X, y = data()
+    return _error(lambda: fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], lr=0.1 + rank, comm=comm))
+
+
+def scenario_after_errors_training_still_works():
+    """No rank was left behind in a collective by the errors above."""
+    X, y = data()
+    net = fastbp.Network(SIZES, seed=0)
+    net.fit(X[rank::size], y[rank::size], epochs=1, comm=comm)
+    return dict(params=net._params)
+
+
+def main(out):
+    names = sorted(n for n in globals() if n.startswith("scenario_"))
+    names.remove("scenario_after_errors_training_still_works")
+    for name in names + ["scenario_after_errors_training_still_works"]:
+        try:
+            result = globals()[name]()
+        except Exception:  # recorded, so the test shows it
+            result = dict(crash=traceback.format_exc())
+        np.savez(f"{out}/{name[len('scenario_'):]}.rank{rank}.npz", **{k: np.asarray(v) for k, v in result.items()})
+        comm.Barrier()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
