@@ -26,13 +26,11 @@ exchange the outcome, and if any rank failed every rank raises the same
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import _layout, optimizers
 from ._codes import HYPER_ALPHA, HYPER_L2, PLAIN_SGD
-from ._threads import num_threads
+from ._threads import _cpu_count, check_threads, num_threads
 from ._validation import check_learning_rate, check_positive_int
 
 MPI_EXTRA = "pip install 'fastbp[mpi]' (mpi4py and an MPI library: the mpich wheel, with mpiexec)"
@@ -76,8 +74,7 @@ def threads_per_rank(comm, MPI) -> int:
         ranks_here = local.Get_size()
     finally:
         local.Free()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // ranks_here)
+    return max(1, _cpu_count() // ranks_here)
 
 
 def _settings(net, epochs, batch_size, lr, shuffle, opt, average_every):
@@ -101,6 +98,8 @@ def fit(net, X, y, *, comm, epochs, batch_size, lr, shuffle, verbose, optimizer,
         lr = check_learning_rate(lr)
         if average_every is not None:
             average_every = check_positive_int(average_every, "average_every")
+        if threads is not None:
+            threads = check_threads(threads)
         if batch_size < size:
             raise ValueError(f"batch_size ({batch_size}) must be at least the number of ranks ({size})")
         opt = optimizers.resolve(optimizer)

@@ -20,15 +20,21 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def check_threads(n) -> int:
+    """``n`` as a thread count this process can use, or ValueError."""
+    n = check_positive_int(n, "threads")
+    if n > _cpu_count():
+        raise ValueError(f"threads={n} exceeds the {_cpu_count()} CPUs available to this process")
+    return n
+
+
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in fastbp's kernels: Numba's and NumPy's BLAS alike.
 
     ``n`` may not exceed the CPUs this process may run on (Numba's limit).
     """
     global _blas_limiter
-    n = check_positive_int(n, "threads")
-    if n > _cpu_count():
-        raise ValueError(f"threads={n} exceeds the {_cpu_count()} CPUs available to this process")
+    n = check_threads(n)
     import numba
     from threadpoolctl import threadpool_limits
 
@@ -54,9 +60,7 @@ def num_threads(n: int | None):
     if n is None:
         yield
         return
-    n = check_positive_int(n, "threads")
-    if n > _cpu_count():
-        raise ValueError(f"threads={n} exceeds the {_cpu_count()} CPUs available to this process")
+    n = check_threads(n)
     import numba
     from threadpoolctl import threadpool_limits
 
