@@ -18,7 +18,7 @@ in a compiled loop: what the matrix products cost with nothing else).
 
 Config E compares the scikit-learn estimators instead, at scikit-learn's
 defaults for solver='sgd' (Nesterov momentum 0.9, alpha=1e-4, relu, batch
-'auto' = 200), one ``partial_fit`` epoch each: estimator
+'auto' = 200; E32: batch_size=32), one ``partial_fit`` epoch each: estimator
 (``fastbp.sklearn.MLPClassifier``) against sklearn_estimator
 (``sklearn.neural_network.MLPClassifier``).
 
@@ -44,6 +44,7 @@ CONFIGS = {
     "M": ([784, 256, 128, 10], 64, 60_000),
     "L": ([784, 1024, 1024, 10], 128, 60_000),
     "E": ([784, 256, 128, 10], 200, 20_000),
+    "E32": ([784, 256, 128, 10], 32, 20_000),  # E with batch_size=32
 }
 PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
@@ -148,18 +149,13 @@ def _peer_jax(sizes, batch, X, y, Y, dtype, threads):
     return epoch
 
 
-def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
+def _partial_fit_epochs(clf, X, y, n_classes):
+    """One epoch of a scikit-learn-style classifier per call (partial_fit, warnings silenced)."""
     import warnings
 
     import numpy as np
-    from sklearn.neural_network import MLPClassifier
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(threads)
-    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd", momentum=0,
-                        alpha=0, batch_size=batch, learning_rate_init=LR, max_iter=1, shuffle=True,
-                        random_state=0)
-    classes = np.arange(sizes[-1])
+    classes = np.arange(n_classes)
 
     def epoch():
         with warnings.catch_warnings():
@@ -169,11 +165,20 @@ def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
     return epoch
 
 
+def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd", momentum=0,
+                        alpha=0, batch_size=batch, learning_rate_init=LR, max_iter=1, shuffle=True,
+                        random_state=0)
+    return _partial_fit_epochs(clf, X, y, sizes[-1])
+
+
 def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklearn"):
     import importlib
-    import warnings
 
-    import numpy as np
     from threadpoolctl import threadpool_limits
 
     if module == "fastbp.sklearn":
@@ -183,14 +188,7 @@ def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklear
     threadpool_limits(threads)
     MLPClassifier = importlib.import_module(module).MLPClassifier
     clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="sgd", batch_size=batch, random_state=0)
-    classes = np.arange(sizes[-1])
-
-    def epoch():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            clf.partial_fit(X, y, classes=classes)
-
-    return epoch
+    return _partial_fit_epochs(clf, X, y, sizes[-1])
 
 
 def _peer_sklearn_estimator(*args):
@@ -389,7 +387,7 @@ def main(argv=None):
         return worker(args.worker, args.config[0], args.dtype, args.threads)
     results = {}
     for config in args.config:
-        peers = args.peers or (ESTIMATOR_PEERS if config == "E" else PEERS)
+        peers = args.peers or (ESTIMATOR_PEERS if config.startswith("E") else PEERS)
         times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle)
         results[config] = report(config, times, args.dtype, args.threads)
         sys.stdout.flush()

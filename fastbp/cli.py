@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import CONFIGS, DISTRIBUTED_PEERS, ESTIMATOR_PEERS, PEERS  # standard library imports only
 
     b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
-                   help="S, M, L: plain SGD epochs; E: the scikit-learn estimators")
+                   help="S, M, L: plain SGD epochs; E, E32: the scikit-learn estimators")
     b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
                    help="who runs; one_rank two_ranks: the distributed row (fit(comm=), 1 thread a rank)")
     b.add_argument("--rounds", type=int, default=5)
