@@ -257,7 +257,7 @@ class BaseNetwork:
             The update rule (scikit-learn's). 'sgd' is plain ``W -= lr * dW``;
             'momentum' and 'nesterov' use momentum 0.9; 'adam' uses
             beta_1=0.9, beta_2=0.999, epsilon=1e-8 (Adam wants a smaller
-            ``lr``, e.g. 1e-3). A name starts from fresh state; an
+            ``lr``, e.g. 1e-3). A name starts from fresh state; a
             ``fastbp.optimizers.SGD(...)`` or ``Adam(...)`` object keeps its
             state across ``fit`` calls and can add L2 weight decay (``l2=``).
         threads : int, optional
