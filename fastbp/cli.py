@@ -362,6 +362,19 @@ def cmd_info(args) -> int:
     folder, writable = _jit.cache_folder()
     print(f"compile cache: {folder} ({'writable' if writable else 'NOT writable: kernels compile in every process'})")
     print(f"kernel sources digest: {_jit.sources_digest()[:16]}")
+    import importlib.util
+
+    for name, extra in (("sklearn", "sklearn"), ("mpi4py", "mpi")):
+        if importlib.util.find_spec(name) is None:
+            print(f"{name:<11} not installed (pip install 'fastbp[{extra}]')")
+        elif name == "mpi4py":  # importing mpi4py.MPI initialises MPI: only its version string here
+            import mpi4py
+
+            print(f"mpi4py      {mpi4py.__version__} (fit(comm=...), fastbp train --distributed)")
+        else:
+            import sklearn
+
+            print(f"sklearn     {sklearn.__version__} (fastbp.sklearn estimators)")
     return 0
 
 

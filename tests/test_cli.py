@@ -90,7 +90,7 @@ def test_train_on_npz_classification_with_labels_kept(tmp_path):
 def test_info():
     out = run("info")
     assert out.returncode == 0, out.stderr
-    for word in ("fastbp", "numpy", "numba", "scipy", "openblas", "threads", "compile cache"):
+    for word in ("fastbp", "numpy", "numba", "scipy", "openblas", "threads", "compile cache", "sklearn", "mpi4py"):
         assert word in out.stdout
 
 
