@@ -50,9 +50,23 @@ def sources_digest() -> str:
     return h.hexdigest()
 
 
+_cache_variant = ""
+
+
+def set_cache_variant(name: str) -> None:
+    """Keep compiled code in a subfolder ``name`` of the cache (the GEMM
+    provider's key): code built against one BLAS calling convention is never
+    loaded under another, and each provider's cache stays warm. Takes effect
+    for functions decorated after the call (``fastbp.kernels`` chooses its
+    provider before any kernel module is imported)."""
+    global _cache_variant
+    _cache_variant = name
+
+
 class _DigestStamp:
     """Mixin for Numba's source-file cache locators: fastbp's functions get
-    ``sources_digest()`` added to their staleness stamp; others are left alone."""
+    ``sources_digest()`` added to their staleness stamp and are cached in the
+    provider's subfolder; others are left alone."""
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -62,6 +76,10 @@ class _DigestStamp:
 
     def get_source_stamp(self):
         return (super().get_source_stamp(), sources_digest())
+
+    def get_cache_path(self):
+        base = super().get_cache_path()
+        return os.path.join(base, _cache_variant) if _cache_variant else base
 
 
 def _install_digest_stamp() -> None:

@@ -314,6 +314,7 @@ class BaseNetwork:
             grad = np.empty_like(self._params)
             hyper = opt.hyper(lr)
         history: dict[str, list[float]] = {"loss": []}
+        self._kernels()  # loads the GEMM provider's BLAS before its threads are set
         with num_threads(threads):
             for epoch in range(epochs):
                 perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)

@@ -1,7 +1,17 @@
 """One setting for the threads of both Numba and the BLAS the kernels call.
 
 On 2 cores, letting Numba and OpenBLAS each start their own pool of
-``n_cores`` threads would oversubscribe; ``set_num_threads`` sets both.
+``n_cores`` threads would oversubscribe; ``set_num_threads`` sets both, and
+every BLAS threadpoolctl sees (NumPy's, SciPy's, the GEMM provider's), so
+none of them oversubscribes the others.
+
+Policy: a GEMM too small to gain from threads is never split. OpenBLAS
+already runs a GEMM of ``m*n*k`` below 262,144 on one thread, and that is
+where splitting stops paying (measured here on 2 cores: 1.5x faster from
+m*n*k = 640,000 up, level below; README, *Threads*), so fastbp adds no rule
+of its own. The default count is every CPU this process may use: on a
+machine whose other core is busy, BLAS threads wait for each other and an
+epoch can take several times longer; ``threads=1`` is then the choice.
 """
 from __future__ import annotations
 
@@ -38,20 +48,28 @@ def set_num_threads(n: int) -> None:
     import numba
     from threadpoolctl import threadpool_limits
 
+    from .kernels import _blas  # noqa: F401  (loads the provider's BLAS, so the limit reaches it)
+
     numba.set_num_threads(n)
     _blas_limiter = threadpool_limits(limits=n, user_api="blas")
 
 
 def get_num_threads() -> int:
-    """Threads the BLAS that fastbp calls will use."""
-    from threadpoolctl import threadpool_info
+    """Threads the GEMMs of fastbp's kernels use.
 
-    from .kernels._blas import LIBRARY
+    That is the count of the GEMM provider's BLAS as threadpoolctl reads it;
+    1 for the ``numba`` provider (compiled loops); Numba's setting where the
+    BLAS is one threadpoolctl cannot see (Accelerate), whose threads fastbp
+    cannot set either.
+    """
+    from .kernels import _blas
 
-    for info in threadpool_info():
-        if info.get("filepath") == LIBRARY:
-            return int(info["num_threads"])
-    return 1  # pragma: no cover
+    n = _blas.threads()
+    if n is None:
+        import numba
+
+        return numba.get_num_threads()
+    return n
 
 
 @contextlib.contextmanager

@@ -263,6 +263,7 @@ def worker(peer, config, dtype, threads):
     rank = 0 if comm is None else comm.Get_rank()
     epoch()  # warm-up: compiles, loads caches, allocates
     if rank == 0:
+        print("blas " + blas_of(peer), flush=True)
         print("ready", flush=True)
     while True:
         go = sys.stdin.readline().strip() == "run" if rank == 0 else None
@@ -277,6 +278,66 @@ def worker(peer, config, dtype, threads):
             print(f"{time.perf_counter() - t0:.6f}", flush=True)
 
 
+def _numpy_blas() -> str:
+    """NumPy's BLAS as threadpoolctl sees it: implementation, version, kernel."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    site = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
+    ours = [i for i in libs if os.path.realpath(i["filepath"]).startswith(os.path.join(site, "numpy"))] or libs
+    if not ours:
+        return "NumPy's BLAS (not visible to threadpoolctl)"
+    i = ours[0]
+    return f"NumPy's {i['internal_api']} {i['version']}, kernel {i.get('architecture')}, {i['num_threads']} threads"
+
+
+def blas_of(peer: str) -> str:
+    """What runs the matrix products of ``peer`` in this process."""
+    if peer in ("fastbp", "floor", "estimator", "one_rank", "two_ranks"):
+        from fastbp.kernels import _blas
+
+        return _blas.summary()
+    if peer == "torch":
+        import torch
+
+        cfg = torch.__config__.show()
+        blas = next((w.split("=")[1] for w in cfg.replace(",", " ").split() if w.startswith("BLAS_INFO=")), "?")
+        return (f"PyTorch {torch.__version__}: BLAS {blas}, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}, "
+                f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+    if peer == "jax":
+        import jax
+
+        return f"JAX {jax.__version__}: XLA:CPU ({jax.devices()[0].device_kind}), its own dot kernels (Eigen/oneDNN)"
+    return _numpy_blas()  # reference, sklearn, sklearn_estimator: NumPy's matmul
+
+
+def gemm_rate(dtype: str, threads: int, n: int = 2048, repeats: int = 3) -> float:
+    """Best FLOP/s of one ``n``-cubed GEMM through fastbp's provider: the machine's limit for the epoch."""
+    import numpy as np
+
+    import fastbp
+    from fastbp.kernels._blas import gemm
+
+    fastbp.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+    C = np.empty((n, n), dtype)
+    gemm(False, False, 1.0, A, B, 0.0, C)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        gemm(False, False, 1.0, A, B, 0.0, C)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def epoch_flops(sizes, n) -> float:
+    """FLOPs of one epoch of n rows: forward, delta and weight-gradient GEMMs of every
+    layer, less the input layer's delta (never formed): ``6 n sum(n_in n_out) - 2 n n_0 n_1``."""
+    return 6.0 * n * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) - 2.0 * n * sizes[0] * sizes[1]
+
+
 def _available(peer):
     mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
            "two_ranks": "mpi4py"}.get(peer)
@@ -287,8 +348,9 @@ def _available(peer):
     return importlib.util.find_spec(mod) is not None
 
 
-def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout):
-    """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``.
+def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout, blas=None):
+    """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``
+    (and fill ``blas``, if given, with what runs each peer's matrix products).
 
     ``settle`` seconds pass between two timed epochs: BLAS and OpenMP pools
     spin-wait for a while after their last task (OpenBLAS for ~0.1 s, OpenMP
@@ -318,8 +380,12 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
         procs[peer] = p
     times = {}
     # Wait for every worker to be set up before the first timed round.
+    blas = {} if blas is None else blas
     for peer, p in list(procs.items()):
         line = p.stdout.readline().strip()
+        if line.startswith("blas "):
+            blas[peer] = line[5:]
+            line = p.stdout.readline().strip()
         if line != "ready":
             print(f"  note: {peer} failed to start (exit {p.wait()}); skipped", file=out)
             del procs[peer]
@@ -335,16 +401,27 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
     return times
 
 
-def report(config, times, dtype, threads, out=sys.stdout):
+def report(config, times, dtype, threads, out=sys.stdout, blas=None, rate=None):
+    """Print the medians and ratios; ``rate`` (FLOP/s of the provider's best
+    GEMM) adds the ``limit`` row: the epoch's FLOPs at that rate."""
     sizes, batch, n = CONFIGS[config]
     med = {peer: statistics.median(ts) for peer, ts in times.items()}
+    rounds = len(next(iter(times.values()))) if times else 0
+    if rate:
+        med["limit"] = epoch_flops(sizes, n) / rate
     print(f"config {config}: {'-'.join(map(str, sizes))}, batch {batch}, {n} samples, {dtype}, "
-          f"{threads} threads; seconds per epoch (median of {len(next(iter(times.values())))} rounds)", file=out)
+          f"{threads} threads; seconds per epoch (median of {rounds} rounds)", file=out)
     ours = next((p for p in ("fastbp", "estimator", "one_rank") if p in med), None)
     base = med.get(ours)
     for peer in sorted(med, key=med.get):
         ratio = f"{ours}/{peer} = {base / med[peer]:.3f}" if base and peer != ours else ""
         print(f"  {peer:<10} {med[peer]:9.4f} s   {ratio}", file=out)
+    if rate:
+        print(f"  limit: the epoch's {epoch_flops(sizes, n) / 1e9:.2f} GFLOP at the best {rate / 1e9:.0f} GFLOP/s "
+              f"of a 2048^3 GEMM through fastbp's provider", file=out)
+    for peer, line in (blas or {}).items():
+        print(f"  {peer} runs: {line}", file=out)
+    med.pop("limit", None)
     return med
 
 
@@ -381,15 +458,25 @@ def main(argv=None):
     ap.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     ap.add_argument("--json", help="write the medians here")
     ap.add_argument("--plot", help="write a PNG chart here (needs matplotlib)")
+    ap.add_argument("--no-limit", action="store_true", help="leave out the limit row (it times a 2048^3 GEMM)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return worker(args.worker, args.config[0], args.dtype, args.threads)
+    if args.rate:
+        print(gemm_rate(args.dtype, args.threads))
+        return 0
+    rate = None
+    if not args.no_limit:  # in its own process, like every peer: its own threads and allocator
+        rate = float(subprocess.run([sys.executable, "-m", "fastbp.bench", "--rate", "--dtype", args.dtype,
+                                     "--threads", str(args.threads)], capture_output=True, text=True, check=True).stdout)
     results = {}
     for config in args.config:
         peers = args.peers or (ESTIMATOR_PEERS if config.startswith("E") else PEERS)
-        times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle)
-        results[config] = report(config, times, args.dtype, args.threads)
+        blas = {}
+        times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle, blas=blas)
+        results[config] = report(config, times, args.dtype, args.threads, blas=blas, rate=rate)
         sys.stdout.flush()
     if args.json:
         with open(args.json, "w") as f:

@@ -331,6 +331,10 @@ def cmd_bench(args) -> int:
         argv += ["--peers", *args.peers]
     if args.plot:
         argv += ["--plot", args.plot]
+    if args.json:
+        argv += ["--json", args.json]
+    if args.no_limit:
+        argv.append("--no-limit")
     bench.main(argv)
     return 0
 
@@ -348,12 +352,12 @@ def cmd_info(args) -> int:
     print(f"numpy       {np.__version__}")
     print(f"numba       {numba.__version__}")
     print(f"scipy       {scipy.__version__}")
-    from threadpoolctl import threadpool_info
-
-    for lib in threadpool_info():
-        mark = "  <- called by fastbp's kernels" if lib.get("filepath") == _blas.LIBRARY else ""
-        print(f"{lib.get('user_api')}: {lib.get('internal_api')} {lib.get('version')}, "
-              f"{lib.get('num_threads')} threads, {lib.get('filepath')}{mark}")
+    print(_blas.summary())
+    for reason in _blas.SKIPPED:
+        print(f"  passed over: {reason}")
+    for lib in _blas.blas_libraries():
+        print(f"blas library: {lib.get('internal_api')} {lib.get('version')}, kernel {lib.get('architecture')}, "
+              f"{lib.get('num_threads')} threads, {lib.get('filepath')}")
     try:
         layer = numba.threading_layer()
     except ValueError:
@@ -431,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--plot", help="write a PNG chart here")
+    b.add_argument("--json", help="write the medians to this JSON file")
+    b.add_argument("--no-limit", action="store_true",
+                   help="leave out the limit row (the epoch's FLOPs at the best rate of a 2048^3 GEMM)")
     b.set_defaults(func=cmd_bench)
 
     i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache")

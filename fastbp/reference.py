@@ -42,6 +42,7 @@ __all__ = [
     "Network",
     "activate",
     "activation_derivative",
+    "gemm",
     "forward_layer",
     "output_delta",
     "hidden_delta",
@@ -91,6 +92,13 @@ def activation_derivative(A: np.ndarray, act: int) -> np.ndarray:
     if act == IDENTITY:
         return np.ones_like(A)
     raise ValueError(f"activation code {act} has no elementwise derivative")
+
+
+def gemm(trans_a, trans_b, alpha, A, B, beta, C):
+    """``C <- alpha * op(A) @ op(B) + beta * C``, ``op(X) = X.T`` when flagged;
+    with ``beta == 0`` C is not read (BLAS's rule: it may hold NaN)."""
+    product = alpha * ((A.T if trans_a else A) @ (B.T if trans_b else B))
+    C[...] = product if beta == 0 else product + beta * C
 
 
 def forward_layer(A_prev, W, b, act, out):

@@ -51,6 +51,17 @@ def _targets(rng, shape, dtype, loss):
     return rng.normal(size=shape).astype(dtype)
 
 
+def _args_gemm(rng, shape, dtype, variant, scale=1.0):
+    """variant: "NN", "NT", "TN" or "TT" (op of A, op of B); ``C (B, n_out)``,
+    ``K = n_in``; beta 0.5, or beta 0 onto a C of NaN (which must not be read)."""
+    B, n_in, n_out = shape
+    ta, tb, beta = variant[0] == "T", variant[1] == "T", 0.0 if variant.endswith("0") else 0.5
+    A = (scale * rng.normal(size=(n_in, B) if ta else (B, n_in))).astype(dtype)
+    Bm = rng.normal(size=(n_out, n_in) if tb else (n_in, n_out)).astype(dtype)
+    C = np.full((B, n_out), np.nan, dtype) if beta == 0 else rng.normal(size=(B, n_out)).astype(dtype)
+    return (ta, tb, 1.5, A, Bm, beta, C)
+
+
 def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
     B, n_in, n_out = shape
     return (
@@ -242,6 +253,7 @@ _HIDDEN_X_PAIRS = tuple(
 ) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN_ACTIVATIONS)
 
 KERNELS = (
+    KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
     KernelCase("forward_layer", _args_forward_layer, (4,), tuple(ACTIVATIONS)),
     KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("hidden_delta", _args_hidden_delta, (4,), HIDDEN_ACTIVATIONS),

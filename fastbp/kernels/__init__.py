@@ -3,7 +3,11 @@
 
 Importing this package imports Numba but compiles nothing: each kernel is
 compiled (or loaded from the cache) on its first call for a given dtype.
+The GEMM provider (``_blas``) is chosen first: the cache folder of every
+kernel depends on it.
 """
+from . import _blas  # noqa: F401  (first: see above)
+from ._blas import gemm
 from .backward import hidden_delta, output_delta, weight_gradient
 from .epoch import train_epoch, train_epoch_optim
 from .forward import forward_layer
@@ -12,6 +16,7 @@ from .step import apply_update, batch_gradient
 from .update import adam_update, momentum_update, sgd_fused_update, sgd_update
 
 __all__ = [
+    "gemm",
     "forward_layer",
     "output_delta",
     "hidden_delta",
