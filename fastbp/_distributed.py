@@ -85,48 +85,75 @@ def _settings(net, epochs, batch_size, lr, shuffle, opt, average_every):
     )
 
 
+def _checked(comm, step):
+    """Collective: run ``step()`` on every rank; if it fails on any rank (any
+    exception: a bad argument, MemoryError, a bug), every rank raises the same
+    ValueError naming that rank. Returns ``step()``'s result."""
+    result, error = None, None
+    try:
+        result = step()
+    except Exception as exc:  # noqa: BLE001 - shared with every rank, then raised
+        error = exc if isinstance(exc, ValueError) else ValueError(f"{type(exc).__name__}: {exc}")
+    agree(comm, error)
+    return result
+
+
 def fit(net, X, y, *, comm, epochs, batch_size, lr, shuffle, verbose, optimizer, threads, on_divergence, average_every):
-    """``BaseNetwork.fit`` over the ranks of ``comm``; see the module docstring."""
+    """``BaseNetwork.fit`` over the ranks of ``comm``; see the module docstring.
+
+    Three agreed phases come before any collective of training: each rank's
+    own checks; the settings against rank 0's and the shard lengths; the
+    buffers (optimizer state, workspace). Anything that fails in them fails
+    on every rank alike, so no rank is left waiting in a collective.
+    """
     MPI = check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
-    error = None
-    try:
+
+    def local_checks():
         if on_divergence not in ("raise", "warn"):
             raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
-        epochs = check_positive_int(epochs, "epochs")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        lr = check_learning_rate(lr)
-        if average_every is not None:
-            average_every = check_positive_int(average_every, "average_every")
+        n_epochs = check_positive_int(epochs, "epochs")
+        batch = check_positive_int(batch_size, "batch_size")
+        rate = check_learning_rate(lr)
+        every = None if average_every is None else check_positive_int(average_every, "average_every")
         if threads is not None:
-            threads = check_threads(threads)
-        if batch_size < size:
-            raise ValueError(f"batch_size ({batch_size}) must be at least the number of ranks ({size})")
+            check_threads(threads)
         opt = optimizers.resolve(optimizer)
-        X, Y = net._XY(X, y)
-        settings = _settings(net, epochs, batch_size, lr, shuffle, opt, average_every)
-    except (ValueError, ImportError) as exc:
-        error, settings = exc, None
-    agree(comm, error)
+        if not opt.is_plain_sgd:
+            opt.state_for(net._params.size, net.dtype)  # another network's optimizer fails here
+        XY = net._XY(X, y)
+        return n_epochs, batch, rate, every, opt, XY
+
+    epochs, batch_size, lr, average_every, opt, (X, Y) = _checked(comm, local_checks)
+    settings = _settings(net, epochs, batch_size, lr, shuffle, opt, average_every)
     reference = comm.bcast(settings, root=0)
     agree(comm, None if settings == reference else ValueError(
         f"fit arguments differ from rank 0's: {settings} against {reference}"))
-
-    P = net._params.size
-    comm.Bcast(net._params, root=0)  # every rank starts from rank 0's parameters
-    if opt.is_plain_sgd:
-        code, state, hyper = PLAIN_SGD, np.empty(0, dtype=net.dtype), opt.hyper(lr)
-    else:
-        code, state, hyper = opt.code, opt.state_for(P, net.dtype), opt.hyper(lr)
-        comm.Bcast(state, root=0)
-        opt.step_count = comm.bcast(opt.step_count, root=0)
-    shares = [batch_size // size + (r < batch_size % size) for r in range(size)]
     lengths = comm.allgather(X.shape[0])
+    # As in one process, a batch larger than the data is the whole data.
+    batch_size = min(batch_size, sum(lengths))
+    if batch_size < size:  # the same on every rank: all raise it
+        raise ValueError(f"batch_size ({batch_size}, at most the {sum(lengths)} rows of all shards) "
+                         f"must be at least the number of ranks ({size})")
+    shares = [batch_size // size + (r < batch_size % size) for r in range(size)]
     n_steps = max(-(-n // s) for n, s in zip(lengths, shares))
     share = shares[rank]
-    work = np.empty(_layout.workspace_size(net.sizes, share), dtype=net.dtype)
-    buf = np.empty(P + 2, dtype=net.dtype)  # gradient sums, then loss sum and row count
-    kernels = net._kernels()
+    P = net._params.size
+
+    def buffers():
+        state = np.empty(0, dtype=net.dtype) if opt.is_plain_sgd else opt.state_for(P, net.dtype)
+        work = np.empty(_layout.workspace_size(net.sizes, share), dtype=net.dtype)
+        buf = np.empty(P + 2, dtype=net.dtype)  # gradient sums, then loss sum and row count
+        return state, work, buf, net._kernels()
+
+    state, work, buf, kernels = _checked(comm, buffers)
+    comm.Bcast(net._params, root=0)  # every rank starts from rank 0's parameters
+    if opt.is_plain_sgd:
+        code, hyper = PLAIN_SGD, opt.hyper(lr)
+    else:
+        code, hyper = opt.code, opt.hyper(lr)
+        comm.Bcast(state, root=0)
+        opt.step_count = comm.bcast(opt.step_count, root=0)
     local_sgd = average_every is not None
     if threads is None:
         threads = threads_per_rank(comm, MPI)

@@ -1,55 +1,116 @@
 """Model files: an ``.npz`` archive of the parameters plus JSON metadata.
 
-No pickle anywhere: ``load`` reads with ``allow_pickle=False`` and never runs
-code from a file. ``save`` writes a temporary file beside the target and
-moves it into place in one ``os.replace``, so a crash or a full disk leaves
-any previous file intact.
+No pickle anywhere, and nothing in a file is trusted: ``read_model`` checks
+the archive's directory (entry names, compression, declared sizes) and every
+array header against the metadata *before* decompressing anything, so a
+hostile file costs at most about the memory of the model it claims to be,
+and every malformed file is a ``ValueError`` naming it.
+
+``write_model`` refuses parameters that ``read_model`` would refuse, writes a
+temporary file beside the target and moves it into place in one
+``os.replace``, so a crash or a full disk leaves any previous file intact. It
+follows a symbolic link to the file it names and replaces that file; it never
+replaces anything that is not a regular file (a folder, FIFO, device or
+socket) nor a file of another user.
 """
 from __future__ import annotations
 
+import ast
+import errno
+import io
 import json
+import math
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 
 import numpy as np
 
 FORMAT = "fastbp-model"
 FORMAT_VERSION = 1
+_MAX_META_BYTES = 1 << 20  # metadata is a few hundred bytes; JSON nesting is capped by this too
+_MAX_JSON_DEPTH = 32
+_NPY_HEADER_BYTES = 4096  # an .npy header is 128 bytes or a few multiples of 64
+_MAX_ENTRIES = 2 * 10_000 + 1
+
+
+def _target(path: str) -> str:
+    """The file to replace: ``path``, or the file a symbolic link there points to.
+
+    Raises ValueError for anything that exists and is not a regular file of
+    this user (checked with ``lstat`` on the resolved path: nothing is opened).
+    """
+    target = os.path.realpath(path)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        shown = path if target == os.path.abspath(path) else f"{path} (-> {target})"
+        raise ValueError(f"cannot save the model to {shown!r}: it is {kind}, not a regular file")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise ValueError(f"cannot save the model to {path!r}: the file belongs to another user (uid {st.st_uid})")
+    return target
+
+
+def _create_beside(target: str) -> tuple[int, str]:
+    """A new temporary file in the target's folder, created with mode 0o666
+    less the umask (as ``open`` creates files; the umask itself is never changed)."""
+    folder, name = os.path.split(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", folder)  # pragma: no cover
+
+
+def check_parameters(weights, biases) -> None:
+    """ValueError naming the first non-finite parameter: such a file could not be loaded."""
+    for kind, arrays in (("weights", weights), ("biases", biases)):
+        for i, arr in enumerate(arrays):
+            if not np.isfinite(arr).all():
+                raise ValueError(f"cannot save the model: {kind}[{i}] holds NaN or infinity "
+                                 "(a file that load() would refuse; the previous file was left as it was)")
 
 
 def write_model(path, meta: dict, weights, biases) -> None:
-    """Atomically write ``meta`` and the parameter arrays to ``path``."""
+    """Atomically write ``meta`` and the parameter arrays to ``path`` (see the module's notes)."""
     path = os.fspath(path)
+    check_parameters(weights, biases)
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
     for i, (W, b) in enumerate(zip(weights, biases)):
         arrays[f"W{i}"] = W
         arrays[f"b{i}"] = b
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    target = _target(path)
+    try:
+        fd, tmp = _create_beside(target)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
+        try:  # an existing file keeps its permissions
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, target)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename == tmp:
+            raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {exc.strerror}") from None
         raise
-
-
-def _file_mode(path: str) -> int:
-    """Keep an existing file's permissions; else the umask's default (mkstemp uses 0600)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def read_model(path) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
@@ -57,75 +118,162 @@ def read_model(path) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
 
     Raises
     ------
-    FileNotFoundError
-        If there is no such file.
+    FileNotFoundError, PermissionError
+        If the file is missing or may not be read.
     ValueError
-        Naming the file, if it is empty, truncated, not a fastbp model, of an
-        unknown format version, or its arrays do not match its metadata.
+        Naming the file, for anything else: not a regular file, empty,
+        truncated, not a fastbp model, of an unknown format version, arrays
+        that do not match the metadata, hostile archives (duplicate or
+        unexpected entries, encrypted or unknown compression, sizes or
+        shapes larger than the metadata allows, deeply nested JSON).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
+        raise FileNotFoundError(errno.ENOENT, f"no model file at {path!r}", path)
 
     def bad(why: str) -> ValueError:
         return ValueError(f"{path!r} is not a valid fastbp model file: {why}")
 
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise bad("it holds a single array, not a model archive")
-        with archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as exc:
-        if "not a valid fastbp model file" in str(exc):
-            raise
-        raise bad(f"unreadable archive ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise bad(f"unreadable archive ({type(exc).__name__}: {exc})") from None
+    if not os.path.isfile(path):  # a FIFO would block the open below for ever
+        raise bad("it is not a regular file")
+    with open(path, "rb") as fh:
+        try:
+            return _read_archive(fh, bad)
+        except _Invalid as exc:
+            raise bad(str(exc)) from None
+        except Exception as exc:  # anything else a malformed archive makes the readers raise
+            raise bad(f"unreadable archive ({type(exc).__name__}: {exc})") from None
 
-    for name, arr in arrays.items():
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "uif":
-            raise bad(f"entry {name!r} is not a numeric array")
-    if "meta" not in arrays:
-        raise bad("no 'meta' entry")
+
+class _Invalid(Exception):
+    """A reason the file is not a model, for ``read_model`` to wrap."""
+
+
+def _read_archive(fh, bad) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
     try:
-        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad(f"metadata is not JSON ({exc})") from None
+        zf = zipfile.ZipFile(fh)
+    except zipfile.BadZipFile as exc:
+        raise _Invalid(f"not an .npz archive ({exc})") from None
+    infos = zf.infolist()
+    if len(infos) > _MAX_ENTRIES:
+        raise _Invalid(f"{len(infos)} entries: more than any model has")
+    names = [info.filename for info in infos]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise _Invalid(f"duplicate entry names {duplicates}")
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise _Invalid(f"entry {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Invalid(f"entry {info.filename!r} uses compression method {info.compress_type}, "
+                           "not one NumPy writes (stored or deflated)")
+    entries = {info.filename: info for info in infos}
+    if "meta.npy" not in entries:
+        raise _Invalid("no 'meta' entry")
+    meta_info = entries["meta.npy"]
+    if meta_info.file_size > _MAX_META_BYTES + _NPY_HEADER_BYTES:
+        raise _Invalid(f"the metadata entry declares {meta_info.file_size} bytes, more than metadata can need")
+    raw = _read_npy(zf, meta_info, None, np.dtype(np.uint8), "meta")
+    meta = _parse_meta(raw.tobytes())
+    sizes, dtype = meta["sizes"], np.dtype(meta["dtype"])
+    L = len(sizes) - 1
+    expected = {f"W{i}": (sizes[i + 1], sizes[i]) for i in range(L)}
+    expected.update({f"b{i}": (sizes[i + 1],) for i in range(L)})
+    present = {n[:-4] if n.endswith(".npy") else n for n in entries} - {"meta"}
+    missing, extra = sorted(set(expected) - present), sorted(present - set(expected))
+    if missing:
+        raise _Invalid(f"missing arrays {missing}")
+    if extra:
+        raise _Invalid(f"unexpected arrays {extra}")
+    arrays = {}
+    for name, shape in expected.items():
+        info = entries.get(name + ".npy")
+        if info is None:
+            raise _Invalid(f"entry {name!r} is not an .npy file")
+        arr = _read_npy(zf, info, shape, dtype, name)
+        if not np.isfinite(arr).all():
+            raise _Invalid(f"array {name} holds NaN or infinity")
+        arrays[name] = arr
+    return meta, [arrays[f"W{i}"] for i in range(L)], [arrays[f"b{i}"] for i in range(L)]
+
+
+def _read_npy(zf, info, shape, dtype, name) -> np.ndarray:
+    """One ``.npy`` entry, its declared size and header checked before its data is read.
+
+    ``shape`` None accepts any 1-D array (the metadata bytes, size already capped).
+    """
+    limit = None if shape is None else math.prod(shape) * dtype.itemsize
+    if limit is not None and info.file_size > limit + _NPY_HEADER_BYTES:
+        raise _Invalid(f"entry {name!r} declares {info.file_size} bytes; the metadata's sizes need {limit}")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise _Invalid(f"entry {name!r} has .npy format version {version}")
+        header_len = int.from_bytes(f.read(2 if version == (1, 0) else 4), "little")
+        if header_len > _NPY_HEADER_BYTES:
+            raise _Invalid(f"entry {name!r} has a {header_len}-byte .npy header")
+        header = f.read(header_len).decode("latin1" if version != (3, 0) else "utf-8")
+        try:
+            d = ast.literal_eval(header)
+            got_shape, fortran, descr = tuple(d["shape"]), bool(d["fortran_order"]), np.dtype(d["descr"])
+        except Exception as exc:
+            raise _Invalid(f"entry {name!r} has a malformed .npy header ({exc})") from None
+        if descr != dtype:
+            raise _Invalid(f"array {name} has dtype {descr}, the metadata says {dtype}")
+        if shape is None:
+            if len(got_shape) != 1 or not 0 <= got_shape[0] <= _MAX_META_BYTES:
+                raise _Invalid(f"the metadata entry has shape {got_shape}")
+            shape = got_shape
+        elif got_shape != tuple(shape):
+            raise _Invalid(f"array {name} has shape {got_shape}, the metadata's sizes need {tuple(shape)}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise _Invalid(f"array {name} is truncated ({len(data)} of {nbytes} bytes)")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _json_depth_ok(text: str) -> bool:
+    """Whether no JSON container nests deeper than ``_MAX_JSON_DEPTH`` (brackets inside strings count too: harmless)."""
+    depth = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            if depth > _MAX_JSON_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _parse_meta(raw: bytes) -> dict:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"metadata is not UTF-8 ({exc})") from None
+    if not _json_depth_ok(text):
+        raise _Invalid(f"metadata nests deeper than {_MAX_JSON_DEPTH} levels")
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise _Invalid(f"metadata is not JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise bad("metadata does not name the fastbp-model format")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise bad(f"unknown format_version {meta.get('format_version')!r} (this fastbp reads {FORMAT_VERSION})")
+        raise _Invalid("metadata does not name the fastbp-model format")
+    version = meta.get("format_version")
+    if type(version) is not int:
+        raise _Invalid(f"format_version must be an integer, got {version!r}")
+    if version != FORMAT_VERSION:
+        raise _Invalid(f"unknown format_version {version!r} (this fastbp reads {FORMAT_VERSION})")
     for key in ("sizes", "activation", "output", "loss", "dtype"):
         if key not in meta:
-            raise bad(f"metadata lacks {key!r}")
+            raise _Invalid(f"metadata lacks {key!r}")
     sizes = meta["sizes"]
     if (
         not isinstance(sizes, list)
         or len(sizes) < 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
+        or not all(type(s) is int and 0 < s <= 1 << 24 for s in sizes)
     ):
-        raise bad(f"sizes must be a list of positive integers, got {sizes!r}")
+        raise _Invalid(f"sizes must be a list of positive integers, got {sizes!r}")
     if meta["dtype"] not in ("float32", "float64"):
-        raise bad(f"dtype must be 'float32' or 'float64', got {meta['dtype']!r}")
-    dtype = np.dtype(meta["dtype"])
-    L = len(sizes) - 1
-    expected = {f"W{i}": (sizes[i + 1], sizes[i]) for i in range(L)}
-    expected.update({f"b{i}": (sizes[i + 1],) for i in range(L)})
-    missing = sorted(set(expected) - set(arrays))
-    extra = sorted(set(arrays) - set(expected))
-    if missing:
-        raise bad(f"missing arrays {missing}")
-    if extra:
-        raise bad(f"unexpected arrays {extra}")
-    for name, shape in expected.items():
-        arr = arrays[name]
-        if arr.shape != shape:
-            raise bad(f"array {name} has shape {arr.shape}, the metadata's sizes need {shape}")
-        if arr.dtype != dtype:
-            raise bad(f"array {name} has dtype {arr.dtype}, the metadata says {dtype}")
-        if not np.isfinite(arr).all():
-            raise bad(f"array {name} holds NaN or infinity")
-    weights = [arrays[f"W{i}"] for i in range(L)]
-    biases = [arrays[f"b{i}"] for i in range(L)]
-    return meta, weights, biases
+        raise _Invalid(f"dtype must be 'float32' or 'float64', got {meta['dtype']!r}")
+    return meta

@@ -7,8 +7,10 @@ which have the same names and signatures).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
 import warnings
 from typing import Any, Sequence
 
@@ -17,7 +19,7 @@ import numpy as np
 from . import _io, _layout, optimizers
 from ._codes import ACTIVATIONS, LOSSES, check_config
 from ._threads import num_threads
-from ._validation import as_features, as_targets, check_dtype, check_learning_rate, check_positive_int
+from ._validation import as_features, as_targets, check_dtype, check_learning_rate, check_positive_int, check_seed
 
 __all__ = ["BaseNetwork", "TrainingDivergedError"]
 
@@ -32,6 +34,20 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     def __init__(self, message: str, history: dict | None = None):
         super().__init__(message)
         self.history = history
+
+
+def _serialised(method):
+    """Run ``method`` holding the network's lock: one network, one operation at a time.
+
+    Two threads training the same network at once would interleave their
+    steps on the same parameters; with the lock, the second waits for the first.
+    """
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 def _init_bound(n_in: int, n_out: int, activation: str) -> float:
@@ -72,12 +88,13 @@ class BaseNetwork:
         seed: int | None = None,
     ) -> None:
         sizes, loss = check_config(sizes, activation, output, loss)
+        self._lock = threading.RLock()
         self._sizes = tuple(sizes)
         self._activation = activation
         self._output = output
         self._loss = loss
         self._dtype = check_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(check_seed(seed))
         self._size_codes = np.array(sizes, dtype=np.int64)
         L = len(sizes) - 1
         self._act_codes = np.array([ACTIVATIONS[activation]] * (L - 1) + [ACTIVATIONS[output]], dtype=np.int64)
@@ -89,6 +106,15 @@ class BaseNetwork:
             bound = _init_bound(n_in, n_out, activation)
             W[...] = self._rng.uniform(-bound, bound, size=W.shape)
             b[...] = self._rng.uniform(-bound, bound, size=b.shape)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @staticmethod
     def _kernels():  # pragma: no cover - overridden
@@ -152,15 +178,18 @@ class BaseNetwork:
             A.append(out)
         return A
 
+    @_serialised
     def forward(self, X) -> np.ndarray:
         """Output activations, ``(n_samples, n_out)``."""
         return self._forward_all(self._X(X))[-1]
 
+    @_serialised
     def loss(self, X, Y) -> float:
         """The cost on this batch: mean over samples of the per-sample loss."""
         X, Y = self._XY(X, Y)
         return float(self._kernels().loss_value(self._forward_all(X)[-1], Y, self._loss_code))
 
+    @_serialised
     def gradients(self, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Mean-over-batch gradients ``(dWs, dbs)`` of the cost; no update."""
         X, Y = self._XY(X, Y)
@@ -202,6 +231,7 @@ class BaseNetwork:
     def _workspace(self, batch_size: int) -> np.ndarray:
         return np.empty(_layout.workspace_size(self._sizes, batch_size), dtype=self._dtype)
 
+    @_serialised
     def step(self, X, Y, lr: float = 0.1) -> float:
         """One in-place SGD step on this batch; returns the loss before it.
 
@@ -221,6 +251,7 @@ class BaseNetwork:
             )
         return loss
 
+    @_serialised
     def fit(
         self,
         X,
@@ -373,6 +404,7 @@ class BaseNetwork:
         return A
 
     # -- files -----------------------------------------------------------------
+    @_serialised
     def save(self, path: str | os.PathLike) -> None:
         """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically."""
         self._save(path)
@@ -402,7 +434,7 @@ class BaseNetwork:
         meta, weights, biases = _io.read_model(path)
         try:
             net = cls(meta["sizes"], meta["activation"], meta["output"], meta["loss"], meta["dtype"])
-        except ValueError as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
         for dst, src in zip(net._weights + net._biases, weights + biases):
             dst[...] = src

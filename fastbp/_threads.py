@@ -17,10 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 from ._validation import check_positive_int
 
 _blas_limiter = None
+
+# BLAS thread counts are process-wide (openblas_set_num_threads sets a global),
+# so fits running at once in several Python threads share one setting: the
+# first to start sets it, the last to finish restores it, and a fit that asks
+# for another count meanwhile is refused (its result would depend on timing).
+_state = threading.Lock()
+_running = 0  # fits inside num_threads blocks
+_running_count: int | None = None  # the count they asked for (None: the setting as it was)
+_restore = None  # the threadpoolctl limiter that restores the setting afterwards
 
 
 def _cpu_count() -> int:
@@ -50,8 +60,14 @@ def set_num_threads(n: int) -> None:
 
     from .kernels import _blas  # noqa: F401  (loads the provider's BLAS, so the limit reaches it)
 
-    numba.set_num_threads(n)
-    _blas_limiter = threadpool_limits(limits=n, user_api="blas")
+    with _state:
+        if _running:
+            raise RuntimeError(
+                f"set_num_threads({n}) while {_running} fit(s) run in this process would change their "
+                "thread count mid-training (BLAS threads are process-wide); call it before or after them"
+            )
+        numba.set_num_threads(n)
+        _blas_limiter = threadpool_limits(limits=n, user_api="blas")
 
 
 def get_num_threads() -> int:
@@ -72,20 +88,41 @@ def get_num_threads() -> int:
     return n
 
 
+def _describe(n: int | None) -> str:
+    return "the thread setting as it was (threads=None)" if n is None else f"threads={n}"
+
+
 @contextlib.contextmanager
 def num_threads(n: int | None):
-    """Within the block, use ``n`` threads (``None``: leave the setting alone)."""
-    if n is None:
-        yield
-        return
-    n = check_threads(n)
-    import numba
-    from threadpoolctl import threadpool_limits
+    """Within the block, use ``n`` threads (``None``: leave the setting alone).
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(n)
+    Blocks may overlap in several Python threads when they ask for the same
+    ``n``; the setting is restored when the last one ends. Asking for another
+    ``n`` while one runs is a ValueError: the count is process-wide, and
+    results would depend on which fit ran when.
+    """
+    global _running, _running_count, _restore
+    n = None if n is None else check_threads(n)
+    with _state:
+        if _running and n != _running_count:
+            raise ValueError(
+                f"fit with {_describe(n)} while another fit in this process runs with {_describe(_running_count)}: "
+                "BLAS threads are process-wide, so concurrent fits must use the same threads= "
+                "(or set it once with fastbp.set_num_threads)"
+            )
+        if not _running and n is not None:
+            import numba
+            from threadpoolctl import threadpool_limits
+
+            numba.set_num_threads(n)
+            _restore = threadpool_limits(limits=n, user_api="blas")
+        _running_count = n
+        _running += 1
     try:
-        with threadpool_limits(limits=n, user_api="blas"):
-            yield
+        yield
     finally:
-        numba.set_num_threads(before)
+        with _state:
+            _running -= 1
+            if not _running and _restore is not None:
+                _restore.restore_original_limits()
+                _restore = None

@@ -48,17 +48,90 @@ def check_learning_rate(lr, name: str = "lr") -> float:
     return lr
 
 
+def check_seed(seed):
+    """``seed`` as NumPy's generators take it: None or a non-negative integer."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputTypeError(f"seed must be None or a non-negative integer, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _is_missing(value) -> bool:
+    """None, NaN-like pandas/NumPy missing markers (pd.NA, pd.NaT)."""
+    return value is None or type(value).__name__ in ("NAType", "NaTType")
+
+
+def _from_table(data, name: str):
+    """A pandas object with nullable or mixed columns as float64, or None if
+    ``data`` is not one. Missing values (pd.NA) are an error that says so."""
+    if not (hasattr(data, "to_numpy") and hasattr(data, "isna")):
+        return None
+    try:
+        missing = np.asarray(data.isna())
+    except Exception:  # pragma: no cover - not pandas after all
+        return None
+    if missing.any():
+        where = tuple(int(i) for i in np.argwhere(missing)[0])
+        raise ValueError(f"{name} has missing values (first at index {where}); fill or drop them first")
+    try:
+        dtypes = getattr(data, "dtypes", None)
+        dtypes = [data.dtype] if dtypes is None else list(getattr(dtypes, "values", [dtypes]))
+        if all(getattr(dt, "kind", "O") in "biuf" and isinstance(dt, np.dtype) for dt in dtypes):
+            return None  # plain NumPy columns: np.asarray keeps their dtype (no float64 copy)
+        return data.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
 def _numeric_array(data, name: str) -> np.ndarray:
+    if not isinstance(data, np.ndarray):
+        table = _from_table(data, name)  # pandas: nullable dtypes, NA
+        if table is not None:
+            return table
     try:
         arr = np.asarray(data)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
+    if arr.dtype.kind == "O":
+        flat = arr.ravel()
+        for i, value in enumerate(flat):
+            if _is_missing(value):
+                where = tuple(int(k) for k in np.unravel_index(i, arr.shape))
+                raise ValueError(f"{name} has missing values (first at index {where}); fill or drop them first")
+        if all(isinstance(v, numbers.Real) for v in flat):  # Python numbers, Decimals, Fractions: no strings
+            return arr.astype(np.float64)
     if arr.dtype.kind not in "biuf":
         raise InputTypeError(
             f"{name} must hold real numbers; got an array of dtype {arr.dtype} "
             "(convert strings or objects to numbers first)"
         )
     return arr
+
+
+def _convert(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` as C-contiguous ``dtype``; a value finite in ``arr``'s dtype that
+    overflows to infinity in the network's is a ValueError naming ``name``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if out is not arr and arr.dtype.kind in "fiu" and float(np.finfo(dtype).max) < _largest(arr.dtype):
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = out.sum()
+        if not math.isfinite(float(total)):
+            bad = ~np.isfinite(out)
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"{name} holds {arr[where].item():g} at index {where}: finite in {arr.dtype} but beyond the "
+                    f"largest {dtype} ({np.finfo(dtype).max:.4g}), the network's dtype; rescale the data"
+                )
+    return out
+
+
+def _largest(dt: np.dtype) -> float:
+    return float(np.finfo(dt).max) if dt.kind == "f" else float(np.iinfo(dt).max)
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
@@ -91,7 +164,12 @@ def as_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndar
             f"{name} has {arr.shape[1]} features but the network's input layer has {n_features}"
         )
     _check_finite(arr, name)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return _convert(arr, dtype, name)
+
+
+# Rows of cross_entropy targets must sum to 1 within this: float32 softmax
+# outputs used as soft targets sum to 1 within ~1e-6.
+DISTRIBUTION_TOLERANCE = 1e-4
 
 
 def as_targets(Y, n_samples: int, n_out: int, output: str, loss: str, dtype: np.dtype, name: str = "Y") -> np.ndarray:
@@ -127,6 +205,15 @@ def as_targets(Y, n_samples: int, n_out: int, output: str, loss: str, dtype: np.
     _check_finite(arr, name)
     if loss == "binary_cross_entropy" and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"{name}: targets of binary_cross_entropy must lie in [0, 1]")
-    if loss == "cross_entropy" and arr.min() < 0:
-        raise ValueError(f"{name}: targets of cross_entropy must be non-negative (one-hot or probabilities)")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if loss == "cross_entropy":
+        if arr.min() < 0:
+            raise ValueError(f"{name}: targets of cross_entropy must be non-negative (one-hot or probabilities)")
+        sums = arr.sum(axis=1, dtype=np.float64)
+        off = np.abs(sums - 1) > DISTRIBUTION_TOLERANCE
+        if off.any():
+            row = int(np.argmax(off))
+            raise ValueError(
+                f"{name}: each row of cross_entropy targets must be a distribution summing to 1 "
+                f"(within {DISTRIBUTION_TOLERANCE:g}): one-hot or probabilities; row {row} sums to {sums[row]:.6g}"
+            )
+    return _convert(arr, dtype, name)

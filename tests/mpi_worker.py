@@ -130,6 +130,77 @@ def scenario_different_lr_on_rank_1():
     return _error(lambda: fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], lr=0.1 + rank, comm=comm))
 
 
+def scenario_other_networks_optimizer_on_rank_1():
+    """An optimizer object holding another network's state, on rank 1 only."""
+    X, y = data()
+    opt = optimizers.SGD(momentum=0.9)
+    if rank == 1:
+        fastbp.Network([6, 4, 3], seed=0).fit(X[:10], y[:10], epochs=1, optimizer=opt)
+    return _error(lambda: fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], optimizer=opt, comm=comm))
+
+
+# Failures injected on rank 1 at each point that can fail before training's
+# collectives: (module attribute, replacement) in fastbp._distributed.
+def _raise(exc):
+    def fail(*args, **kwargs):
+        raise exc
+
+    return fail
+
+
+INJECTED = {
+    "resolve": ("optimizers.resolve", _raise(ValueError("injected: optimizer"))),
+    "threads": ("check_threads", _raise(ValueError("injected: threads"))),
+    "workspace": ("_layout.workspace_size", _raise(MemoryError("injected: workspace"))),
+    "kernels": ("Network._kernels", staticmethod(_raise(ImportError("injected: kernels")))),
+}
+
+
+def _injected(point):
+    import fastbp._distributed as d
+
+    owner_path, fn = INJECTED[point]
+    *owner_names, attr = owner_path.split(".")
+    owner = fastbp if owner_names == ["Network"] else d
+    for name in owner_names:
+        owner = getattr(owner, name)
+    X, y = data()
+    original = vars(owner)[attr] if isinstance(owner, type) else getattr(owner, attr)  # keeps a staticmethod
+    if rank == 1:
+        setattr(owner, attr, fn)
+    try:
+        return _error(lambda: fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], threads=1,
+                                                                 optimizer="adam", comm=comm))
+    finally:
+        setattr(owner, attr, original)
+
+
+def scenario_injected_resolve():
+    return _injected("resolve")
+
+
+def scenario_injected_threads():
+    return _injected("threads")
+
+
+def scenario_injected_workspace():
+    return _injected("workspace")
+
+
+def scenario_injected_kernels():
+    return _injected("kernels")
+
+
+def scenario_batch_larger_than_all_data():
+    """batch_size 2**40 is the whole data (as in one process), not a 2**40-row allocation."""
+    X, y = data()
+    a = fastbp.Network(SIZES, seed=0)
+    a.fit(X[rank::size], y[rank::size], epochs=2, batch_size=2**40, lr=0.1, shuffle=False, comm=comm)
+    b = fastbp.Network(SIZES, seed=0)
+    b.fit(X[rank::size], y[rank::size], epochs=2, batch_size=len(X), lr=0.1, shuffle=False, comm=comm)
+    return dict(params=a._params, whole=b._params)
+
+
 def scenario_after_errors_training_still_works():
     """No rank was left behind in a collective by the errors above."""
     X, y = data()

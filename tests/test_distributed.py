@@ -97,6 +97,11 @@ def test_local_sgd_switch(results):
     ("bad_width_on_rank_1", "rank 1 of 2: X has 5 features"),
     ("nan_on_rank_1", "rank 1 of 2: X contains NaN"),
     ("different_lr_on_rank_1", "rank 1 of 2: fit arguments differ from rank 0's"),
+    ("other_networks_optimizer_on_rank_1", "rank 1 of 2: this SGD holds state for 43 float64 parameters"),
+    ("injected_resolve", "rank 1 of 2: injected: optimizer"),
+    ("injected_threads", "rank 1 of 2: injected: threads"),
+    ("injected_workspace", "rank 1 of 2: MemoryError: injected: workspace"),
+    ("injected_kernels", "rank 1 of 2: ImportError: injected: kernels"),
 ])
 def test_bad_input_on_one_rank_stops_every_rank_with_the_same_error(results, scenario, words):
     r0, r1 = results[scenario]
@@ -106,6 +111,12 @@ def test_bad_input_on_one_rank_stops_every_rank_with_the_same_error(results, sce
     # ... and no rank was left inside a collective: the next scenario trained on both.
     a, b = results["after_errors_training_still_works"]
     np.testing.assert_array_equal(a["params"], b["params"])
+
+
+def test_batch_larger_than_all_data_is_the_whole_data(results):
+    r0, r1 = results["batch_larger_than_all_data"]
+    np.testing.assert_array_equal(r0["params"], r0["whole"])
+    np.testing.assert_array_equal(r0["params"], r1["params"])
 
 
 def test_comm_must_be_a_communicator():

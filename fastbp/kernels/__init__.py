@@ -6,8 +6,18 @@ compiled (or loaded from the cache) on its first call for a given dtype.
 The GEMM provider (``_blas``) is chosen first: the cache folder of every
 kernel depends on it.
 """
-from . import _blas  # noqa: F401  (first: see above)
-from ._blas import gemm
+import numba as _numba
+
+if _numba.config.DISABLE_JIT:
+    # Pure-Python kernels would be wrong, not just slow: the BLAS calls are
+    # compiled-code-only and would leave their outputs uninitialised.
+    raise ImportError(
+        "fastbp's kernels cannot run with NUMBA_DISABLE_JIT=1 (set in the environment): unset it, "
+        "or use fastbp.reference.Network, the plain NumPy implementation, to debug in Python"
+    )
+
+from . import _blas  # noqa: F401,E402  (first: see above)
+from ._blas import gemm  # noqa: E402
 from .backward import hidden_delta, output_delta, weight_gradient
 from .epoch import train_epoch, train_epoch_optim
 from .forward import forward_layer
