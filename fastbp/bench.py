@@ -312,7 +312,7 @@ def blas_of(peer: str) -> str:
     return _numpy_blas()  # reference, sklearn, sklearn_estimator: NumPy's matmul
 
 
-def gemm_rate(dtype: str, threads: int, n: int = 2048, repeats: int = 3) -> float:
+def gemm_rate(dtype: str, threads: int, n: int = 2048, repeats: int = 5) -> float:
     """Best FLOP/s of one ``n``-cubed GEMM through fastbp's provider: the machine's limit for the epoch."""
     import numpy as np
 
