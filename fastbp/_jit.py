@@ -87,14 +87,24 @@ def _install_digest_stamp() -> None:
         from numba.core import caching
 
         classes = caching.CacheImpl._locator_classes
-    except AttributeError:  # pragma: no cover - another Numba layout: per-file stamps only
-        return
+    except AttributeError:  # pragma: no cover - another Numba layout
+        classes = []
     wrapped = []
     for base in classes:
-        if base.__name__ in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
+        # Numba < 0.60 names them with a leading underscore.
+        if base.__name__.lstrip("_") in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
             if not any(getattr(c, "_fastbp_base", None) is base for c in classes):
                 wrapped.append(type("Fastbp" + base.__name__, (_DigestStamp, base), {"_fastbp_base": base}))
         wrapped.append(base)
+    if not any(hasattr(c, "_fastbp_base") for c in wrapped):  # pragma: no cover - another Numba layout
+        # Without the stamp and the per-provider folder a cache could hand
+        # one provider's machine code to another (a crash): compile instead.
+        import warnings
+
+        OPTIONS["cache"] = PRECISE_OPTIONS["cache"] = False
+        warnings.warn("fastbp: this Numba's cache layout is unknown; kernels are compiled in every process",
+                      RuntimeWarning, stacklevel=2)
+        return
     classes[:] = wrapped
 
 
