@@ -31,6 +31,7 @@ _state = threading.Lock()
 _running = 0  # fits inside num_threads blocks
 _running_count: int | None = None  # the count they asked for (None: the setting as it was)
 _restore = None  # the threadpoolctl limiter that restores the setting afterwards
+_numba_before: int | None = None  # Numba's count before the first of them
 
 
 def _cpu_count() -> int:
@@ -101,7 +102,7 @@ def num_threads(n: int | None):
     ``n`` while one runs is a ValueError: the count is process-wide, and
     results would depend on which fit ran when.
     """
-    global _running, _running_count, _restore
+    global _running, _running_count, _restore, _numba_before
     n = None if n is None else check_threads(n)
     with _state:
         if _running and n != _running_count:
@@ -114,6 +115,7 @@ def num_threads(n: int | None):
             import numba
             from threadpoolctl import threadpool_limits
 
+            _numba_before = numba.get_num_threads()
             numba.set_num_threads(n)
             _restore = threadpool_limits(limits=n, user_api="blas")
         _running_count = n
@@ -124,5 +126,8 @@ def num_threads(n: int | None):
         with _state:
             _running -= 1
             if not _running and _restore is not None:
+                import numba
+
                 _restore.restore_original_limits()
+                numba.set_num_threads(_numba_before)
                 _restore = None

@@ -288,6 +288,9 @@ def _threadpool_entry() -> dict | None:
     for info in libs:
         if os.path.realpath(info["filepath"]) == real:
             return info
+    for info in libs:  # the same file reached by another path (a copy in a wheel's .libs folder)
+        if os.path.basename(info["filepath"]) == os.path.basename(real):
+            return info
     if PROVIDER.name == "scipy":
         import scipy
 
