@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import errno
-import io
 import json
 import math
 import os
