@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 
 CASES=(
   # The floors of pyproject.toml on the oldest supported Python.
-  "floors-py3.10|python3.10|numpy==1.24.0 numba==0.59.0 scipy==1.10.0 threadpoolctl==3.1.0 scikit-learn==1.7.0"
+  "floors-py3.10|python3.10|numpy==1.24.0 numba==0.59.0 scipy==1.10.0 threadpoolctl==3.5.0 scikit-learn==1.7.0"
   # The newest Python installed here, with the oldest releases that have wheels for it.
-  "oldest-on-py3.13|python3.13|numpy==2.1.0 numba==0.61.0 scipy==1.14.1 threadpoolctl==3.1.0 scikit-learn==1.7.0"
+  "oldest-on-py3.13|python3.13|numpy==2.1.0 numba==0.61.0 scipy==1.14.1 threadpoolctl==3.5.0 scikit-learn==1.7.0"
   # The newest Python with the newest releases.
   "newest-py3.13|python3.13|numpy numba scipy threadpoolctl scikit-learn"
 )
