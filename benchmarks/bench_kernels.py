@@ -12,7 +12,7 @@ from fastbp.registry import KERNELS, assert_pair_close
 _CASES = {case.name: case for case in KERNELS if not case.name.startswith("train_epoch") and case.name not in ("batch_gradient", "apply_update")}
 # (B, n_in, n_out): a narrow layer, an MNIST-sized first layer, a wide square one.
 _SHAPES = {"16x64x32": (16, 64, 32), "64x784x256": (64, 784, 256), "128x1024x1024": (128, 1024, 1024)}
-_VARIANT = {"forward_layer": "sigmoid", "hidden_delta": "sigmoid", "output_delta": ("softmax", "cross_entropy"),
+_VARIANT = {"gemm": "NT", "forward_layer": "sigmoid", "hidden_delta": "sigmoid", "output_delta": ("softmax", "cross_entropy"),
             "loss_value": ("softmax", "cross_entropy")}
 
 
