@@ -33,7 +33,7 @@ OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 
 LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy": BINARY_CROSS_ENTROPY}
 
-# loss -> output activations it is defined with (DESIGN.md's table).
+# loss -> output activations it is defined with (the README's table of outputs and losses).
 VALID_PAIRS = {
     "mse": ("identity", "sigmoid"),
     "cross_entropy": ("softmax",),

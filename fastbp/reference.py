@@ -1,4 +1,4 @@
-"""Plain NumPy reference: the seed note's math, written to be read beside it.
+"""Plain NumPy reference: the backpropagation math, written to be read, not to be fast.
 
 Every compiled kernel in :mod:`fastbp.kernels` has a twin here with the same
 name and signature; tests check each kernel against its twin, and this twin
@@ -6,9 +6,9 @@ against finite differences. :class:`Network` is a drop-in twin of
 :class:`fastbp.Network` that runs on these functions and trains to the same
 weights.
 
-Conventions (DESIGN.md): a batch is stored as rows, ``A[l]`` has shape
-``(B, n_l)``; weights keep the note's orientation ``W[l]: (n_out, n_in)``;
-``D[l] = dL/dZ[l]`` is the note's Delta transposed.
+Conventions: a batch is stored as rows, ``A[l]`` has shape ``(B, n_l)``;
+weights keep the column-vector orientation ``W[l]: (n_out, n_in)`` (``z = W a + b``
+for one sample); ``D[l] = dL/dZ[l]``, one row per sample.
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
 
 
 def forward_layer(A_prev, W, b, act, out):
-    """``out <- act(Z)`` with ``Z = A_prev @ W.T + b`` (the note's ``z = W a + b``, as rows)."""
+    """``out <- act(Z)`` with ``Z = A_prev @ W.T + b`` (the column form ``z = W a + b``, as rows)."""
     out[...] = activate(A_prev @ W.T + b, act)
 
 
@@ -119,13 +119,13 @@ def output_delta(A, Y, act, loss, out):
 
 
 def hidden_delta(D_next, W_next, A, act, out):
-    """``out <- (D_next @ W_next) * act'(Z)``: the note's
+    """``out <- (D_next @ W_next) * act'(Z)``: the column form's
     ``delta^(k) = (W^(k+1)^T delta^(k+1)) * sigma'(z^(k))``, as rows."""
     out[...] = (D_next @ W_next) * activation_derivative(A, act)
 
 
 def weight_gradient(D, A_prev, dW, db):
-    """``dW <- D.T @ A_prev / B`` (the note's ``Delta A^T / B``), ``db <- D.sum(0) / B``."""
+    """``dW <- D.T @ A_prev / B`` (the column form ``Delta A^T / B``), ``db <- D.sum(0) / B``."""
     B = D.shape[0]
     dW[...] = D.T @ A_prev / B
     db[...] = D.sum(axis=0) / B

@@ -30,7 +30,7 @@ TOLERANCES = {
 #: (B, n_in, n_out) shapes every kernel is checked on: batch 1 and width 1 included.
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (16, 8, 1), (33, 17, 9), (64, 64, 64)]
 
-#: (output, loss) pairs of DESIGN.md's loss table.
+#: (output, loss) pairs each loss is defined with (``_codes.VALID_PAIRS``).
 OUTPUT_LOSS_PAIRS = [(out, loss) for loss, outs in VALID_PAIRS.items() for out in outs]
 
 
