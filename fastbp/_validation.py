@@ -48,6 +48,11 @@ def check_learning_rate(lr, name: str = "lr") -> float:
     return lr
 
 
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    """Index of the first true element of ``mask``, for error messages."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
 def check_seed(seed):
     """``seed`` as NumPy's generators take it: None or a non-negative integer."""
     if seed is None:
@@ -74,7 +79,7 @@ def _from_table(data, name: str):
     except Exception:  # pragma: no cover - not pandas after all
         return None
     if missing.any():
-        where = tuple(int(i) for i in np.argwhere(missing)[0])
+        where = _first(missing)
         raise ValueError(f"{name} has missing values (first at index {where}); fill or drop them first")
     try:
         dtypes = getattr(data, "dtypes", None)
@@ -122,7 +127,7 @@ def _convert(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
         if not math.isfinite(float(total)):
             bad = ~np.isfinite(out)
             if bad.any():
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                where = _first(bad)
                 raise ValueError(
                     f"{name} holds {arr[where].item():g} at index {where}: finite in {arr.dtype} but beyond the "
                     f"largest {dtype} ({np.finfo(dtype).max:.4g}), the network's dtype; rescale the data"
@@ -147,7 +152,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         return
     bad = ~np.isfinite(arr)
     if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = _first(bad)
         kind = "NaN" if np.isnan(arr[where]) else "infinity"
         raise ValueError(f"{name} contains {kind} (first at index {where}); inputs must be finite")
 
