@@ -1,4 +1,4 @@
-"""Each kernel against its NumPy reference twin, driven by fastbp.registry.
+"""Each kernel against its NumPy reference twin, driven by fastbp.testing.
 
 The same table the tests iterate over: every kernel is checked equal to its
 twin in ``setup`` (as llm.c checks before it times), then both are timed over
@@ -7,13 +7,15 @@ loaded from the cache), never inside a timing.
 """
 import numpy as np
 
-from fastbp.registry import KERNELS, assert_pair_close
+from fastbp._codes import HIDDEN_ACTIVATIONS
+from fastbp.testing import KERNELS, assert_pair_close
 
 _CASES = {case.name: case for case in KERNELS if not case.name.startswith("train_epoch") and case.name not in ("batch_gradient", "apply_update")}
 # (B, n_in, n_out): a narrow layer, an MNIST-sized first layer, a wide square one.
 _SHAPES = {"16x64x32": (16, 64, 32), "64x784x256": (64, 784, 256), "128x1024x1024": (128, 1024, 1024)}
-_VARIANT = {"gemm": "NT", "forward_layer": "sigmoid", "hidden_delta": "sigmoid", "output_delta": ("softmax", "cross_entropy"),
-            "loss_value": ("softmax", "cross_entropy")}
+_VARIANT = {"gemm": "NT", "forward_layer": ("sigmoid", False), "hidden_delta": "sigmoid",
+            "output_delta": ("softmax", "cross_entropy"), "loss_value": ("softmax", "cross_entropy"),
+            "weight_gradient": (False, 0.0)}
 
 
 class Kernel:
@@ -25,7 +27,7 @@ class Kernel:
 
     def setup(self, kernel, impl, shape, dtype):
         case = _CASES[kernel]
-        variant = _VARIANT.get(kernel)
+        variant = _VARIANT.get(kernel, case.variants[0])
         if impl == "numba":
             # Correct before fast: also compiles (or loads) the kernel for this dtype.
             assert_pair_close(case, _SHAPES[shape], dtype, variant)
@@ -37,9 +39,9 @@ class Kernel:
 
 
 class FusedDelta:
-    """The fused hidden delta ``(D_next @ W_next) * act'(A)`` per activation (float32, 64x784x256)."""
+    """The fused hidden delta ``(W_next.T @ D_next) * act'(Z)`` per activation (float32, 64x784x256)."""
 
-    params = (["sigmoid", "tanh", "relu", "leaky_relu", "identity"], ["numba", "numpy"])
+    params = (list(HIDDEN_ACTIVATIONS), ["numba", "numpy"])
     param_names = ["activation", "impl"]
 
     def setup(self, activation, impl):

@@ -8,10 +8,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import optimizers, reference
-from ._network import TrainingDivergedError
 from ._threads import get_num_threads, set_num_threads
 from ._validation import InputTypeError
-from .network import Network
+from .network import Network, TrainingDivergedError
 
 __all__ = [
     "Network",

@@ -20,6 +20,15 @@ BINARY_CROSS_ENTROPY = 2
 
 LEAKY_SLOPE = 0.01
 
+# Activations from this code on have derivatives that need the pre-activation
+# Z, not just the output A: the epoch keeps a Z block for their layers only.
+FIRST_Z_ACTIVATION = 6
+
+
+def keeps_z(act: int) -> bool:
+    """Whether layers with activation code ``act`` keep Z (compiled too, by the kernels)."""
+    return act >= FIRST_Z_ACTIVATION
+
 ACTIVATIONS = {
     "identity": IDENTITY,
     "sigmoid": SIGMOID,
@@ -92,15 +101,3 @@ def check_config(sizes, activation: str, output: str, loss: str | None) -> tuple
             "output='sigmoid' with loss='binary_cross_entropy'"
         )
     return clean, loss
-
-
-# Optimizer codes of the compiled epoch (``kernels.train_epoch_optim``). Plain
-# SGD without weight decay goes through ``train_epoch`` instead.
-MOMENTUM = 0  # SGD with (heavy-ball) momentum; momentum 0 is plain SGD
-NESTEROV = 1  # SGD with Nesterov momentum, scikit-learn's form
-ADAM = 2
-
-#: Layout of the ``hyper`` array of ``train_epoch_optim`` (float64).
-HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON, HYPER_L2, HYPER_ALPHA = range(6)
-N_HYPER = 6
-PLAIN_SGD = 3  # only in ``kernels.apply_update``: W -= lr * g, no state

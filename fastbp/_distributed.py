@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _layout, optimizers
-from ._codes import HYPER_ALPHA, HYPER_L2, PLAIN_SGD
-from ._threads import _cpu_count, check_threads, num_threads
-from ._validation import check_learning_rate, check_positive_int
+from . import _layout
+from ._validation import cpu_count
+from .optimizers import HYPER_ALPHA, HYPER_L2
 
 MPI_EXTRA = "pip install 'fastbp[mpi]' (mpi4py and an MPI library: the mpich wheel, with mpiexec)"
 
@@ -67,22 +66,13 @@ def agree(comm, error: BaseException | None) -> None:
 
 def threads_per_rank(comm, MPI) -> int:
     """The cores of this machine shared out over the ranks running on it: more
-    threads than that would make BLAS and MPI spin against each other (digits,
-    2 ranks with 2 threads each on 2 cores: 0.10 s an epoch instead of 0.002)."""
+    threads than that would make BLAS and MPI spin against each other."""
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
         ranks_here = local.Get_size()
     finally:
         local.Free()
-    return max(1, _cpu_count() // ranks_here)
-
-
-def _settings(net, epochs, batch_size, lr, shuffle, opt, average_every):
-    """What every rank must have alike, as comparable text."""
-    return (
-        f"network {net!r}, epochs={epochs}, batch_size={batch_size}, lr={lr}, shuffle={shuffle}, "
-        f"optimizer={opt!r}, average_every={average_every}"
-    )
+    return max(1, cpu_count() // ranks_here)
 
 
 def _checked(comm, step):
@@ -98,8 +88,16 @@ def _checked(comm, step):
     return result
 
 
-def fit(net, X, y, *, comm, epochs, batch_size, lr, shuffle, verbose, optimizer, threads, on_divergence, average_every):
-    """``BaseNetwork.fit`` over the ranks of ``comm``; see the module docstring.
+def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
+    """The distributed side of ``Network.fit``; see the module docstring.
+
+    ``checks()`` is the network's own checking of the arguments and data,
+    returning ``(settings, optimizer, X, Y)`` with ``settings = (epochs,
+    batch_size, lr, threads, average_every)``; ``network`` the network's repr;
+    ``params`` its flat parameters; ``kernels()`` its backend; ``codes`` its
+    ``(sizes, acts, loss)`` arrays. Returns ``(settings, optimizer, X, Y,
+    run, rank)``, ``run(perm)`` training one epoch and returning the global
+    mean loss (+ L2 penalty).
 
     Three agreed phases come before any collective of training: each rank's
     own checks; the settings against rank 0's and the shard lengths; the
@@ -108,27 +106,13 @@ def fit(net, X, y, *, comm, epochs, batch_size, lr, shuffle, verbose, optimizer,
     """
     MPI = check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
-
-    def local_checks():
-        if on_divergence not in ("raise", "warn"):
-            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
-        n_epochs = check_positive_int(epochs, "epochs")
-        batch = check_positive_int(batch_size, "batch_size")
-        rate = check_learning_rate(lr)
-        every = None if average_every is None else check_positive_int(average_every, "average_every")
-        if threads is not None:
-            check_threads(threads)
-        opt = optimizers.resolve(optimizer)
-        if not opt.is_plain_sgd:
-            opt.state_for(net._params.size, net.dtype)  # another network's optimizer fails here
-        XY = net._XY(X, y)
-        return n_epochs, batch, rate, every, opt, XY
-
-    epochs, batch_size, lr, average_every, opt, (X, Y) = _checked(comm, local_checks)
-    settings = _settings(net, epochs, batch_size, lr, shuffle, opt, average_every)
-    reference = comm.bcast(settings, root=0)
-    agree(comm, None if settings == reference else ValueError(
-        f"fit arguments differ from rank 0's: {settings} against {reference}"))
+    settings, opt, X, Y = _checked(comm, checks)
+    epochs, batch_size, lr, threads, average_every = settings
+    mine = (f"network {network}, epochs={epochs}, batch_size={batch_size}, lr={lr}, shuffle={shuffle}, "
+            f"optimizer={opt!r}, average_every={average_every}")
+    reference = comm.bcast(mine, root=0)
+    agree(comm, None if mine == reference else ValueError(
+        f"fit arguments differ from rank 0's: {mine} against {reference}"))
     lengths = comm.allgather(X.shape[0])
     # As in one process, a batch larger than the data is the whole data.
     batch_size = min(batch_size, sum(lengths))
@@ -138,87 +122,64 @@ def fit(net, X, y, *, comm, epochs, batch_size, lr, shuffle, verbose, optimizer,
     shares = [batch_size // size + (r < batch_size % size) for r in range(size)]
     n_steps = max(-(-n // s) for n, s in zip(lengths, shares))
     share = shares[rank]
-    P = net._params.size
+    sizes, acts, loss = codes
+    P = params.size
 
     def buffers():
-        state = np.empty(0, dtype=net.dtype) if opt.is_plain_sgd else opt.state_for(P, net.dtype)
-        work = np.empty(_layout.workspace_size(net.sizes, share), dtype=net.dtype)
-        buf = np.empty(P + 2, dtype=net.dtype)  # gradient sums, then loss sum and row count
-        return state, work, buf, net._kernels()
+        state = opt.state_for(P, params.dtype)
+        work = np.empty(_layout.workspace_size(sizes, share, acts), dtype=params.dtype)
+        buf = np.empty(P + 2, dtype=params.dtype)  # gradient sums, then loss sum and row count
+        return state, work, buf, kernels()
 
-    state, work, buf, kernels = _checked(comm, buffers)
-    comm.Bcast(net._params, root=0)  # every rank starts from rank 0's parameters
-    if opt.is_plain_sgd:
-        code, hyper = PLAIN_SGD, opt.hyper(lr)
-    else:
-        code, hyper = opt.code, opt.hyper(lr)
-        comm.Bcast(state, root=0)
-        opt.step_count = comm.bcast(opt.step_count, root=0)
-    local_sgd = average_every is not None
+    state, work, buf, k = _checked(comm, buffers)
+    comm.Bcast(params, root=0)  # every rank starts from rank 0's parameters and optimizer state
+    comm.Bcast(state, root=0)
+    opt.step_count = comm.bcast(opt.step_count, root=0)
     if threads is None:
         threads = threads_per_rank(comm, MPI)
-
-    history: dict[str, list[float]] = {"loss": []}
-    with num_threads(threads):
-        for epoch in range(epochs):
-            perm = net._rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
-            perm = perm.astype(np.int64, copy=False)
-            restore = net._snapshot(opt)
-            args = (X, Y, perm, share, n_steps, net, kernels, code, hyper, state, opt, buf, work)
-            if local_sgd:
-                loss = _local_sgd_epoch(comm, MPI, average_every, *args)
-            else:
-                loss = _allreduce_epoch(comm, MPI, *args)
-            comm.Bcast(net._params, root=0)
-            # Every rank holds the same parameters and global loss, so all decide alike.
-            if not net._end_epoch(loss, epoch, epochs, lr, restore, history, on_divergence, verbose and rank == 0,
-                                  stacklevel=4):
-                break
-    return history
-
-
-def _allreduce_epoch(comm, MPI, X, Y, perm, share, n_steps, net, kernels, code, hyper, state, opt, buf, work):
-    """One epoch, one Allreduce of the gradient sums per step; returns the global mean loss (+ L2)."""
-    P = net._params.size
+    hyper = opt.hyper(lr)
     grad = buf[:P]
-    total = penalty = rows_seen = 0.0
-    for k in range(n_steps):
-        rows = perm[k * share : (k + 1) * share]
-        buf[P] = kernels.batch_gradient(
-            X, Y, rows, net._params, net._size_codes, net._act_codes, net._loss_code, grad, work
-        )
+
+    def step(rows):
+        """The summed gradient and loss of ``rows`` into ``buf``."""
+        buf[P] = k.batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work)
         buf[P + 1] = rows.shape[0]
-        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        count = int(round(float(buf[P + 1])))
-        total += float(buf[P])
-        rows_seen += count
-        sumsq = kernels.apply_update(net._params, grad, count, net._size_codes, code, hyper, opt.step_count, state)
+
+    def update(count):
+        """One optimizer step from the summed gradient of ``count`` rows; returns its L2 penalty."""
+        sumsq = k.apply_update(params, grad, count, sizes, opt.code, hyper, opt.step_count, state)
         opt.step_count += 1
-        penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * count) * sumsq
-    return float((total + penalty) / rows_seen)
+        return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * count) * sumsq
 
+    def allreduce_epoch(perm):
+        """One Allreduce of the gradient sums per step."""
+        total = rows_seen = 0.0
+        for s in range(n_steps):
+            step(perm[s * share : (s + 1) * share])
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            count = int(round(float(buf[P + 1])))
+            total += float(buf[P]) + update(count)
+            rows_seen += count
+        return total / rows_seen
 
-def _local_sgd_epoch(comm, MPI, every, X, Y, perm, share, n_steps, net, kernels, code, hyper, state, opt, buf, work):
-    """One epoch of local SGD: own steps on own rows, parameters averaged every
-    ``every`` steps and at the end; returns the global mean loss (+ L2)."""
-    P = net._params.size
-    grad = buf[:P]
-    size = comm.Get_size()
-    sums = np.zeros(2)  # loss (+ penalty) and rows, summed over ranks at the end
-    for k in range(n_steps):
-        rows = perm[k * share : (k + 1) * share]
-        if rows.shape[0]:
-            sums[0] += kernels.batch_gradient(
-                X, Y, rows, net._params, net._size_codes, net._act_codes, net._loss_code, grad, work
-            )
-            sumsq = kernels.apply_update(
-                net._params, grad, rows.shape[0], net._size_codes, code, hyper, opt.step_count, state
-            )
-            opt.step_count += 1
-            sums[0] += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * rows.shape[0]) * sumsq
-            sums[1] += rows.shape[0]
-        if (k + 1) % every == 0 or k == n_steps - 1:
-            comm.Allreduce(MPI.IN_PLACE, net._params, op=MPI.SUM)
-            net._params *= net.dtype.type(1.0 / size)
-    comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
-    return float(sums[0] / sums[1])
+    def local_sgd_epoch(perm):
+        """Own steps on own rows, parameters averaged every ``average_every`` steps and at the end."""
+        sums = np.zeros(2)  # loss (+ penalty) and rows, summed over ranks at the end
+        for s in range(n_steps):
+            rows = perm[s * share : (s + 1) * share]
+            if rows.shape[0]:
+                step(rows)
+                sums += (float(buf[P]) + update(rows.shape[0]), rows.shape[0])
+            if (s + 1) % average_every == 0 or s == n_steps - 1:
+                comm.Allreduce(MPI.IN_PLACE, params, op=MPI.SUM)
+                params[...] *= params.dtype.type(1.0 / size)
+        comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        return sums[0] / sums[1]
+
+    def run(perm):
+        loss = (allreduce_epoch if average_every is None else local_sgd_epoch)(perm)
+        # Every rank then holds rank 0's parameters and the global loss, so all decide alike.
+        comm.Bcast(params, root=0)
+        return float(loss)
+
+    return (epochs, batch_size, lr, threads, average_every), opt, X, Y, run, rank

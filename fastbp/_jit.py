@@ -41,7 +41,8 @@ def sources_digest() -> str:
     to a kernel module recompiles every kernel that might inline it.
     """
     h = hashlib.sha256(numba.__version__.encode())
-    files = [os.path.join(_PACKAGE_DIR, "_jit.py"), os.path.join(_PACKAGE_DIR, "_codes.py")]
+    # The kernels' own modules and the two they read constants from.
+    files = [os.path.join(_PACKAGE_DIR, f) for f in ("_jit.py", "_codes.py", "optimizers.py")]
     kdir = os.path.join(_PACKAGE_DIR, "kernels")
     files += sorted(os.path.join(kdir, f) for f in os.listdir(kdir) if f.endswith(".py"))
     for path in files:
@@ -119,21 +120,3 @@ def jit(func):
 def jit_precise(func):
     """``jit`` without reassociation or approximate reciprocals."""
     return numba.njit(**PRECISE_OPTIONS)(func)
-
-
-def cache_folder() -> tuple[str, bool]:
-    """Where the compiled kernels are cached, and whether that folder is writable.
-
-    Numba picks the first that works of: ``NUMBA_CACHE_DIR``, ``__pycache__``
-    beside the kernels, a user-wide folder. When none is writable, kernels
-    still work but compile in every process.
-    """
-    from .kernels import train_epoch
-
-    cache = getattr(train_epoch, "_cache", None)
-    impl = getattr(cache, "_impl", None)
-    locator = getattr(impl, "locator", None)
-    if locator is None:
-        return "(no cache: Numba found no writable folder)", False
-    path = locator.get_cache_path()
-    return path, os.access(path, os.W_OK)

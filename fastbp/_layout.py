@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._codes import keeps_z
+
 
 def n_params(sizes) -> int:
     """Number of scalars in the flat parameter buffer."""
@@ -27,8 +29,16 @@ def param_views(params: np.ndarray, sizes) -> tuple[list[np.ndarray], list[np.nd
     return weights, biases
 
 
-def workspace_size(sizes, batch_size: int) -> int:
-    """Scalars ``train_epoch`` needs: the gathered batch (X and Y rows) and an
-    activation block and a delta block per layer. No dW block: the fused SGD
-    update writes the weight gradient straight into W."""
-    return batch_size * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))
+def forward_size(sizes, batch_size: int, acts) -> int:
+    """Scalars the forward pass of ``batch_size`` rows needs: an activation
+    block per layer, and a Z block for each layer whose activation keeps Z
+    (``_codes.keeps_z``; activation codes ``acts``, one per layer)."""
+    return batch_size * sum(n * (1 + keeps_z(int(a))) for n, a in zip(sizes[1:], acts))
+
+
+def workspace_size(sizes, batch_size: int, acts) -> int:
+    """Scalars an epoch needs per batch: the gathered batch (X and Y rows), a
+    delta block per layer and ``forward_size``'s blocks. No gradient block:
+    the fused SGD step writes the weight gradient straight into W, and the
+    optimizers' gradients have their own flat buffer."""
+    return batch_size * (sizes[0] + sizes[-1] + sum(sizes[1:])) + forward_size(sizes, batch_size, acts)

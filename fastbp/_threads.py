@@ -16,10 +16,9 @@ epoch can take several times longer; ``threads=1`` is then the choice.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 
-from ._validation import check_positive_int
+from ._validation import check_threads
 
 _blas_limiter = None
 
@@ -32,21 +31,6 @@ _running = 0  # fits inside num_threads blocks
 _running_count: int | None = None  # the count they asked for (None: the setting as it was)
 _restore = None  # the threadpoolctl limiter that restores the setting afterwards
 _numba_before: int | None = None  # Numba's count before the first of them
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def check_threads(n) -> int:
-    """``n`` as a thread count this process can use, or ValueError."""
-    n = check_positive_int(n, "threads")
-    if n > _cpu_count():
-        raise ValueError(f"threads={n} exceeds the {_cpu_count()} CPUs available to this process")
-    return n
 
 
 def set_num_threads(n: int) -> None:

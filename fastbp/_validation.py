@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -37,6 +38,40 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(n) -> int:
+    """``n`` as a thread count this process can use, or ValueError."""
+    n = check_positive_int(n, "threads")
+    if n > cpu_count():
+        raise ValueError(f"threads={n} exceeds the {cpu_count()} CPUs available to this process")
+    return n
+
+
+def check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, distributed: bool):
+    """The arguments ``fit`` takes besides data and optimizer, checked and
+    normalised: ``(epochs, batch_size, lr, threads, average_every)``."""
+    if on_divergence not in ("raise", "warn"):
+        raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+    if average_every is not None:
+        if not distributed:
+            raise ValueError("average_every is a setting of distributed training: it needs comm=")
+        average_every = check_positive_int(average_every, "average_every")
+    return (
+        check_positive_int(epochs, "epochs"),
+        check_positive_int(batch_size, "batch_size"),
+        check_learning_rate(lr),
+        None if threads is None else check_threads(threads),
+        average_every,
+    )
 
 
 def check_learning_rate(lr, name: str = "lr") -> float:

@@ -345,7 +345,7 @@ def cmd_info(args) -> int:
 
     import fastbp
 
-    from . import _jit
+    from . import _jit, kernels
     from .kernels import _blas
 
     print(f"fastbp      {fastbp.__version__}")
@@ -363,7 +363,7 @@ def cmd_info(args) -> int:
     except ValueError:
         layer = "not started yet (no parallel kernel has run)"
     print(f"numba threads: {numba.get_num_threads()}, threading layer: {layer}")
-    folder, writable = _jit.cache_folder()
+    folder, writable = kernels.cache_folder()
     print(f"compile cache: {folder} ({'writable' if writable else 'NOT writable: kernels compile in every process'})")
     print(f"kernel sources digest: {_jit.sources_digest()[:16]}")
     import importlib.util
@@ -385,6 +385,8 @@ def cmd_info(args) -> int:
 # -- main ---------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import optimizers
+
     p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -396,11 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: classification when the target holds few integer values")
     t.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N", help="hidden layer widths")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh")
-    t.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"], default="sgd",
-                   help="update rule (scikit-learn's): plain SGD, SGD with momentum or Nesterov momentum, or Adam")
+    t.add_argument("--optimizer", choices=list(optimizers.NAMES), default="sgd",
+                   help="update rule, with its defaults (fastbp.optimizers): plain SGD, SGD with momentum or "
+                        "Nesterov momentum, or an adaptive one")
     t.add_argument("--momentum", type=float, default=0.9, help="momentum of --optimizer momentum/nesterov")
     t.add_argument("--l2", type=float, default=0.0, help="L2 weight decay: l2 * W is added to each weight gradient")
-    t.add_argument("--lr", type=float, help="learning rate (default 0.1; 0.001 with --optimizer adam)")
+    t.add_argument("--lr", type=float, help="learning rate (default 0.1 for the SGD family, 0.001 for the others)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -425,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="side-by-side comparison against peers",
                        description="Seconds per epoch of fastbp and its peers, each in its own process.")
-    from .bench import CONFIGS, DISTRIBUTED_PEERS, ESTIMATOR_PEERS, PEERS  # standard library imports only
+    from .bench import (  # standard library imports only
+        CONFIGS,
+        DISTRIBUTED_PEERS,
+        ESTIMATOR_PEERS,
+        PEERS,
+    )
 
     b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
                    help="S, M, L: plain SGD epochs; E, E32: the scikit-learn estimators")
@@ -448,16 +456,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _optimizer(args):
     """The optimizer object of ``--optimizer/--momentum/--l2`` (one for the
     whole run, so momentum and Adam state carry across epochs); sets the
-    default ``--lr``. Bad values raise UsageError naming the option."""
+    default ``--lr``: 0.1 for the SGD family, 0.001 for the adaptive ones.
+    Bad values raise UsageError naming the option."""
     from fastbp import optimizers
 
+    base = optimizers.NAMES[args.optimizer]()
     if args.lr is None:
-        args.lr = 0.001 if args.optimizer == "adam" else 0.1
+        args.lr = 0.1 if isinstance(base, optimizers.SGD) else 0.001
+    values = {name: getattr(base, name) for name, _ in base.params}
+    if values.get("momentum"):  # --optimizer momentum/nesterov take --momentum
+        values["momentum"] = args.momentum
     try:
-        if args.optimizer == "adam":
-            return optimizers.Adam(l2=args.l2)
-        momentum = 0.0 if args.optimizer == "sgd" else args.momentum
-        return optimizers.SGD(momentum=momentum, nesterov=args.optimizer == "nesterov", l2=args.l2)
+        return type(base)(**values, l2=args.l2)
     except ValueError as exc:
         raise UsageError(f"--{exc}") from None
 

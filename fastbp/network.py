@@ -1,7 +1,434 @@
-"""``fastbp.Network``: the public interface running on the Numba kernels."""
+"""``fastbp.Network``, and the interface it shares with :class:`fastbp.reference.Network`.
+
+:class:`BaseNetwork` is bookkeeping and validation; the arithmetic is done by
+the backend that ``_kernels()`` returns: the Numba kernels for
+:class:`Network`, their NumPy twins (same names and signatures) for the
+reference. Importing this module imports neither: the kernels are loaded on
+a network's first computation, so the reference never reaches compiled code.
+"""
 from __future__ import annotations
 
-from ._network import BaseNetwork
+import contextlib
+import functools
+import math
+import os
+import threading
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import _io, _layout, optimizers
+from ._codes import ACTIVATIONS, LOSSES, check_config
+from ._validation import (
+    as_features,
+    as_targets,
+    check_dtype,
+    check_fit,
+    check_learning_rate,
+    check_seed,
+)
+
+__all__ = ["Network", "BaseNetwork", "TrainingDivergedError"]
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss or parameter.
+
+    The network has been put back to its last finite parameters. The history
+    of the epochs finished before the divergence is in ``.history``.
+    """
+
+    def __init__(self, message: str, history: dict | None = None):
+        super().__init__(message)
+        self.history = history
+
+
+def _serialised(method):
+    """Run ``method`` holding the network's lock: one network, one operation at a time.
+
+    Two threads training the same network at once would interleave their
+    steps on the same parameters; with the lock, the second waits for the first.
+    """
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def _init_bound(n_in: int, n_out: int, activation: str) -> float:
+    # Glorot-uniform, with scikit-learn's factor 2 instead of 6 for sigmoid.
+    factor = 2.0 if activation == "sigmoid" else 6.0
+    return math.sqrt(factor / (n_in + n_out))
+
+
+class BaseNetwork:
+    """A dense feed-forward network trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: ``[784, 256, 128, 10]``.
+    activation : {'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'}
+        Activation of every hidden layer.
+    output : {'softmax', 'sigmoid', 'identity'}
+        Activation of the output layer.
+    loss : {'cross_entropy', 'binary_cross_entropy', 'mse'}, optional
+        Cost function. Defaults to the natural pair of ``output``:
+        cross_entropy for softmax, binary_cross_entropy for sigmoid, mse for identity.
+    dtype : {'float64', 'float32'}
+        Dtype of every parameter and of the arithmetic.
+    seed : int or None
+        Seeds a ``numpy.random.Generator`` that draws the initial weights and,
+        in ``fit``, each epoch's batch order. The same seed gives the same
+        draws in ``fastbp.Network`` and ``fastbp.reference.Network``.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "sigmoid",
+        output: str = "softmax",
+        loss: str | None = None,
+        dtype: Any = "float64",
+        seed: int | None = None,
+    ) -> None:
+        sizes, loss = check_config(sizes, activation, output, loss)
+        self._lock = threading.RLock()
+        self._sizes = tuple(sizes)
+        self._activation = activation
+        self._output = output
+        self._loss = loss
+        self._dtype = check_dtype(dtype)
+        self._rng = np.random.default_rng(check_seed(seed))
+        self._size_codes = np.array(sizes, dtype=np.int64)
+        L = len(sizes) - 1
+        self._act_codes = np.array([ACTIVATIONS[activation]] * (L - 1) + [ACTIVATIONS[output]], dtype=np.int64)
+        self._loss_code = LOSSES[loss]
+        self._params = np.empty(_layout.n_params(sizes), dtype=self._dtype)
+        self._weights, self._biases = _layout.param_views(self._params, sizes)
+        for W, b in zip(self._weights, self._biases):
+            n_out, n_in = W.shape
+            bound = _init_bound(n_in, n_out, activation)
+            W[...] = self._rng.uniform(-bound, bound, size=W.shape)
+            b[...] = self._rng.uniform(-bound, bound, size=b.shape)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def _kernels():  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @staticmethod
+    def _num_threads(threads: int | None):
+        """A context in which the backend uses ``threads`` (checked already)."""
+        return contextlib.nullcontext()
+
+    # -- read-only description ------------------------------------------------
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths, input first."""
+        return self._sizes
+
+    @property
+    def activation(self) -> str:
+        return self._activation
+
+    @property
+    def output(self) -> str:
+        return self._output
+
+    @property
+    def loss_name(self) -> str:
+        """Name of the cost function (``loss`` is the method that evaluates it)."""
+        return self._loss
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays, ``(n_out, n_in)`` each: writes into them are seen by the network."""
+        return list(self._weights)
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """The live bias arrays, ``(n_out,)`` each."""
+        return list(self._biases)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}({list(self._sizes)}, activation={self._activation!r}, "
+            f"output={self._output!r}, loss={self._loss!r}, dtype={self._dtype.name!r})"
+        )
+
+    # -- conversion at the boundary ------------------------------------------
+    def _X(self, X) -> np.ndarray:
+        return as_features(X, self._sizes[0], self._dtype)
+
+    def _XY(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+        X = self._X(X)
+        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output, self._loss, self._dtype)
+        return X, Y
+
+    # -- passes ----------------------------------------------------------------
+    def _forward_rows(self, X: np.ndarray) -> np.ndarray:
+        B = X.shape[0]
+        out = np.empty((B, self._sizes[-1]), dtype=self._dtype)
+        work = np.empty(_layout.forward_size(self._sizes, B, self._act_codes), dtype=self._dtype)
+        self._kernels().forward(X, self._params, self._size_codes, self._act_codes, work, out)
+        return out
+
+    @_serialised
+    def forward(self, X) -> np.ndarray:
+        """Output activations, ``(n_samples, n_out)``."""
+        return self._forward_rows(self._X(X))
+
+    @_serialised
+    def loss(self, X, Y) -> float:
+        """The cost on this batch: mean over samples of the per-sample loss."""
+        X, Y = self._XY(X, Y)
+        return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
+
+    @_serialised
+    def gradients(self, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Mean-over-batch gradients ``(dWs, dbs)`` of the cost; no update."""
+        X, Y = self._XY(X, Y)
+        B = X.shape[0]
+        grad = np.empty_like(self._params)
+        self._kernels().batch_gradient(
+            X, Y, np.arange(B, dtype=np.int64), self._params, self._size_codes, self._act_codes, self._loss_code,
+            grad, self._workspace(B),
+        )
+        grad /= self._dtype.type(B)
+        return _layout.param_views(grad, self._sizes)
+
+    def _workspace(self, batch_size: int) -> np.ndarray:
+        return np.empty(_layout.workspace_size(self._sizes, batch_size, self._act_codes), dtype=self._dtype)
+
+    def _epoch_runner(self, X, Y, batch_size: int, opt: optimizers.Optimizer, lr: float) -> Callable:
+        """``run(perm) -> mean loss (+ L2 penalty)``: one compiled epoch with
+        ``opt``, advancing its step count. Buffers are made here, once per fit."""
+        kernels = self._kernels()
+        work = self._workspace(batch_size)
+        state = opt.state_for(self._params.size, self._dtype)
+        grad = np.empty_like(self._params)
+        hyper = opt.hyper(lr)
+
+        def run(perm):
+            loss, penalty = kernels.train_epoch_optim(
+                X, Y, perm, batch_size, self._params, self._size_codes, self._act_codes, self._loss_code,
+                opt.code, hyper, opt.step_count, state, grad, work,
+            )
+            opt.step_count += -(-perm.shape[0] // batch_size)
+            return float(loss) + float(penalty)
+
+        return run
+
+    @_serialised
+    def step(self, X, Y, lr: float = 0.1) -> float:
+        """One in-place SGD step on this batch; returns the loss before it.
+
+        Raises ``TrainingDivergedError`` (parameters left as they were) if the
+        step makes the loss or a parameter non-finite.
+        """
+        X, Y = self._XY(X, Y)
+        lr = check_learning_rate(lr)
+        B = X.shape[0]
+        before = self._params.copy()
+        loss = self._epoch_runner(X, Y, B, optimizers.SGD(), lr)(np.arange(B, dtype=np.int64))
+        if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+            self._params[...] = before
+            raise TrainingDivergedError(
+                f"the SGD step with lr={lr} gave a non-finite loss or parameter; "
+                "the parameters were left as before it (try a smaller lr)"
+            )
+        return loss
+
+    @_serialised
+    def fit(
+        self,
+        X,
+        y,
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 0.1,
+        shuffle: bool = True,
+        verbose: bool = False,
+        *,
+        optimizer: str | optimizers.Optimizer = "sgd",
+        threads: int | None = None,
+        on_divergence: str = "raise",
+        comm: Any = None,
+        average_every: int | None = None,
+    ) -> dict[str, list[float]]:
+        """Train by minibatch gradient descent.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+        y : (n_samples, n_out) targets, or (n_samples,) integer labels for a
+            softmax output (or values for a one-output network).
+        epochs, batch_size : int
+            The last partial batch of each epoch is trained on, not dropped.
+        lr : float
+            Learning rate.
+        shuffle : bool
+            Visit the rows in a new random order each epoch (drawn from the
+            network's seeded generator).
+        verbose : bool
+            Print each epoch's loss.
+        optimizer : str or fastbp.optimizers.Optimizer
+            The update rule: a name of ``fastbp.optimizers.NAMES`` ('sgd',
+            'momentum', 'nesterov', 'adam', 'rmsprop'; each with its defaults,
+            momentum 0.9 for 'momentum' and 'nesterov') starts from fresh
+            state; an object (``fastbp.optimizers.SGD(...)``, ``Adam(...)``,
+            ``RMSprop(...)``) keeps its state across ``fit`` calls and can add
+            L2 weight decay (``l2=``). Adam and RMSprop want a smaller ``lr``, e.g. 1e-3.
+        threads : int, optional
+            Threads for this fit's BLAS (see ``fastbp.set_num_threads``); by
+            default the current setting.
+        on_divergence : {'raise', 'warn'}
+            When an epoch makes the loss or a parameter non-finite, the network
+            is put back to its parameters before that epoch, then either a
+            ``TrainingDivergedError`` is raised or a ``RuntimeWarning`` is
+            given and training stops.
+        comm : mpi4py communicator, optional
+            Data-parallel training over MPI (needs ``pip install 'fastbp[mpi]'``):
+            each rank passes its own shard as ``X, y``; ``batch_size`` is the
+            global batch, shared out over the ranks at each step; one allreduce
+            per step sums the gradients, so every rank applies the mean over
+            the union of the step's rows and all ranks keep rank 0's (identical)
+            weights. Shards may differ in length. A bad argument or shard on
+            any rank makes every rank raise the same ``ValueError``. The
+            history holds the global mean loss. ``threads`` defaults to the
+            machine's cores shared out over the ranks on it. See ``fastbp._distributed``.
+        average_every : int, optional
+            With ``comm``: local SGD instead, each rank stepping on its own
+            rows and the parameters averaged over the ranks every
+            ``average_every`` steps and at the end of each epoch (off by default).
+
+        Returns
+        -------
+        dict
+            ``{"loss": [mean training loss of each epoch]}``, with the L2
+            penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has one.
+        """
+        def prepare():
+            """Every check and buffer, before any training: ``(settings, opt, X, Y)``."""
+            settings = check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, comm is not None)
+            opt = optimizers.resolve(optimizer)
+            opt.state_for(self._params.size, self._dtype)  # another network's optimizer fails here
+            return (settings, opt, *self._XY(X, y))
+
+        if comm is None:
+            (n_epochs, batch, rate, n_threads, _), opt, X_, Y_ = prepare()
+            batch = min(batch, X_.shape[0])
+            run, rank = self._epoch_runner(X_, Y_, batch, opt, rate), 0
+        else:
+            from . import _distributed
+
+            (n_epochs, _, rate, n_threads, _), opt, X_, Y_, run, rank = _distributed.prepare(
+                comm, prepare, repr(self), shuffle, self._params, self._kernels,
+                (self._size_codes, self._act_codes, self._loss_code),
+            )
+        history: dict[str, list[float]] = {"loss": []}
+        with self._num_threads(n_threads):
+            for epoch in range(n_epochs):
+                perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
+                restore = self._snapshot(opt)
+                loss = run(perm.astype(np.int64, copy=False))
+                if not self._end_epoch(loss, epoch, n_epochs, rate, restore, history, on_divergence,
+                                       verbose and rank == 0):
+                    break
+        return history
+
+    def _snapshot(self, opt: optimizers.Optimizer) -> Callable[[], None]:
+        """A function that puts the parameters and ``opt``'s state back as they are now."""
+        params = self._params.copy()
+        restore_opt = opt.snapshot()
+
+        def restore():
+            self._params[...] = params
+            restore_opt()
+
+        return restore
+
+    def _end_epoch(self, loss, epoch, epochs, lr, restore, history, on_divergence, verbose) -> bool:
+        """Record a finished epoch; False (training stops) if it diverged: then
+        ``restore()`` and raise ``TrainingDivergedError`` or warn, per ``on_divergence``."""
+        if not (math.isfinite(loss) and np.isfinite(self._params).all()):
+            restore()
+            msg = (
+                f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
+                "became non-finite; the network was put back to its parameters before that epoch"
+            )
+            if on_divergence == "raise":
+                raise TrainingDivergedError(msg, history)
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
+            return False
+        history["loss"].append(loss)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
+        return True
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels for a softmax output (argmax) or a sigmoid output
+        (0/1 per unit; 1-D for one unit); the output values for identity."""
+        A = self.forward(X)
+        if self._output == "softmax":
+            return A.argmax(axis=1)
+        if self._output == "sigmoid":
+            labels = (A > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return A
+
+    # -- files -----------------------------------------------------------------
+    @_serialised
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically."""
+        self._save(path)
+
+    def _save(self, path, extra: dict | None = None) -> None:
+        """``save``, with ``extra`` JSON metadata kept in the file (the command
+        line keeps class labels there); ``load`` ignores it."""
+        from . import __version__
+
+        meta = {
+            "format": _io.FORMAT,
+            "format_version": _io.FORMAT_VERSION,
+            "fastbp_version": __version__,
+            "sizes": list(self._sizes),
+            "activation": self._activation,
+            "output": self._output,
+            "loss": self._loss,
+            "dtype": self._dtype.name,
+        }
+        if extra:
+            meta["extra"] = extra
+        _io.write_model(path, meta, self._weights, self._biases)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Read a model written by ``save``; raises ``ValueError`` naming the file if it is not one."""
+        meta, weights, biases = _io.read_model(path)
+        try:
+            net = cls(meta["sizes"], meta["activation"], meta["output"], meta["loss"], meta["dtype"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
+        for dst, src in zip(net._weights + net._biases, weights + biases):
+            dst[...] = src
+        return net
 
 
 class Network(BaseNetwork):
@@ -13,6 +440,12 @@ class Network(BaseNetwork):
         from . import kernels
 
         return kernels
+
+    @staticmethod
+    def _num_threads(threads: int | None):
+        from ._threads import num_threads
+
+        return num_threads(threads)
 
 
 # Shown as ``fastbp.Network`` in reprs and docs, where users meet it.

@@ -6,9 +6,14 @@ against finite differences. :class:`Network` is a drop-in twin of
 :class:`fastbp.Network` that runs on these functions and trains to the same
 weights.
 
-Conventions: a batch is stored as rows, ``A[l]`` has shape ``(B, n_l)``;
-weights keep the column-vector orientation ``W[l]: (n_out, n_in)`` (``z = W a + b``
-for one sample); ``D[l] = dL/dZ[l]``, one row per sample.
+Conventions (docs/math.md): the seed's column form, as the compiled epoch
+keeps it: one sample is a column, so activations, pre-activations and deltas
+of a batch are ``(n_l, B)`` blocks, ``Z = W A + b``, ``D[l] = dL/dZ[l]``, and
+weights are ``W[l]: (n_out, n_in)``. Only the input batch (and a network's
+output, at the public interface) is rows, ``(B, n)``, as users hand it over.
+
+This module imports no compiled code: NumPy, and the tables of
+``fastbp._codes`` and ``fastbp.optimizers``.
 """
 from __future__ import annotations
 
@@ -16,27 +21,19 @@ import numpy as np
 
 from . import _layout
 from ._codes import (
-    ADAM,
     BINARY_CROSS_ENTROPY,
     CROSS_ENTROPY,
     IDENTITY,
     LEAKY_RELU,
     LEAKY_SLOPE,
-    HYPER_ALPHA,
-    HYPER_BETA_2,
-    HYPER_EPSILON,
-    HYPER_L2,
-    HYPER_LR,
-    HYPER_MOMENTUM,
     MSE,
-    NESTEROV,
-    PLAIN_SGD,
     RELU,
     SIGMOID,
     SOFTMAX,
     TANH,
 )
-from ._network import BaseNetwork
+from .network import BaseNetwork
+from .optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, SPECS
 
 __all__ = [
     "Network",
@@ -44,11 +41,11 @@ __all__ = [
     "activation_derivative",
     "gemm",
     "forward_layer",
+    "forward",
     "output_delta",
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
-    "sgd_fused_update",
     "momentum_update",
     "adam_update",
     "loss_value",
@@ -60,7 +57,7 @@ __all__ = [
 
 
 def activate(Z: np.ndarray, act: int) -> np.ndarray:
-    """``a = sigma(z)`` elementwise (softmax: per row)."""
+    """``a = sigma(z)`` elementwise (softmax: over each column, the classes of one sample)."""
     if act == SIGMOID:
         with np.errstate(over="ignore"):  # exp(-z) -> inf gives the right limit 0
             return 1 / (1 + np.exp(-Z))
@@ -71,15 +68,16 @@ def activate(Z: np.ndarray, act: int) -> np.ndarray:
     if act == LEAKY_RELU:
         return np.where(Z > 0, Z, Z.dtype.type(LEAKY_SLOPE) * Z)
     if act == SOFTMAX:
-        E = np.exp(Z - Z.max(axis=1, keepdims=True))
-        return E / E.sum(axis=1, keepdims=True)
+        E = np.exp(Z - Z.max(axis=0, keepdims=True))
+        return E / E.sum(axis=0, keepdims=True)
     if act == IDENTITY:
         return Z
     raise ValueError(f"unknown activation code {act}")
 
 
-def activation_derivative(A: np.ndarray, act: int) -> np.ndarray:
-    """``sigma'(z)`` computed from the stored activation ``a = sigma(z)``."""
+def activation_derivative(A: np.ndarray, Z: np.ndarray, act: int) -> np.ndarray:
+    """``sigma'(z)``, from the stored activation ``a = sigma(z)`` where it can be
+    (scikit-learn's way), from ``z`` for the activations that keep it."""
     one = A.dtype.type(1)
     if act == SIGMOID:
         return A * (one - A)
@@ -101,34 +99,54 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     C[...] = product if beta == 0 else product + beta * C
 
 
-def forward_layer(A_prev, W, b, act, out):
-    """``out <- act(Z)`` with ``Z = A_prev @ W.T + b`` (the column form ``z = W a + b``, as rows)."""
-    out[...] = activate(A_prev @ W.T + b, act)
+# Layers below are written in the seed's column form: one sample is a column,
+# a batch ``(n, B)``; only the input batch arrives as rows ``(B, n_in)``.
+
+
+def forward_layer(W, b, A_prev, rows, act, Z, out):
+    """``Z <- W @ a + b`` for every column ``a`` of ``A_prev`` (of ``A_prev.T``
+    with ``rows``), ``out <- act(Z)``."""
+    Z[...] = W @ (A_prev.T if rows else A_prev) + b[:, None]
+    out[...] = activate(Z, act)
+
+
+def forward(X, params, sizes, acts, work, out):
+    """The network's output for the input rows ``X``, as rows ``(B, nL)``.
+    ``work`` is accepted for the kernel's signature; NumPy allocates its own."""
+    weights, biases = _layout.param_views(params, [int(s) for s in sizes])
+    A = X.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        for W, b, act in zip(weights, biases, acts):
+            A = activate(W @ A + b[:, None], act)
+    out[...] = A.T
 
 
 def output_delta(A, Y, act, loss, out):
-    """``out <- dL/dZ`` at the output, per sample.
+    """``out <- dL/dZ`` at the output, per sample (elementwise: either layout).
 
     mse: ``(a - y) * act'(z)``; cross-entropy with softmax and binary
     cross-entropy with sigmoid: ``a - y``.
     """
     if loss == MSE:
-        out[...] = (A - Y) * activation_derivative(A, act)
+        out[...] = (A - Y) * activation_derivative(A, A, act)
     else:
         out[...] = A - Y
 
 
-def hidden_delta(D_next, W_next, A, act, out):
-    """``out <- (D_next @ W_next) * act'(Z)``: the column form's
-    ``delta^(k) = (W^(k+1)^T delta^(k+1)) * sigma'(z^(k))``, as rows."""
-    out[...] = (D_next @ W_next) * activation_derivative(A, act)
+def hidden_delta(W_next, D_next, A, Z, act, out):
+    """``out <- (W_next.T @ D_next) * act'(Z)``: the seed's
+    ``delta^(k) = (W^(k+1)^T delta^(k+1)) * sigma'(z^(k))``."""
+    out[...] = (W_next.T @ D_next) * activation_derivative(A, Z, act)
 
 
-def weight_gradient(D, A_prev, dW, db):
-    """``dW <- D.T @ A_prev / B`` (the column form ``Delta A^T / B``), ``db <- D.sum(0) / B``."""
-    B = D.shape[0]
-    dW[...] = D.T @ A_prev / B
-    db[...] = D.sum(axis=0) / B
+def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
+    """``dW <- scale * D @ A_prev.T + beta * dW`` (the outer products
+    ``delta a^T`` summed over the batch; ``A_prev`` as rows with ``rows``) and
+    ``db <- scale * D.sum(axis=1) + beta * db``; with ``beta == 0`` neither is read."""
+    gW = scale * (D @ (A_prev if rows else A_prev.T))
+    gb = scale * D.sum(axis=1)
+    dW[...] = gW if beta == 0 else gW + beta * dW
+    db[...] = gb if beta == 0 else gb + beta * db
 
 
 def sgd_update(W, b, dW, db, lr):
@@ -137,20 +155,14 @@ def sgd_update(W, b, dW, db, lr):
     b -= lr * db
 
 
-def sgd_fused_update(D, A_prev, W, b, lr):
-    """SGD with the gradient formed on the way: ``W -= lr * D.T @ A_prev / B``,
-    ``b -= lr * D.sum(0) / B``."""
-    B = D.shape[0]
-    W -= lr * (D.T @ A_prev / B)
-    b -= lr * (D.sum(axis=0) / B)
-
-
-def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, l2):
+def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, step, l2):
     """scikit-learn's SGD with momentum, in place; returns ``sum(W**2)`` before the step.
 
     ``g = dW + l2 W`` (biases unpenalised); ``v <- momentum v - lr g``;
     ``W <- W + v``, or ``W + momentum v - lr g`` with Nesterov momentum.
     """
+    t = W.dtype.type
+    lr, momentum, l2 = t(lr), t(momentum), t(l2)
     sumsq = float(np.sum(W.astype(np.float64) ** 2))
     for P, V, G in ((W, vW, dW + l2 * W), (b, vb, db)):
         V[...] = momentum * V - lr * G
@@ -158,20 +170,44 @@ def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, l2):
     return sumsq
 
 
-def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, l2):
-    """scikit-learn's Adam step, in place, with ``lr`` already bias-corrected;
-    returns ``sum(W**2)`` before the step.
+def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step, l2):
+    """scikit-learn's Adam step number ``step``, in place; returns ``sum(W**2)`` before it.
 
     ``g = dW + l2 W``; ``m <- beta_1 m + (1 - beta_1) g``;
-    ``v <- beta_2 v + (1 - beta_2) g^2``; ``W <- W - lr m / (sqrt(v) + epsilon)``.
+    ``v <- beta_2 v + (1 - beta_2) g^2``; ``W <- W - lr_t m / (sqrt(v) + epsilon)``
+    with ``lr_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)``, formed in float64.
     """
+    t = W.dtype.type
+    rate = t(lr * np.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step))
+    beta_1, beta_2, epsilon, l2 = t(beta_1), t(beta_2), t(epsilon), t(l2)
     sumsq = float(np.sum(W.astype(np.float64) ** 2))
-    one = W.dtype.type(1)
     for P, M, V, G in ((W, mW, vW, dW + l2 * W), (b, mb, vb, db)):
-        M[...] = beta_1 * M + (one - beta_1) * G
-        V[...] = beta_2 * V + (one - beta_2) * G * G
-        P -= lr * M / (np.sqrt(V) + epsilon)
+        M[...] = beta_1 * M + (t(1) - beta_1) * G
+        V[...] = beta_2 * V + (t(1) - beta_2) * G * G
+        P -= rate * M / (np.sqrt(V) + epsilon)
     return sumsq
+
+
+def _update_layers(optimizer, hyper, step, l2, weights, biases, g_w, g_b, state):
+    """Step every layer with the optimizer of code ``optimizer`` (the twin of
+    the kernels' dispatch); ``state``: per copy, its ``(weights, biases)`` views.
+    Returns ``sum(W**2)`` before the step."""
+    spec = SPECS.get(int(optimizer))
+    if spec is None:
+        raise ValueError(f"unknown optimizer code {optimizer}; known: {sorted(SPECS)}")
+    update = globals()[spec.update]
+    params = [hyper[spec.hyper_index(name)] for name, _ in spec.params]
+    sumsq = 0.0
+    for l in range(len(weights)):
+        pairs = [a for copy in state for a in (copy[0][l], copy[1][l])]
+        sumsq += update(weights[l], biases[l], g_w[l], g_b[l], *pairs, hyper[HYPER_LR], *params, step, l2)
+    return sumsq
+
+
+def _is_plain(optimizer, hyper):
+    """SGD without momentum or L2: ``W -= lr * dW``, no state."""
+    return (optimizer == SGD.code and hyper[SGD.hyper_index("momentum")] == 0
+            and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0)
 
 
 def loss_value(A, Y, loss):
@@ -192,66 +228,16 @@ def loss_value(A, Y, loss):
 
 
 def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
-    """One epoch of minibatch SGD over the rows of ``X`` in the order ``perm``;
-    returns the mean loss, each batch's loss taken before its step.
-
-    ``params`` is the flat buffer of ``fastbp._layout``, updated in place.
-    ``work`` is accepted for the kernel's signature; NumPy allocates its own.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        # A diverging run is reported by the Network as one clear error, as
-        # the compiled twin does, rather than by a stream of NumPy warnings.
-        return _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr)
-
-
-def _batch_gradients(X, Y, rows, weights, biases, acts, loss):
-    """Forward and backward pass over ``rows``: returns the batch's summed
-    loss and each layer's mean gradients ``[(dW, db), ...]``, input layer first."""
-    L = len(weights)
-    B = len(rows)
-    # Forward pass: A[0] = X, A[l] = act(A[l-1] @ W[l].T + b[l]).
-    A = [X[rows]]
-    for l in range(L):
-        out = np.empty((B, weights[l].shape[0]), dtype=X.dtype)
-        forward_layer(A[l], weights[l], biases[l], acts[l], out)
-        A.append(out)
-    Yb = Y[rows]
-    loss_sum = loss_value(A[L], Yb, loss) * B
-    # Backward pass: output delta, then hidden deltas down to layer 1.
-    D = [None] * (L + 1)
-    D[L] = np.empty_like(A[L])
-    output_delta(A[L], Yb, acts[L - 1], loss, D[L])
-    for l in range(L - 1, 0, -1):
-        D[l] = np.empty_like(A[l])
-        hidden_delta(D[l + 1], weights[l], A[l], acts[l - 1], D[l])
-    grads = []
-    for l in range(L):
-        dW, db = np.empty_like(weights[l]), np.empty_like(biases[l])
-        weight_gradient(D[l + 1], A[l], dW, db)
-        grads.append((dW, db))
-    return loss_sum, grads
-
-
-def _train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr):
-    grad = np.empty_like(params)
-    hyper = np.array([lr, 0, 0, 0, 0, 0], dtype=np.float64)
-    total = 0.0
-    for start in range(0, len(perm), batch_size):
-        rows = perm[start : start + batch_size]
-        total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
-        apply_update(params, grad, len(rows), sizes, PLAIN_SGD, hyper, 0, None)
-    return total / len(perm)
+    """One epoch of plain minibatch SGD; returns the mean loss, each batch's
+    taken before its step."""
+    hyper = SGD().hyper(float(lr))
+    empty = params[:0]
+    return train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, SGD.code, hyper, 0, empty, empty, work)[0]
 
 
 def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
-    """One epoch with momentum, Nesterov momentum or Adam and L2; returns
-    ``(mean loss, mean L2 penalty)`` (see the kernel's docstring for ``hyper``,
-    ``step``, ``state``). ``grad`` and ``work`` are accepted for the signature."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state)
-
-
-def _train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state):
+    """One epoch with any optimizer and L2; returns ``(mean loss, mean L2 penalty)``
+    (see the kernel's docstring). ``grad`` and ``work`` are accepted for the signature."""
     grad = np.empty_like(params)
     total = penalty = 0.0
     for start in range(0, len(perm), batch_size):
@@ -273,11 +259,27 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
     sizes = [int(s) for s in sizes]
     weights, biases = _layout.param_views(params, sizes)
     g_w, g_b = _layout.param_views(grad, sizes)
+    L, B = len(weights), len(rows)
+    Xb, Yt = X[rows], Y[rows].T
     with np.errstate(over="ignore", invalid="ignore"):
-        loss_sum, grads = _batch_gradients(X, Y, rows, weights, biases, acts, loss)
-    for gW, gb, (dW, db) in zip(g_w, g_b, grads):  # means back to sums
-        gW[...] = dW * len(rows)
-        gb[...] = db * len(rows)
+        # Forward, columns: A[l] = act(Z[l]), Z[l] = W[l] A[l-1] + b[l]; A[0] is the rows Xb.
+        A, Z = [Xb], [None]
+        for l in range(L):
+            Z.append(np.empty((sizes[l + 1], B), X.dtype))
+            A.append(np.empty((sizes[l + 1], B), X.dtype))
+            forward_layer(weights[l], biases[l], A[l], l == 0, acts[l], Z[l + 1], A[l + 1])
+        loss_sum = loss_value(A[L].T, Yt.T, loss) * B
+        # Backward: the output delta, then each layer's gradient (sums, scale 1)
+        # and the delta of the layer below, down to layer 1.
+        D = np.empty_like(A[L])
+        output_delta(A[L], Yt, acts[L - 1], loss, D)
+        for l in range(L, 0, -1):
+            below = None
+            if l > 1:
+                below = np.empty_like(A[l - 1])
+                hidden_delta(weights[l - 1], D, A[l - 1], Z[l - 1], acts[l - 2], below)
+            weight_gradient(D, A[l - 1], l == 1, 1.0, 0.0, g_w[l - 1], g_b[l - 1])
+            D = below
     return loss_sum
 
 
@@ -288,26 +290,16 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     sizes = [int(s) for s in sizes]
     weights, biases = _layout.param_views(params, sizes)
     g_w, g_b = _layout.param_views(grad, sizes)
-    if optimizer == PLAIN_SGD:  # the mean folded into the rate
-        for W, b, dW, db in zip(weights, biases, g_w, g_b):
-            sgd_update(W, b, dW, db, t(hyper[HYPER_LR] / count))
-        return 0.0
-    grad *= t(1.0 / count)
-    lr, mu, beta_2, eps = (t(hyper[i]) for i in (HYPER_LR, HYPER_MOMENTUM, HYPER_BETA_2, HYPER_EPSILON))
-    P = params.size
-    m_w, m_b = _layout.param_views(state[:P], sizes)
-    v_w, v_b = _layout.param_views(state[P:], sizes) if optimizer == ADAM else (None, None)
-    l2 = t(hyper[HYPER_L2] + hyper[HYPER_ALPHA] / count)
-    if optimizer == ADAM:
-        step += 1
-        lr = t(hyper[HYPER_LR] * np.sqrt(1 - hyper[HYPER_BETA_2] ** step) / (1 - hyper[HYPER_MOMENTUM] ** step))
-    sumsq = 0.0
-    for l in range(len(weights)):
-        if optimizer == ADAM:
-            sumsq += adam_update(weights[l], biases[l], g_w[l], g_b[l], m_w[l], m_b[l], v_w[l], v_b[l], lr, mu, beta_2, eps, l2)
-        else:
-            sumsq += momentum_update(weights[l], biases[l], g_w[l], g_b[l], m_w[l], m_b[l], lr, mu, optimizer == NESTEROV, l2)
-    return sumsq
+    with np.errstate(over="ignore", invalid="ignore"):
+        if _is_plain(optimizer, hyper):  # the mean folded into the rate
+            for W, b, dW, db in zip(weights, biases, g_w, g_b):
+                sgd_update(W, b, dW, db, t(hyper[HYPER_LR] / count))
+            return 0.0
+        grad *= t(1.0 / count)
+        P = params.size
+        copies = [_layout.param_views(state[k * P : (k + 1) * P], sizes) for k in range(state.size // P)]
+        l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / count
+        return _update_layers(optimizer, hyper, step + 1, l2, weights, biases, g_w, g_b, copies)
 
 
 class Network(BaseNetwork):

@@ -16,7 +16,8 @@ floating-point rounding.
 Differences, each deliberate:
 
 - ``solver='lbfgs'`` raises a ``ValueError`` (use scikit-learn's estimator).
-- ``activation='leaky_relu'`` (slope 0.01) is accepted in addition to
+- fastbp's other hidden activations (``'leaky_relu'``, slope 0.01, and the
+  rest of ``fastbp._codes.HIDDEN_ACTIVATIONS``) are accepted in addition to
   scikit-learn's four.
 - Sparse ``X``, ``sample_weight`` and ``MLPRegressor(loss='poisson')`` run
   scikit-learn's own Python loop (correct, not faster).
@@ -48,13 +49,24 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import validate_data
 
 from . import _layout
-from ._codes import ACTIVATIONS, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, MOMENTUM, NESTEROV
+from ._codes import (
+    ACTIVATIONS,
+    BINARY_CROSS_ENTROPY,
+    CROSS_ENTROPY,
+    HIDDEN_ACTIVATIONS,
+    MSE,
+)
+from .optimizers import SGD, Adam, pack
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 SUPPORTED_SOLVERS = ("sgd", "adam")
-# scikit-learn's activation names -> fastbp's.
-_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu"}
+# scikit-learn's activation names -> fastbp's: its four, then fastbp's own
+# (``fastbp.reference`` computes them in prediction, outside the compiled epochs).
+_SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_HIDDEN = {**_SKLEARN_HIDDEN, **{a: a for a in HIDDEN_ACTIVATIONS if a not in _SKLEARN_HIDDEN.values()}}
+# scikit-learn's optimizer -> (fastbp's specification, its state lists in state-copy order).
+_OPTIMIZERS = {SGDOptimizer: (SGD, ("velocities",)), AdamOptimizer: (Adam, ("ms", "vs"))}
 # scikit-learn's output activation -> (fastbp activation, loss code).
 _OUTPUT = {"softmax": ("softmax", CROSS_ENTROPY), "logistic": ("sigmoid", BINARY_CROSS_ENTROPY), "identity": ("identity", MSE)}
 # The private method whose batch loop is replaced, in the form it has had since 1.7.
@@ -91,9 +103,9 @@ class _CompiledEpochs:
     ):
         why = self._compiled_path_refusal(X, sample_weight)
         if why is not None:
-            if self.activation == "leaky_relu":
+            if self.activation not in _SKLEARN_HIDDEN:
                 raise ValueError(
-                    f"activation='leaky_relu' is fastbp's own and runs only in its compiled epochs, which "
+                    f"activation={self.activation!r} is fastbp's own and runs only in its compiled epochs, which "
                     f"do not take {why}; use one of scikit-learn's activations for this fit"
                 )
             return super()._fit_stochastic(
@@ -157,9 +169,7 @@ class _CompiledEpochs:
                 self.n_iter_ += 1
                 self.loss_ = data_loss + penalty
                 if isinstance(self._optimizer, AdamOptimizer):
-                    opt = self._optimizer
-                    opt.t += n_batches
-                    opt.learning_rate = opt.learning_rate_init * np.sqrt(1 - opt.beta_2**opt.t) / (1 - opt.beta_1**opt.t)
+                    self._optimizer.t += n_batches  # its step count (Adam's own rate is formed from it per step)
 
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
@@ -203,8 +213,10 @@ class _CompiledEpochs:
             self.intercepts_ = self._best_intercepts
 
     def _forward_pass_fast(self, X, check_input=True):
-        if self.activation != "leaky_relu":
+        if self.activation in _SKLEARN_HIDDEN:
             return super()._forward_pass_fast(X, check_input=check_input)
+        from . import reference
+
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         A = X
@@ -212,7 +224,7 @@ class _CompiledEpochs:
             A = safe_sparse_dot(A, W)
             A += b
             if i < self.n_layers_ - 2:
-                np.maximum(A, A.dtype.type(0.01) * A, out=A)  # leaky ReLU, slope 0.01
+                A = reference.activate(A, ACTIVATIONS[self.activation])  # elementwise: rows as columns
         from sklearn.neural_network._base import ACTIVATIONS as _SK_ACTIVATIONS
 
         _SK_ACTIVATIONS[self.out_activation_](A)
@@ -244,18 +256,19 @@ class _FlatNet:
         out_act, self.loss = _OUTPUT[est.out_activation_]
         self.acts = np.array([hidden] * (len(layer_units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
         self.grad = np.empty(n, dtype=self.dtype)
-        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size), dtype=self.dtype)
+        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts), dtype=self.dtype)
         self.state = self._load_state(opt)
 
     def _load_state(self, opt):
         """Flat state from the scikit-learn optimizer's per-parameter lists
         (velocities, or first and second moments), ordered coefs + intercepts."""
-        lists = [opt.ms, opt.vs] if isinstance(opt, AdamOptimizer) else [opt.velocities]
+        spec, names = _OPTIMIZERS[type(opt)]
         L = len(self.sizes) - 1
-        state = np.empty(len(lists) * self.params.size, dtype=self.dtype)
-        for k, per_param in enumerate(lists):
-            flat = state[k * self.params.size : (k + 1) * self.params.size]
-            weights, biases = _layout.param_views(flat, self.layer_units)
+        P = self.params.size
+        state = np.empty(spec.state_copies * P, dtype=self.dtype)
+        for k, name in enumerate(names):
+            weights, biases = _layout.param_views(state[k * P : (k + 1) * P], self.layer_units)
+            per_param = getattr(opt, name)
             for l in range(L):
                 weights[l][...] = per_param[l].T
                 biases[l][...] = per_param[L + l]
@@ -264,30 +277,23 @@ class _FlatNet:
     def store_optimizer_state(self, opt):
         """Hand the state back to the scikit-learn optimizer (its own orientation)."""
         P = self.params.size
-        lists = []
-        for k in range(self.state.size // P):
+        for k, name in enumerate(_OPTIMIZERS[type(opt)][1]):
             weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], self.layer_units)
-            lists.append([W.T.copy() for W in weights] + [b.copy() for b in biases])
-        if isinstance(opt, AdamOptimizer):
-            opt.ms, opt.vs = lists
-        else:
-            opt.velocities = lists[0]
+            setattr(opt, name, [W.T.copy() for W in weights] + [b.copy() for b in biases])
 
     def epoch(self, X, Y, perm, batch_size, opt, alpha):
         """One compiled epoch; returns (mean data loss, mean L2 penalty)."""
         from .kernels import train_epoch_optim
 
-        if isinstance(opt, AdamOptimizer):
-            code = ADAM
-            hyper = np.array([opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, alpha])
-            step = opt.t
-        else:
-            code = NESTEROV if opt.nesterov else MOMENTUM
-            hyper = np.array([opt.learning_rate, opt.momentum, 0.0, 0.0, 0.0, alpha])
-            step = 0
+        spec = _OPTIMIZERS[type(opt)][0]
+        if spec is Adam:
+            lr, step = opt.learning_rate_init, opt.t
+        else:  # the schedule's current rate; SGD keeps no step count
+            lr, step = opt.learning_rate, 0
+        hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _ in spec.params})
         loss, penalty = train_epoch_optim(
             X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
-            code, hyper, step, self.state, self.grad, self.work,
+            spec.code, hyper, step, self.state, self.grad, self.work,
         )
         return float(loss), float(penalty)
 

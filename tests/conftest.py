@@ -15,3 +15,8 @@ def Net(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def params_of(net) -> np.ndarray:
+    """All of a network's parameters in one array, through its public interface."""
+    return np.concatenate([a.ravel() for a in net.weights + net.biases])

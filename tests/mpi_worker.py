@@ -14,6 +14,10 @@ from mpi4py import MPI
 import fastbp
 from fastbp import optimizers
 
+
+def params_of(net):
+    return np.concatenate([a.ravel() for a in net.weights + net.biases])
+
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
 SIZES = [6, 9, 3]
@@ -47,7 +51,7 @@ def scenario_equal_shards(Net=fastbp.Network, optimizer="nesterov", dtype="float
     single = Net(SIZES, activation="tanh", dtype=dtype, seed=0)
     order = np.concatenate(union_order(len(X), 12))
     single_hist = single.fit(X[order], y[order], epochs=4, batch_size=12, lr=0.05, shuffle=False, optimizer=make())
-    return dict(params=net._params, single=single._params, loss=hist["loss"], single_loss=single_hist["loss"])
+    return dict(params=params_of(net), single=params_of(single), loss=hist["loss"], single_loss=single_hist["loss"])
 
 
 def scenario_equal_shards_sgd_float32():
@@ -80,7 +84,7 @@ def scenario_unequal_shards():
             total += single.fit(X[rows], y[rows], epochs=1, batch_size=len(rows), lr=0.05, shuffle=False,
                                 optimizer=single_opt)["loss"][0] * len(rows)
         losses.append(total / 67)
-    return dict(params=net._params, single=single._params, loss=hist["loss"], single_loss=losses,
+    return dict(params=params_of(net), single=params_of(single), loss=hist["loss"], single_loss=losses,
                 steps=opt.step_count)
 
 
@@ -88,7 +92,7 @@ def scenario_shuffled():
     X, y = data()
     net = fastbp.Network(SIZES, seed=rank)
     hist = net.fit(X[rank::size], y[rank::size], epochs=3, batch_size=16, lr=0.1, optimizer="adam", comm=comm)
-    return dict(params=net._params, loss=hist["loss"])
+    return dict(params=params_of(net), loss=hist["loss"])
 
 
 def scenario_local_sgd_every_step_is_allreduce():
@@ -100,7 +104,7 @@ def scenario_local_sgd_every_step_is_allreduce():
     b.fit(X[rank::size], y[rank::size], epochs=2, batch_size=12, lr=0.1, shuffle=False, comm=comm)
     c = fastbp.Network(SIZES, seed=0)
     hist = c.fit(X[rank::size], y[rank::size], epochs=3, batch_size=12, lr=0.1, comm=comm, average_every=4)
-    return dict(params=a._params, single=b._params, every4=c._params, loss=hist["loss"])
+    return dict(params=params_of(a), single=params_of(b), every4=params_of(c), loss=hist["loss"])
 
 
 def _error(fn):
@@ -140,7 +144,7 @@ def scenario_other_networks_optimizer_on_rank_1():
 
 
 # Failures injected on rank 1 at each point that can fail before training's
-# collectives: (module attribute, replacement) in fastbp._distributed.
+# collectives: (owner.attribute, replacement), the owner a module of fastbp or fastbp.Network.
 def _raise(exc):
     def fail(*args, **kwargs):
         raise exc
@@ -150,20 +154,18 @@ def _raise(exc):
 
 INJECTED = {
     "resolve": ("optimizers.resolve", _raise(ValueError("injected: optimizer"))),
-    "threads": ("check_threads", _raise(ValueError("injected: threads"))),
+    "threads": ("network.check_fit", _raise(ValueError("injected: threads"))),
     "workspace": ("_layout.workspace_size", _raise(MemoryError("injected: workspace"))),
     "kernels": ("Network._kernels", staticmethod(_raise(ImportError("injected: kernels")))),
 }
 
 
 def _injected(point):
-    import fastbp._distributed as d
+    import importlib
 
     owner_path, fn = INJECTED[point]
-    *owner_names, attr = owner_path.split(".")
-    owner = fastbp if owner_names == ["Network"] else d
-    for name in owner_names:
-        owner = getattr(owner, name)
+    owner_name, attr = owner_path.split(".")
+    owner = fastbp.Network if owner_name == "Network" else importlib.import_module(f"fastbp.{owner_name}")
     X, y = data()
     original = vars(owner)[attr] if isinstance(owner, type) else getattr(owner, attr)  # keeps a staticmethod
     if rank == 1:
@@ -198,7 +200,7 @@ def scenario_batch_larger_than_all_data():
     a.fit(X[rank::size], y[rank::size], epochs=2, batch_size=2**40, lr=0.1, shuffle=False, comm=comm)
     b = fastbp.Network(SIZES, seed=0)
     b.fit(X[rank::size], y[rank::size], epochs=2, batch_size=len(X), lr=0.1, shuffle=False, comm=comm)
-    return dict(params=a._params, whole=b._params)
+    return dict(params=params_of(a), whole=params_of(b))
 
 
 def scenario_after_errors_training_still_works():
@@ -206,7 +208,7 @@ def scenario_after_errors_training_still_works():
     X, y = data()
     net = fastbp.Network(SIZES, seed=0)
     net.fit(X[rank::size], y[rank::size], epochs=1, comm=comm)
-    return dict(params=net._params)
+    return dict(params=params_of(net))
 
 
 def main(out):

@@ -4,7 +4,7 @@ import pytest
 
 import fastbp
 from fastbp._codes import HIDDEN_ACTIVATIONS
-from fastbp.registry import OUTPUT_LOSS_PAIRS, TOLERANCES
+from fastbp.testing import OUTPUT_LOSS_PAIRS, TOLERANCES
 
 
 def _problem(rng, loss, n=101, n_in=10, n_out=3):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastbp._codes import HIDDEN_ACTIVATIONS
-from fastbp.registry import OUTPUT_LOSS_PAIRS
+from fastbp.testing import OUTPUT_LOSS_PAIRS
 
 
 def _data(rng, n_in, n_out, loss, B=5):

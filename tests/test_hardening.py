@@ -11,7 +11,6 @@ import pytest
 import fastbp
 from fastbp._validation import DISTRIBUTION_TOLERANCE
 
-
 # -- finite in float64, infinite in float32 ----------------------------------------------------
 
 @pytest.mark.parametrize("value", [1e39, -3.5e38, np.finfo(np.float64).max])

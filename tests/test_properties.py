@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastbp
-from fastbp.registry import KERNELS, assert_pair_close
+from fastbp.testing import KERNELS, assert_pair_close
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

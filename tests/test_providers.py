@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from fastbp.registry import TOLERANCES
+from fastbp.testing import TOLERANCES
 
 PROVIDERS = ["numpy", "openblas", "scipy", "numba"]
 
@@ -142,10 +142,10 @@ def test_bad_or_unavailable_provider_is_a_clear_error(value, message, tmp_path):
 
 
 def test_compiled_code_is_cached_per_provider():
-    from fastbp import _jit
+    from fastbp import kernels
     from fastbp.kernels import _blas
 
-    folder, _ = _jit.cache_folder()
+    folder, _ = kernels.cache_folder()
     assert os.path.basename(folder) == _blas.PROVIDER.key
     assert _blas.PROVIDER.key in ("numpy-64", "numpy-32", "openblas-32", "scipy-32", "numba")
 

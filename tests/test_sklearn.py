@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastbp
 from fastbp.sklearn import MLPClassifier, MLPRegressor
+from fastbp.testing import TOLERANCES
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -120,7 +121,8 @@ def test_float32_fits_in_float32_and_match_within_float32_rounding():
     kw = dict(hidden_layer_sizes=(32,), max_iter=5, random_state=0, solver="sgd")
     ours, theirs = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
     assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
-    _assert_same_fit(ours, theirs, rtol=2e-3, atol=2e-4, what="float32")
+    tol = TOLERANCES[np.dtype(np.float32)]
+    _assert_same_fit(ours, theirs, rtol=tol["trained_rtol"], atol=tol["trained_atol"], what="float32")
 
 
 def test_sparse_input_and_sample_weight_run_scikit_learns_loop():

@@ -1,11 +1,13 @@
 """Numba-compiled kernels. Each has a twin of the same name and signature in
-:mod:`fastbp.reference`; :mod:`fastbp.registry` pairs them.
+:mod:`fastbp.reference`; :mod:`fastbp.testing` pairs them.
 
 Importing this package imports Numba but compiles nothing: each kernel is
 compiled (or loaded from the cache) on its first call for a given dtype.
 The GEMM provider (``_blas``) is chosen first: the cache folder of every
 kernel depends on it.
 """
+import os as _os
+
 import numba as _numba
 
 if _numba.config.DISABLE_JIT:
@@ -18,21 +20,21 @@ if _numba.config.DISABLE_JIT:
 
 from . import _blas  # noqa: F401,E402  (first: see above)
 from ._blas import gemm  # noqa: E402
-from .backward import hidden_delta, output_delta, weight_gradient
-from .epoch import train_epoch, train_epoch_optim
-from .forward import forward_layer
-from .loss import loss_value
-from .step import apply_update, batch_gradient
-from .update import adam_update, momentum_update, sgd_fused_update, sgd_update
+from .backward import hidden_delta, output_delta, weight_gradient  # noqa: E402
+from .epoch import train_epoch, train_epoch_optim  # noqa: E402
+from .forward import forward, forward_layer  # noqa: E402
+from .loss import loss_value  # noqa: E402
+from .step import apply_update, batch_gradient  # noqa: E402
+from .update import adam_update, momentum_update, sgd_update  # noqa: E402
 
 __all__ = [
     "gemm",
     "forward_layer",
+    "forward",
     "output_delta",
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
-    "sgd_fused_update",
     "momentum_update",
     "adam_update",
     "loss_value",
@@ -41,3 +43,17 @@ __all__ = [
     "batch_gradient",
     "apply_update",
 ]
+
+
+def cache_folder() -> tuple[str, bool]:
+    """Where the compiled kernels are cached, and whether that folder is writable.
+
+    Numba picks the first that works of: ``NUMBA_CACHE_DIR``, ``__pycache__``
+    beside the kernels, a user-wide folder. When none is writable, kernels
+    still work but compile in every process.
+    """
+    locator = getattr(getattr(getattr(train_epoch, "_cache", None), "_impl", None), "locator", None)
+    if locator is None:
+        return "(no cache: Numba found no writable folder)", False
+    path = locator.get_cache_path()
+    return path, _os.access(path, _os.W_OK)

@@ -1,105 +1,85 @@
-"""Elementwise activation helpers shared by the forward and backward kernels.
+"""Elementwise activations and their derivatives, shared by the forward and backward kernels.
 
-Two layouts meet here. The public per-layer kernels take batches as rows,
-``(B, n)``; the compiled epoch keeps hidden activations as columns,
-``(n, B)`` (the seed's orientation), because its GEMMs run ~9% faster that
-way (see ``epoch.py``). Everything elementwise is layout-free; only the bias
-(per row or per column) and softmax (over a row or a column) differ.
+Activations are kept as columns, ``(n, B)`` (the seed's orientation, see
+``epoch.py``): the bias is per row of that block and softmax runs over each
+column. The pre-activation Z is kept only for activations whose derivative
+cannot be had from the output (codes from ``FIRST_Z_ACTIVATION`` on, e.g.
+GELU); for the others the activation overwrites Z in place and ``Z is A``.
 
 The branch on ``act`` sits outside the loops so each loop body is one
 straight-line expression that LLVM can vectorise.
 """
 import numpy as np
 
-from .._codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTMAX, TANH
+from .._codes import (
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    TANH,
+    keeps_z,
+)
 from .._jit import jit
 from ._fastexp import fast_exp
 
 
 @jit
-def _activate_row(row, act):
-    """In place: ``row <- act(row)`` for an elementwise ``act`` (not softmax)."""
-    n = row.shape[0]
-    one = row.dtype.type(1.0)
-    slope = row.dtype.type(LEAKY_SLOPE)
+def _activate_row(z, act, out):
+    """``out <- act(z)`` for an elementwise ``act`` (not softmax); ``out`` may be ``z``."""
+    n = z.shape[0]
+    one = z.dtype.type(1.0)
+    slope = z.dtype.type(LEAKY_SLOPE)
     if act == SIGMOID:
         for j in range(n):
-            row[j] = one / (one + fast_exp(-row[j]))
+            out[j] = one / (one + fast_exp(-z[j]))
     elif act == TANH:
         for j in range(n):
-            row[j] = np.tanh(row[j])
+            out[j] = np.tanh(z[j])
     elif act == RELU:
         for j in range(n):
-            row[j] = max(row[j], 0)
+            out[j] = max(z[j], 0)
     elif act == LEAKY_RELU:
         for j in range(n):
-            z = row[j]
-            row[j] = z if z > 0 else slope * z
-    # IDENTITY: nothing to do.
-
-
-@jit
-def _softmax_row(row):
-    # Subtracting the maximum keeps exp from overflowing.
-    n = row.shape[0]
-    m = row[0]
-    for j in range(1, n):
-        m = max(m, row[j])
-    s = row.dtype.type(0.0)
-    for j in range(n):
-        e = fast_exp(row[j] - m)
-        row[j] = e
-        s += e
-    inv = row.dtype.type(1.0) / s
-    for j in range(n):
-        row[j] *= inv
-
-
-@jit
-def _add_bias_and_activate(Z, b, act):
-    """Rows layout ``(B, n)``, in place: ``Z <- act(Z + b)`` row by row."""
-    B, n = Z.shape
-    for i in range(B):
-        row = Z[i]
+            out[j] = z[j] if z[j] > 0 else slope * z[j]
+    elif act == IDENTITY:
         for j in range(n):
-            row[j] += b[j]
-        if act == SOFTMAX:
-            _softmax_row(row)
-        else:
-            _activate_row(row, act)
+            out[j] = z[j]
 
 
 @jit
-def _add_bias_and_activate_t(Zt, b, act):
-    """Columns layout ``(n, B)``, in place: ``Zt <- act(Zt + b[:, None])``."""
-    n, B = Zt.shape
+def _add_bias_and_activate(Z, b, act, A):
+    """Columns ``(n, B)``: ``Z += b[:, None]``, then ``A <- act(Z)`` (``A`` may be ``Z``)."""
+    n, B = Z.shape
     for o in range(n):
-        row = Zt[o]
+        row = Z[o]
         bo = b[o]
         for i in range(B):
             row[i] += bo
         if act != SOFTMAX:
-            _activate_row(row, act)
+            _activate_row(row, act, A[o])
     if act == SOFTMAX:
-        # Over each column; n (the classes) is small next to B.
+        # Over each column; n (the classes) is small next to B. The maximum
+        # is subtracted so that exp cannot overflow.
         for i in range(B):
-            m = Zt[0, i]
+            m = Z[0, i]
             for o in range(1, n):
-                m = max(m, Zt[o, i])
-            s = Zt.dtype.type(0.0)
+                m = max(m, Z[o, i])
+            s = Z.dtype.type(0.0)
             for o in range(n):
-                e = fast_exp(Zt[o, i] - m)
-                Zt[o, i] = e
+                e = fast_exp(Z[o, i] - m)
+                A[o, i] = e
                 s += e
-            inv = Zt.dtype.type(1.0) / s
+            inv = Z.dtype.type(1.0) / s
             for o in range(n):
-                Zt[o, i] *= inv
+                A[o, i] *= inv
 
 
 @jit
-def _multiply_derivative(D, A, act):
-    """In place: ``D <- D * act'(A)``, the derivative taken from the stored
-    activation (either layout: D and A have the same shape)."""
+def _multiply_derivative(D, A, Z, act):
+    """In place: ``D <- D * act'(Z)``, taken from the stored activation ``A``
+    where it can be, from ``Z`` for the activations that keep it."""
     rows, n = D.shape
     one = D.dtype.type(1.0)
     slope = D.dtype.type(LEAKY_SLOPE)
@@ -120,3 +100,7 @@ def _multiply_derivative(D, A, act):
         elif act == LEAKY_RELU:
             for j in range(n):
                 d[j] = d[j] if a[j] > 0 else slope * d[j]
+
+
+#: ``_codes.keeps_z``, compiled: one rule for the workspace's size and the kernels.
+_keeps_z = jit(keeps_z)

@@ -15,7 +15,6 @@ from numba.extending import intrinsic, overload
 
 from .._jit import OPTIONS, jit_precise
 
-
 _BITCASTS = {types.int32: (types.float32, ir.FloatType()), types.int64: (types.float64, ir.DoubleType())}
 
 

@@ -1,4 +1,5 @@
-"""Backward pass: output delta, fused hidden delta, weight and bias gradients."""
+"""Backward pass: output delta, fused hidden delta, weight and bias gradients,
+and the one per-batch backward helper every epoch and ``batch_gradient`` run."""
 from .._codes import MSE
 from .._jit import jit
 from ._activation import _multiply_derivative
@@ -7,48 +8,70 @@ from ._blas import gemm
 
 @jit
 def output_delta(A, Y, act, loss, out):
-    """``out <- dL/dZ`` of the output layer, per sample (not divided by B).
+    """``out <- dL/dZ`` of the output layer, per sample (not divided by B);
+    elementwise, so either layout.
 
     mse: ``(A - Y) * act'(A)``; cross-entropy with softmax and binary
     cross-entropy with sigmoid: ``A - Y`` (the derivative cancels).
     """
-    B, n = A.shape
-    for i in range(B):
-        for j in range(n):
+    r, c = A.shape
+    for i in range(r):
+        for j in range(c):
             out[i, j] = A[i, j] - Y[i, j]
     if loss == MSE:
-        _multiply_derivative(out, A, act)
+        _multiply_derivative(out, A, A, act)
 
 
 @jit
-def hidden_delta(D_next, W_next, A, act, out):
-    """The fused hidden delta: ``out <- (D_next @ W_next) * act'(A)``.
+def hidden_delta(W_next, D_next, A, Z, act, out):
+    """The fused hidden delta, columns: ``out <- (W_next.T @ D_next) * act'(Z)``.
 
     The GEMM writes straight into ``out``; the derivative is applied in the
-    pass that follows, from the stored activation, so Z is never kept.
+    pass that follows, from the stored activation ``A`` or, for the
+    activations that keep it, from ``Z``. Shapes: ``W_next (n_next, n)``,
+    ``D_next (n_next, B)``, ``A, Z, out (n, B)``.
     """
-    gemm(False, False, 1.0, D_next, W_next, 0.0, out)
-    _multiply_derivative(out, A, act)
+    gemm(True, False, 1.0, W_next, D_next, 0.0, out)
+    _multiply_derivative(out, A, Z, act)
 
 
 @jit
-def weight_gradient(D, A_prev, dW, db):
-    """``dW <- D.T @ A_prev / B`` (outer products summed over the batch) and
-    ``db <- D.sum(axis=0) / B``."""
-    B = D.shape[0]
-    gemm(True, False, 1.0 / B, D, A_prev, 0.0, dW)
-    _column_sums(D, 1.0 / B, db)
+def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
+    """``dW <- scale * D @ A_prev.T + beta * dW`` (the outer products summed
+    over the batch) and ``db <- scale * D.sum(axis=1) + beta * db``.
+
+    ``D (n_out, B)``; ``A_prev (n_in, B)``, or with ``rows`` the input batch
+    ``(B, n_in)``. ``scale = 1/B, beta = 0`` is the mean gradient; with
+    ``dW, db`` the parameters themselves, ``scale = -lr/B, beta = 1`` is the
+    plain SGD step with no gradient array at all (one GEMM reads and writes W
+    once). With ``beta == 0``, ``dW`` and ``db`` are not read.
+    """
+    gemm(False, not rows, scale, D, A_prev, beta, dW)
+    for o in range(D.shape[0]):
+        s = D.dtype.type(0.0)
+        row = D[o]
+        for i in range(row.shape[0]):
+            s += row[i]
+        if beta == 0:
+            db[o] = scale * s
+        elif beta == 1:
+            db[o] += scale * s
+        else:
+            db[o] = beta * db[o] + scale * s
 
 
 @jit
-def _column_sums(D, scale, out):
-    """``out <- scale * D.sum(axis=0)``, walking D row by row in memory order."""
-    n = D.shape[1]
-    for j in range(n):
-        out[j] = 0
-    for i in range(D.shape[0]):
-        for j in range(n):
-            out[j] += D[i, j]
-    s = out.dtype.type(scale)
-    for j in range(n):
-        out[j] *= s
+def _backward(Ws, acts, Xb, At, Zt, Dt, scale, beta, gWs, gbs):
+    """From the output delta ``Dt[L]`` down: each layer's ``weight_gradient``
+    into ``gWs, gbs`` (``scale``, ``beta``: where and how gradients go, see
+    there) and the delta of the layer below; none for the input.
+
+    A layer's W serves the delta below it before its own gradient is written,
+    so ``gWs`` may be the weights themselves (the fused SGD step).
+    """
+    for l in range(len(Ws), 0, -1):
+        if l > 1:
+            hidden_delta(Ws[l - 1], Dt[l], At[l - 1], Zt[l - 1], acts[l - 2], Dt[l - 1])
+            weight_gradient(Dt[l], At[l - 1], False, scale, beta, gWs[l - 1], gbs[l - 1])
+        else:
+            weight_gradient(Dt[1], Xb, True, scale, beta, gWs[0], gbs[0])

@@ -1,8 +1,19 @@
-"""In-place parameter updates."""
+"""In-place parameter updates, one kernel per optimizer, and the one dispatch on
+the optimizer's code (``_update_layers``) that every epoch and step goes through.
+
+Adding an optimizer: its class in ``fastbp.optimizers`` (the specification),
+its kernel and a branch of ``_update_layers`` here, its twin in ``fastbp.reference``.
+"""
+import math
+
 import numpy as np
 
 from .._jit import jit
-from ._blas import gemm
+from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, Adam
+
+_SGD, _ADAM = SGD.code, Adam.code
+_MOMENTUM, _NESTEROV = SGD.hyper_index("momentum"), SGD.hyper_index("nesterov")
+_BETA_1, _BETA_2, _EPSILON = Adam.hyper_index("beta_1"), Adam.hyper_index("beta_2"), Adam.hyper_index("epsilon")
 
 
 @jit
@@ -19,87 +30,113 @@ def sgd_update(W, b, dW, db, lr):
         b[i] -= lr * db[i]
 
 
-@jit
-def sgd_fused_update(D, A_prev, W, b, lr):
-    """SGD with the weight gradient folded in: ``W <- W - (lr/B) D.T @ A_prev``
-    as one GEMM with beta = 1, and ``b <- b - (lr/B) D.sum(axis=0)``.
-
-    No dW array is formed: W is read and written once by BLAS, instead of
-    GEMM writing dW and a second pass reading dW and W.
-    """
-    B, n_out = D.shape
-    scale = lr / B
-    gemm(True, False, -scale, D, A_prev, 1.0, W)
-    for i in range(B):
-        for j in range(n_out):
-            b[j] -= scale * D[i, j]
-
-
-# Momentum and Adam (scikit-learn's update rules). Each is one pass over a
-# layer's parameters that folds in the L2 term and the momentum/moment state,
-# where scikit-learn makes 3-5 temporary arrays per parameter per step
-# (scikit-learn issue 32110). Each returns ``sum(W**2)`` of the weights as
-# they were before the step, read in the same pass: the L2 part of the loss.
+# One kernel per optimizer, each one fused in-place pass over a layer's
+# parameters that folds in the L2 term and the optimizer's state, where
+# scikit-learn makes 3-5 temporary arrays per parameter per step (scikit-learn
+# issue 32110). All share one form, which ``_update_layers`` and the kernel
+# table (``fastbp.testing``) rely on:
+#     name(W, b, dW, db, <(sW, sb) per state copy>, lr, <the optimizer's params>, step, l2)
+# with the scalars as float64 (cast to the parameters' dtype inside; ``step``
+# the step's number, 1 for the first), returning ``sum(W**2)`` of the weights
+# as they were before the step: the L2 part of the loss. L2 applies to W only.
 
 
 @jit
-def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, l2):
-    """SGD with momentum in place, scikit-learn's form; returns ``sum(W**2)`` before the step.
+def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, step, l2):
+    """SGD with momentum in place, scikit-learn's form (``step`` unused).
 
-    ``g = dW + l2 * W`` (biases are not penalised), ``v <- momentum * v - lr * g``,
-    then ``W <- W + v``, or with ``nesterov`` ``W <- W + momentum * v - lr * g``.
+    ``g = dW + l2 * W``, ``v <- momentum * v - lr * g``, then ``W <- W + v``,
+    or with ``nesterov`` (nonzero) ``W <- W + momentum * v - lr * g``.
     Momentum 0 is plain SGD.
     """
     n_out, n_in = W.shape
+    t = W.dtype.type
+    rate, mu, decay, nest = t(lr), t(momentum), t(l2), nesterov != 0
     sumsq = 0.0
     for i in range(n_out):
         for j in range(n_in):
             w = W[i, j]
             sumsq += w * w
-            g = dW[i, j] + l2 * w
-            v = momentum * vW[i, j] - lr * g
+            g = dW[i, j] + decay * w
+            v = mu * vW[i, j] - rate * g
             vW[i, j] = v
-            if nesterov:
-                W[i, j] = w + (momentum * v - lr * g)
+            if nest:
+                W[i, j] = w + (mu * v - rate * g)
             else:
                 W[i, j] = w + v
-        v = momentum * vb[i] - lr * db[i]
+        v = mu * vb[i] - rate * db[i]
         vb[i] = v
-        if nesterov:
-            b[i] += momentum * v - lr * db[i]
+        if nest:
+            b[i] += mu * v - rate * db[i]
         else:
             b[i] += v
     return sumsq
 
 
 @jit
-def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, l2):
-    """Adam in place, scikit-learn's form; returns ``sum(W**2)`` before the step.
+def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step, l2):
+    """Adam in place, scikit-learn's form.
 
     ``g = dW + l2 * W``, ``m <- beta_1 m + (1 - beta_1) g``,
-    ``v <- beta_2 v + (1 - beta_2) g**2``, ``W <- W - lr * m / (sqrt(v) + epsilon)``;
-    ``lr`` is the step's bias-corrected rate
-    ``lr0 * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` (computed by the caller).
+    ``v <- beta_2 v + (1 - beta_2) g**2``, ``W <- W - lr_t * m / (sqrt(v) + epsilon)``
+    with the bias-corrected rate ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``
+    of step ``t = step``, formed in float64.
     """
     n_out, n_in = W.shape
-    one = W.dtype.type(1.0)
-    c1 = one - beta_1
-    c2 = one - beta_2
+    t = W.dtype.type
+    rate = t(lr * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step))
+    b1, b2, eps, decay = t(beta_1), t(beta_2), t(epsilon), t(l2)
+    c1 = t(1.0) - b1
+    c2 = t(1.0) - b2
     sumsq = 0.0
     for i in range(n_out):
         for j in range(n_in):
             w = W[i, j]
             sumsq += w * w
-            g = dW[i, j] + l2 * w
-            m = beta_1 * mW[i, j] + c1 * g
-            v = beta_2 * vW[i, j] + c2 * (g * g)
+            g = dW[i, j] + decay * w
+            m = b1 * mW[i, j] + c1 * g
+            v = b2 * vW[i, j] + c2 * (g * g)
             mW[i, j] = m
             vW[i, j] = v
-            W[i, j] = w - lr * m / (np.sqrt(v) + epsilon)
+            W[i, j] = w - rate * m / (np.sqrt(v) + eps)
         g = db[i]
-        m = beta_1 * mb[i] + c1 * g
-        v = beta_2 * vb[i] + c2 * (g * g)
+        m = b1 * mb[i] + c1 * g
+        v = b2 * vb[i] + c2 * (g * g)
         mb[i] = m
         vb[i] = v
-        b[i] -= lr * m / (np.sqrt(v) + epsilon)
+        b[i] -= rate * m / (np.sqrt(v) + eps)
     return sumsq
+
+
+@jit
+def _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs):
+    """Step every layer with the optimizer of code ``optimizer``; returns
+    ``sum(W**2)`` over the weights before the step.
+
+    ``hyper``: the optimizer's array (``fastbp.optimizers``); ``step``: the
+    step's number (1 for the first); ``l2``: this step's L2 factor on W.
+    ``s0*``, ``s1*``: per-layer views of the first and second state copies
+    (the first again for one-copy optimizers).
+    """
+    lr = hyper[HYPER_LR]
+    sumsq = 0.0
+    for l in range(len(Ws)):
+        if optimizer == _SGD:
+            sumsq += momentum_update(
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[_MOMENTUM], hyper[_NESTEROV], step, l2
+            )
+        elif optimizer == _ADAM:
+            sumsq += adam_update(
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], s1Ws[l], s1bs[l],
+                lr, hyper[_BETA_1], hyper[_BETA_2], hyper[_EPSILON], step, l2,
+            )
+        else:
+            raise ValueError("unknown optimizer code")
+    return sumsq
+
+
+@jit
+def _is_plain(optimizer, hyper):
+    """True when the update is ``W -= lr * dW`` (SGD without momentum or L2):
+    then the epoch writes the gradient into W directly and reads no state."""
+    return optimizer == _SGD and hyper[_MOMENTUM] == 0 and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0

@@ -1,21 +1,25 @@
-"""One table pairing each compiled kernel with its NumPy reference twin.
+"""Test and benchmark infrastructure: the table pairing each compiled kernel
+with its NumPy reference twin. Nothing at run time reads it.
 
 Tests and asv benchmarks iterate over :data:`KERNELS` (as bottleneck pairs
 each C function with ``bottleneck.slow`` and numbagg drives tests and
 benchmarks from one table). Each entry knows how to build valid arguments for
 a shape, dtype and variant, and which arguments the kernel writes, so one
-loop can check ``kernel == reference`` for every kernel.
+loop can check ``kernel == reference`` for every kernel. The optimizers'
+entries are derived from ``fastbp.optimizers.SPECS``.
 """
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from . import _layout, reference
-from ._codes import ACTIVATIONS, ADAM, HIDDEN_ACTIVATIONS, LOSSES, MOMENTUM, NESTEROV, PLAIN_SGD, VALID_PAIRS
+from ._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, VALID_PAIRS
+from .optimizers import NAMES, SPECS
 
 # Tolerances per dtype: the one table every comparison uses. "rtol"/"atol"
 # bound one kernel call against its twin (float32 rounds at ~6e-8 per
@@ -35,16 +39,18 @@ OUTPUT_LOSS_PAIRS = [(out, loss) for loss, outs in VALID_PAIRS.items() for out i
 
 
 def _activations_like(rng, shape, dtype, act_name):
-    """Valid stored activations for ``act_name`` (drawn through the reference)."""
+    """``(A, Z)``: valid stored activations for ``act_name`` of pre-activations
+    ``Z`` (columns ``(n, B)``; softmax over each column), drawn through the reference."""
     Z = rng.normal(0, 1.5, size=shape).astype(dtype)
-    return reference.activate(Z, ACTIVATIONS[act_name]).astype(dtype)
+    return reference.activate(Z, ACTIVATIONS[act_name]).astype(dtype), Z
 
 
 def _targets(rng, shape, dtype, loss):
-    B, n = shape
+    """Targets as columns ``(n, B)``: one-hot columns for cross-entropy."""
+    n, B = shape
     if loss == "cross_entropy":
         Y = np.zeros(shape, dtype)
-        Y[np.arange(B), rng.integers(0, n, size=B)] = 1
+        Y[rng.integers(0, n, size=B), np.arange(B)] = 1
         return Y
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, size=shape).astype(dtype)
@@ -63,61 +69,79 @@ def _args_gemm(rng, shape, dtype, variant, scale=1.0):
 
 
 def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
+    """variant: ``(activation, rows)``; Z and out start as NaN (written, not read)."""
     B, n_in, n_out = shape
+    act, rows = variant
     return (
-        (scale * rng.normal(size=(B, n_in))).astype(dtype),
         rng.normal(0, 0.7, size=(n_out, n_in)).astype(dtype),
         rng.normal(size=n_out).astype(dtype),
-        ACTIVATIONS[variant],
-        np.zeros((B, n_out), dtype),
+        (scale * rng.normal(size=(B, n_in) if rows else (n_in, B))).astype(dtype),
+        rows,
+        ACTIVATIONS[act],
+        np.full((n_out, B), np.nan, dtype),
+        np.full((n_out, B), np.nan, dtype),
     )
+
+
+def _network(rng, shape, dtype, variant, scale=1.0):
+    """A 3-layer net ``n_in -> n_out -> 3`` and ``2B+1`` rows of data for it:
+    ``(X, Y, params, sizes, acts, loss code)``; variant ``(hidden, (output, loss))``."""
+    B, n_in, n_hidden = shape
+    hidden, (output, loss) = variant
+    sizes = np.array([n_in, n_hidden, 3], dtype=np.int64)
+    N = 2 * B + 1
+    X = (scale * rng.normal(size=(N, n_in))).astype(dtype)
+    Y = np.ascontiguousarray(_targets(rng, (3, N), dtype, loss).T)
+    params = rng.normal(0, 0.5, size=_layout.n_params(sizes)).astype(dtype)
+    acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
+    return X, Y, params, sizes, acts, LOSSES[loss]
+
+
+def _args_forward(rng, shape, dtype, variant, scale=1.0):
+    X, _, params, sizes, acts, _ = _network(rng, shape, dtype, variant, scale)
+    work = np.full(_layout.forward_size(sizes, X.shape[0], acts), np.nan, dtype)
+    return (X, params, sizes, acts, work, np.full((X.shape[0], 3), np.nan, dtype))
 
 
 def _args_output_delta(rng, shape, dtype, variant, scale=1.0):
     B, _, n_out = shape
     output, loss = variant
     return (
-        _activations_like(rng, (B, n_out), dtype, output),
-        _targets(rng, (B, n_out), dtype, loss),
+        _activations_like(rng, (n_out, B), dtype, output)[0],
+        _targets(rng, (n_out, B), dtype, loss),
         ACTIVATIONS[output],
         LOSSES[loss],
-        np.zeros((B, n_out), dtype),
+        np.zeros((n_out, B), dtype),
     )
 
 
 def _args_hidden_delta(rng, shape, dtype, variant, scale=1.0):
-    B, n_in, n_out = shape  # D_next has the wider layer's width n_out
+    B, n_in, n_out = shape  # D_next has the layer above's width n_out
+    A, Z = _activations_like(rng, (n_in, B), dtype, variant)
     return (
-        (scale * rng.normal(size=(B, n_out))).astype(dtype),
         rng.normal(size=(n_out, n_in)).astype(dtype),
-        _activations_like(rng, (B, n_in), dtype, variant),
+        (scale * rng.normal(size=(n_out, B))).astype(dtype),
+        A,
+        Z,
         ACTIVATIONS[variant],
-        np.zeros((B, n_in), dtype),
+        np.full((n_in, B), np.nan, dtype),
     )
 
 
 def _args_weight_gradient(rng, shape, dtype, variant, scale=1.0):
+    """variant: ``(rows, beta)``; beta 0 onto NaN (not read), or beta 1 onto
+    weights (the fused SGD step, with a negative scale)."""
     B, n_in, n_out = shape
+    rows, beta = variant
+    start = (lambda s: np.full(s, np.nan, dtype)) if beta == 0 else (lambda s: rng.normal(size=s).astype(dtype))
     return (
-        (scale * rng.normal(size=(B, n_out))).astype(dtype),
-        rng.normal(size=(B, n_in)).astype(dtype),
-        np.zeros((n_out, n_in), dtype),
-        np.zeros(n_out, dtype),
-    )
-
-
-def _args_sgd_update(rng, shape, dtype, variant, scale=1.0):
-    return (*_layer_with_gradients(rng, shape, dtype, scale), dtype.type(0.05))
-
-
-def _args_sgd_fused_update(rng, shape, dtype, variant, scale=1.0):
-    B, n_in, n_out = shape
-    return (
-        (scale * rng.normal(size=(B, n_out))).astype(dtype),
-        rng.normal(size=(B, n_in)).astype(dtype),
-        rng.normal(size=(n_out, n_in)).astype(dtype),
-        rng.normal(size=n_out).astype(dtype),
-        dtype.type(0.05),
+        (scale * rng.normal(size=(n_out, B))).astype(dtype),
+        rng.normal(size=(B, n_in) if rows else (n_in, B)).astype(dtype),
+        rows,
+        1.0 / B if beta == 0 else -0.1 / B,
+        beta,
+        start((n_out, n_in)),
+        start(n_out),
     )
 
 
@@ -132,79 +156,72 @@ def _layer_with_gradients(rng, shape, dtype, scale):
     )
 
 
-def _moment(rng, shape, dtype, size, positive=False):
-    """Optimizer state for ``(W, b)``, as mid-training: velocities or first
-    moments of about ``size``, or (``positive``) second moments in ``[0, size)``."""
-    _, n_in, n_out = shape
-    draw = (lambda s: size * rng.random(size=s)) if positive else (lambda s: size * rng.normal(size=s))
-    return draw((n_out, n_in)).astype(dtype), draw(n_out).astype(dtype)
+def _args_sgd_update(rng, shape, dtype, variant, scale=1.0):
+    return (*_layer_with_gradients(rng, shape, dtype, scale), dtype.type(0.05))
 
 
-def _args_momentum_update(rng, shape, dtype, variant, scale=1.0):
-    """variant: "momentum" or "nesterov"."""
-    t = dtype.type
-    return (
-        *_layer_with_gradients(rng, shape, dtype, scale),
-        *_moment(rng, shape, dtype, 0.1 * scale),
-        t(0.05), t(0.9), variant == "nesterov", t(1e-3),
-    )
+def _warm_state(rng, size, copies, dtype, scale=1.0):
+    """Optimizer state as mid-training: ``copies`` flat buffers, each of values
+    in ``[0, 0.01 * scale**2)`` (valid for velocities and for moments alike)."""
+    return (0.01 * scale**2 * rng.random(size=copies * size)).astype(dtype)
 
 
-def _args_adam_update(rng, shape, dtype, variant, scale=1.0):
-    t = dtype.type
-    return (
-        *_layer_with_gradients(rng, shape, dtype, scale),
-        *_moment(rng, shape, dtype, 0.1 * scale),
-        *_moment(rng, shape, dtype, 0.01 * scale**2, positive=True),
-        t(1e-3), t(0.9), t(0.999), t(1e-8), t(1e-3),
-    )
+def _update_case(spec):
+    """The kernel-table entry of ``spec``'s update kernel, from its common form
+    ``(W, b, dW, db, <(sW, sb) per copy>, lr, <params>, step, l2)``; variants:
+    the names of ``NAMES`` that make this optimizer, with their parameters."""
+    names = tuple(n for n, make in NAMES.items() if type(make()) is spec)
+
+    def make_args(rng, shape, dtype, variant, scale=1.0):
+        _, n_in, n_out = shape
+        opt = NAMES[variant]()
+        state = []
+        for _ in range(spec.state_copies):
+            flat = _warm_state(rng, n_out * n_in + n_out, 1, dtype, scale)
+            state += [flat[: n_out * n_in].reshape(n_out, n_in), flat[n_out * n_in :]]
+        params = [float(getattr(opt, name)) for name, _ in spec.params]
+        return (*_layer_with_gradients(rng, shape, dtype, scale), *state, 0.05, *params, 3, 1e-3)
+
+    outputs = (0, 1, *range(4, 4 + 2 * spec.state_copies))
+    assert list(inspect.signature(getattr(reference, spec.update)).parameters)[-2:] == ["step", "l2"]
+    return KernelCase(spec.update, make_args, outputs, names)
 
 
 def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
+    """Rows: the mean is over ``A.shape[0]``, the samples."""
     B, _, n_out = shape
     output, loss = variant
     return (
-        _activations_like(rng, (B, n_out), dtype, output),
-        _targets(rng, (B, n_out), dtype, loss),
+        np.ascontiguousarray(_activations_like(rng, (n_out, B), dtype, output)[0].T),
+        np.ascontiguousarray(_targets(rng, (n_out, B), dtype, loss).T),
         LOSSES[loss],
     )
 
 
 def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
-    """A 3-layer net ``n_in -> n_out -> 3`` over ``2B+1`` rows in batches of ``B``
-    (so the last batch is partial)."""
-    B, n_in, n_hidden = shape
-    hidden, (output, loss) = variant
-    n_last = 3
-    sizes = np.array([n_in, n_hidden, n_last], dtype=np.int64)
-    N = 2 * B + 1
-    X = (scale * rng.normal(size=(N, n_in))).astype(dtype)
-    Y = _targets(rng, (N, n_last), dtype, loss)
-    params = rng.normal(0, 0.5, size=_layout.n_params(sizes)).astype(dtype)
-    acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
-    work = np.zeros(_layout.workspace_size(sizes, B), dtype)
-    return (X, Y, rng.permutation(N), B, params, sizes, acts, LOSSES[loss], dtype.type(0.1), work)
+    """``_network``'s data in batches of ``B`` (so the last batch is partial)."""
+    X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant, scale)
+    B = shape[0]
+    work = np.zeros(_layout.workspace_size(sizes, B, acts), dtype)
+    return (X, Y, rng.permutation(X.shape[0]), B, params, sizes, acts, loss, dtype.type(0.1), work)
 
 
-_OPTIMIZER_CODES = {"momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+def _optimizer_state(rng, variant, P, dtype):
+    """``(code, hyper, state)`` of the optimizer named ``variant``, with both
+    kinds of L2 and its state already warm."""
+    opt = NAMES[variant]()
+    opt.l2 = 1e-3
+    return opt.code, opt.hyper(0.05, alpha=1e-2), _warm_state(rng, P, opt.state_copies, dtype)
 
 
 def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
-    """As ``train_epoch``'s, plus an optimizer (variant ``(hidden, optimizer)``),
-    both kinds of L2, and optimizer state already warm (Adam at step 3)."""
-    hidden, optimizer = variant
+    """As ``train_epoch``'s, plus an optimizer (variant ``(hidden, name)``) at step 3."""
+    hidden, name = variant
     X, Y, perm, B, params, sizes, acts, loss, _, work = _args_train_epoch(
         rng, shape, dtype, (hidden, ("softmax", "cross_entropy")), scale
     )
-    P = params.size
-    code = _OPTIMIZER_CODES[optimizer]
-    if code == ADAM:
-        hyper = np.array([1e-2, 0.9, 0.999, 1e-8, 1e-3, 1e-2])
-        state = np.concatenate([0.01 * rng.normal(size=P), 1e-4 * rng.random(size=P)]).astype(dtype)
-    else:
-        hyper = np.array([0.1, 0.9, 0.0, 0.0, 1e-3, 1e-2])
-        state = (0.01 * rng.normal(size=P)).astype(dtype)
-    return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(P, dtype), work)
+    code, hyper, state = _optimizer_state(rng, name, params.size, dtype)
+    return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(params.size, dtype), work)
 
 
 def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
@@ -214,19 +231,18 @@ def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
 
 
 def _args_apply_update(rng, shape, dtype, variant, scale=1.0):
-    """variant: "sgd", "momentum", "nesterov" or "adam"; a gradient summed over 10 rows."""
+    """variant: a name of ``NAMES`` (with L2, so not the plain step) or "plain";
+    a gradient summed over 10 rows."""
     _, n_in, n_out = shape
     sizes = np.array([n_in, n_out, 3], dtype=np.int64)
     P = _layout.n_params(sizes)
     params = rng.normal(0, 0.5, size=P).astype(dtype)
     grad = (10 * scale * rng.normal(size=P)).astype(dtype)
-    if variant == "adam":
-        hyper = np.array([1e-2, 0.9, 0.999, 1e-8, 1e-3, 1e-2])
-        state = np.concatenate([0.01 * rng.normal(size=P), 1e-4 * rng.random(size=P)]).astype(dtype)
+    if variant == "plain":
+        opt = NAMES["sgd"]()
+        code, hyper, state = opt.code, opt.hyper(0.05), np.zeros(0, dtype)
     else:
-        hyper = np.array([0.1, 0.9, 0.0, 0.0, 1e-3, 1e-2])
-        state = (0.01 * rng.normal(size=P)).astype(dtype)
-    code = PLAIN_SGD if variant == "sgd" else _OPTIMIZER_CODES[variant]
+        code, hyper, state = _optimizer_state(rng, variant, P, dtype)
     return (params, grad, 10, sizes, code, hyper, 3, state)
 
 
@@ -254,24 +270,23 @@ _HIDDEN_X_PAIRS = tuple(
 
 KERNELS = (
     KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
-    KernelCase("forward_layer", _args_forward_layer, (4,), tuple(ACTIVATIONS)),
+    KernelCase(
+        "forward_layer", _args_forward_layer, (5, 6),
+        tuple((a, False) for a in ACTIVATIONS) + (("sigmoid", True), ("softmax", True)),
+    ),
+    KernelCase("forward", _args_forward, (5,), _HIDDEN_X_PAIRS),
     KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
-    KernelCase("hidden_delta", _args_hidden_delta, (4,), HIDDEN_ACTIVATIONS),
-    KernelCase("weight_gradient", _args_weight_gradient, (2, 3), (None,)),
+    KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN_ACTIVATIONS),
+    KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0))),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
-    KernelCase("sgd_fused_update", _args_sgd_fused_update, (2, 3), (None,)),
-    KernelCase("momentum_update", _args_momentum_update, (0, 1, 4, 5), ("momentum", "nesterov")),
-    KernelCase("adam_update", _args_adam_update, (0, 1, 4, 5, 6, 7), (None,)),
+    *(_update_case(spec) for spec in SPECS.values()),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),
     KernelCase(
-        "train_epoch_optim",
-        _args_train_epoch_optim,
-        (4, 11),
-        tuple((h, o) for o in _OPTIMIZER_CODES for h in ("tanh", "relu")),
+        "train_epoch_optim", _args_train_epoch_optim, (4, 11), tuple((h, n) for n in NAMES for h in ("tanh", "relu"))
     ),
     KernelCase("batch_gradient", _args_batch_gradient, (7,), _HIDDEN_X_PAIRS),
-    KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("sgd", "momentum", "nesterov", "adam")),
+    KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *NAMES)),
 )
 
 

@@ -1,0 +1,86 @@
+"""Views of the flat buffers the compiled code works in: parameters,
+gradients and optimizer state (``[W1, b1, W2, b2, ...]``, ``fastbp._layout``)
+and the per-batch workspace (``_layout.workspace_size``). Nothing is
+allocated per batch: every block is a view made once per epoch."""
+from .._jit import jit
+from ._activation import _keeps_z
+
+
+@jit
+def _block(buf, off, rows, cols):
+    """A ``(rows, cols)`` C-ordered view of ``buf[off:]``."""
+    return buf[off : off + rows * cols].reshape((rows, cols))
+
+
+@jit
+def _activation_views(work, off, sizes, acts, B):
+    """Per layer ``l = 1..L`` the activations ``At[l]`` and pre-activations
+    ``Zt[l]`` (``At[l]`` itself unless the layer keeps Z), ``(n_l, B)``, from
+    ``work[off:]``; index 0 of both is a placeholder. Returns ``(At, Zt, end)``."""
+    L = sizes.shape[0] - 1
+    At = [_block(work, off, 0, B)]
+    for l in range(1, L + 1):
+        At.append(_block(work, off, sizes[l], B))
+        off += B * sizes[l]
+    Zt = [At[0]]
+    for l in range(1, L + 1):
+        if _keeps_z(acts[l - 1]):
+            Zt.append(_block(work, off, sizes[l], B))
+            off += B * sizes[l]
+        else:
+            Zt.append(At[l])
+    return At, Zt, off
+
+
+@jit
+def _batch_views(work, sizes, acts, B):
+    """Views of ``work`` for a batch of ``B`` rows: the gathered input rows
+    ``Xb (B, n0)``, the targets as columns ``Yt (nL, B)``, per layer the
+    deltas ``Dt[l]`` and ``_activation_views`` (layout: ``_layout.workspace_size``)."""
+    L = sizes.shape[0] - 1
+    Xb = _block(work, 0, B, sizes[0])
+    off = B * sizes[0]
+    Yt = _block(work, off, sizes[L], B)
+    off += B * sizes[L]
+    Dt = [Yt]
+    for l in range(1, L + 1):
+        Dt.append(_block(work, off, sizes[l], B))
+        off += B * sizes[l]
+    At, Zt, _ = _activation_views(work, off, sizes, acts, B)
+    return Xb, Yt, At, Zt, Dt
+
+
+@jit
+def _layer_views(flat, sizes):
+    """Per-layer views ``(Ws, bs)`` of a flat ``[W1, b1, W2, b2, ...]`` buffer
+    (parameters, gradients, or optimizer state: all share the layout)."""
+    L = sizes.shape[0] - 1
+    Ws = [_block(flat, 0, sizes[1], sizes[0])]
+    bs = [flat[sizes[1] * sizes[0] : sizes[1] * sizes[0] + sizes[1]]]
+    p = sizes[1] * sizes[0] + sizes[1]
+    for l in range(1, L):
+        Ws.append(_block(flat, p, sizes[l + 1], sizes[l]))
+        p += sizes[l + 1] * sizes[l]
+        bs.append(flat[p : p + sizes[l + 1]])
+        p += sizes[l + 1]
+    return Ws, bs
+
+
+@jit
+def _state_views(state, P, sizes):
+    """Per-layer views of the first and second copies of an optimizer's flat
+    state (the first twice when it has one)."""
+    s0 = _layer_views(state[:P], sizes)
+    s1 = _layer_views(state[P : 2 * P], sizes) if state.shape[0] >= 2 * P else s0
+    return s0, s1
+
+
+@jit
+def _gather(X, Y, perm, start, Xb, Yt):
+    """Rows ``perm[start:start+B]`` of X into ``Xb`` (rows) and of Y into ``Yt`` (columns)."""
+    for i in range(Xb.shape[0]):
+        r = perm[start + i]
+        for k in range(Xb.shape[1]):
+            Xb[i, k] = X[r, k]
+        for k in range(Yt.shape[0]):
+            Yt[k, i] = Y[r, k]

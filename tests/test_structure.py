@@ -1,0 +1,56 @@
+"""How the package hangs together: the layering, and the optimizer table."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import kernels, optimizers, reference
+from fastbp.testing import KERNELS, _args_train_epoch_optim
+
+
+def test_the_reference_runs_without_any_compiled_code():
+    """The oracle must not share code with what it checks: training, gradients
+    and prediction with fastbp.reference import neither Numba nor fastbp.kernels."""
+    code = """
+import sys
+import numpy as np
+import fastbp
+net = fastbp.reference.Network([4, 5, 3], activation="tanh", seed=0)
+X, y = np.random.default_rng(0).normal(size=(20, 4)), np.arange(20) % 3
+for opt in fastbp.optimizers.NAMES:
+    net.fit(X, y, epochs=2, batch_size=8, lr=0.01, optimizer=opt, threads=1)
+net.gradients(X, np.eye(3)[y]); net.step(X, np.eye(3)[y]); net.predict(X)
+loaded = [m for m in sys.modules if m.split(".")[0] == "numba" or m.startswith("fastbp.kernels")]
+print(loaded)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+@pytest.mark.parametrize("impl", [kernels, reference], ids=["kernels", "reference"])
+def test_an_unknown_optimizer_code_is_an_error_not_a_fallback(impl):
+    args = list(_args_train_epoch_optim(np.random.default_rng(0), (4, 3, 5), np.dtype("float64"), ("tanh", "adam")))
+    args[8] = max(optimizers.SPECS) + 1
+    before = args[4].copy()
+    with pytest.raises(ValueError, match="unknown optimizer code"):
+        impl.train_epoch_optim(*args)
+    np.testing.assert_array_equal(args[4], before)  # refused before any parameter moved
+
+
+def test_every_optimizer_is_reachable_everywhere():
+    """Each specification has a name, an update kernel with a twin in the
+    kernel table, and a command-line choice; codes are unique."""
+    from fastbp.cli import build_parser
+
+    table = {case.name for case in KERNELS}
+    choices = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                   if a.dest == "optimizer").choices
+    for code, spec in optimizers.SPECS.items():
+        assert spec.code == code and spec.name in optimizers.NAMES and spec.name in choices
+        assert spec.update in table and callable(getattr(reference, spec.update))
+        opt = spec()
+        assert opt.hyper(0.1).size == optimizers.N_COMMON + len(spec.params)
+    assert isinstance(optimizers.resolve("sgd"), fastbp.optimizers.SGD)
