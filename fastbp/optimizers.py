@@ -28,7 +28,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "resolve", "pack", "NAMES", "SPECS"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "resolve", "pack", "NAMES", "SPECS"]
 
 #: Slots of the ``hyper`` array (float64) common to every optimizer; its own
 #: ``params`` follow from :data:`N_COMMON` on. ``alpha`` is scikit-learn's L2
@@ -194,8 +194,34 @@ class Adam(Optimizer):
         super().__init__(l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
 
 
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's form (``torch.optim.RMSprop(alpha=rho, eps=epsilon)``), with L2 weight decay.
+
+    ``v <- rho * v + (1 - rho) * g**2``, ``W <- W - lr * g / (sqrt(v) + epsilon)``,
+    ``g = dW + l2 * W`` (PyTorch's ``weight_decay``, here on weights only).
+
+    Parameters
+    ----------
+    rho : float in [0, 1)
+        Decay rate of the running mean of squared gradients.
+    epsilon : float > 0
+        Added to ``sqrt(v)`` in the step's denominator.
+    l2 : float >= 0
+        As for :class:`SGD`.
+    """
+
+    name = "rmsprop"
+    code = 2
+    update = "rmsprop_update"
+    state_copies = 1
+    params = (("rho", _fraction), ("epsilon", _positive))
+
+    def __init__(self, rho: float = 0.99, epsilon: float = 1e-8, l2: float = 0.0) -> None:
+        super().__init__(l2, rho=rho, epsilon=epsilon)
+
+
 #: Every optimizer by its code: what the compiled epoch may be handed.
-SPECS: dict[int, type[Optimizer]] = {spec.code: spec for spec in (SGD, Adam)}
+SPECS: dict[int, type[Optimizer]] = {spec.code: spec for spec in (SGD, Adam, RMSprop)}
 
 #: The names ``fit(optimizer=...)`` and ``fastbp train --optimizer`` take, each a factory.
 NAMES: dict[str, Callable[[], Optimizer]] = {

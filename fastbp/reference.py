@@ -187,6 +187,20 @@ def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step,
     return sumsq
 
 
+def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
+    """PyTorch's RMSprop, in place (``step`` unused); returns ``sum(W**2)`` before the step.
+
+    ``g = dW + l2 W``; ``v <- rho v + (1 - rho) g^2``; ``W <- W - lr g / (sqrt(v) + epsilon)``.
+    """
+    t = W.dtype.type
+    lr, rho, epsilon, l2 = t(lr), t(rho), t(epsilon), t(l2)
+    sumsq = float(np.sum(W.astype(np.float64) ** 2))
+    for P, V, G in ((W, vW, dW + l2 * W), (b, vb, db)):
+        V[...] = rho * V + (t(1) - rho) * G * G
+        P -= lr * G / (np.sqrt(V) + epsilon)
+    return sumsq
+
+
 def _update_layers(optimizer, hyper, step, l2, weights, biases, g_w, g_b, state):
     """Step every layer with the optimizer of code ``optimizer`` (the twin of
     the kernels' dispatch); ``state``: per copy, its ``(weights, biases)`` views.

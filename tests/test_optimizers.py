@@ -1,4 +1,4 @@
-"""Momentum, Nesterov and Adam: scikit-learn's rules, fast == reference, state kept between fits."""
+"""Momentum, Nesterov and Adam (scikit-learn's rules), RMSprop (PyTorch's): fast == reference, state kept between fits."""
 import numpy as np
 import pytest
 from conftest import params_of
@@ -14,6 +14,8 @@ OPTIMIZERS = {
     "momentum+l2": lambda: optimizers.SGD(momentum=0.5, l2=1e-2),
     "sgd+l2": lambda: optimizers.SGD(l2=1e-2),
     "adam+l2": lambda: optimizers.Adam(beta_1=0.8, beta_2=0.99, epsilon=1e-6, l2=1e-2),
+    "rmsprop": lambda: optimizers.RMSprop(),
+    "rmsprop+l2": lambda: optimizers.RMSprop(rho=0.9, epsilon=1e-6, l2=1e-2),
 }
 
 
@@ -25,7 +27,7 @@ def _data(rng, n=101):
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_fast_and_reference_train_to_same_weights(name, dtype, rng):
     X, y = _data(rng)
-    lr = 1e-2 if "adam" in name else 0.05
+    lr = 1e-2 if name.startswith(("adam", "rmsprop")) else 0.05
     nets, hists = [], []
     for Net in (fastbp.Network, reference.Network):
         net = Net([10, 16, 8, 3], activation="tanh", dtype=dtype, seed=5)
@@ -70,6 +72,43 @@ def test_update_rules_are_scikit_learns(kind, rng):
             kernels.momentum_update(W, b, dW, db, state[0], state[1], lr, 0.9, float(kind == "nesterov"), t, alpha / B)
         np.testing.assert_allclose(W, sk_params[0].T, rtol=1e-12, atol=1e-14, err_msg=f"{kind} step {t}")
         np.testing.assert_allclose(b, sk_params[1], rtol=1e-12, atol=1e-14, err_msg=f"{kind} step {t}")
+
+
+@pytest.mark.parametrize("l2", [0.0, 1e-2])
+def test_rmsprop_is_pytorchs(l2, rng):
+    """Five steps of fastbp's RMSprop kernel and of torch.optim.RMSprop(alpha=rho,
+    eps=epsilon) on the same gradients agree; l2 is PyTorch's weight_decay on
+    the weights (biases in a group without it)."""
+    torch = pytest.importorskip("torch")
+    from fastbp import kernels
+
+    lr, rho, eps = 0.01, 0.9, 1e-6
+    W, b = rng.normal(size=(4, 3)), rng.normal(size=4)
+    tW, tb = torch.tensor(W.copy(), requires_grad=True), torch.tensor(b.copy(), requires_grad=True)
+    opt = torch.optim.RMSprop([{"params": [tW], "weight_decay": l2}, {"params": [tb], "weight_decay": 0.0}],
+                              lr=lr, alpha=rho, eps=eps)
+    state = [np.zeros_like(W), np.zeros_like(b)]
+    for t in range(1, 6):
+        dW, db = rng.normal(size=W.shape), rng.normal(size=b.shape)
+        tW.grad, tb.grad = torch.tensor(dW), torch.tensor(db)
+        opt.step()
+        kernels.rmsprop_update(W, b, dW, db, *state, lr, rho, eps, t, l2)
+        np.testing.assert_allclose(W, tW.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=f"step {t}")
+        np.testing.assert_allclose(b, tb.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=f"step {t}")
+
+
+def test_rmsprop_first_step_by_hand():
+    """From zero state, v = (1 - rho) g**2, so the first step is lr * g / (sqrt(1 - rho) |g| + eps)."""
+    from fastbp import kernels
+
+    W, b = np.array([[1.0, -2.0]]), np.array([0.5])
+    dW, db = np.array([[0.3, -4.0]]), np.array([2.0])
+    vW, vb = np.zeros_like(W), np.zeros_like(b)
+    kernels.rmsprop_update(W, b, dW, db, vW, vb, 0.1, 0.99, 1e-8, 1, 0.0)
+    step = lambda g: 0.1 * g / (np.sqrt(0.01) * abs(g) + 1e-8)  # noqa: E731
+    np.testing.assert_allclose(W, [[1.0 - step(0.3), -2.0 - step(-4.0)]], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b, [0.5 - step(2.0)], rtol=1e-12)
+    np.testing.assert_allclose(vW, 0.01 * dW**2, rtol=1e-12)
 
 
 def test_update_returns_sum_of_squares_before_the_step(rng):
@@ -146,7 +185,7 @@ def test_optimizers_learn_digits(kind):
 @pytest.mark.parametrize(
     "bad,match",
     [
-        ("rmsprop", "unknown optimizer 'rmsprop'; valid: 'sgd', 'momentum', 'nesterov', 'adam'"),
+        ("adagrad", "unknown optimizer 'adagrad'; valid: " + ", ".join(repr(n) for n in optimizers.NAMES)),
         (3, "unknown optimizer 3"),
         (None, "unknown optimizer None"),
     ],

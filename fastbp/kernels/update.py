@@ -9,11 +9,12 @@ import math
 import numpy as np
 
 from .._jit import jit
-from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, Adam
+from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, Adam, RMSprop
 
 _SGD, _ADAM = SGD.code, Adam.code
 _MOMENTUM, _NESTEROV = SGD.hyper_index("momentum"), SGD.hyper_index("nesterov")
 _BETA_1, _BETA_2, _EPSILON = Adam.hyper_index("beta_1"), Adam.hyper_index("beta_2"), Adam.hyper_index("epsilon")
+_RMSPROP, _RHO, _RMS_EPSILON = RMSprop.code, RMSprop.hyper_index("rho"), RMSprop.hyper_index("epsilon")
 
 
 @jit
@@ -109,6 +110,31 @@ def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step,
 
 
 @jit
+def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
+    """RMSprop in place, PyTorch's form (``step`` unused).
+
+    ``g = dW + l2 * W``, ``v <- rho v + (1 - rho) g**2``, ``W <- W - lr * g / (sqrt(v) + epsilon)``.
+    """
+    n_out, n_in = W.shape
+    t = W.dtype.type
+    rate, r, c, eps, decay = t(lr), t(rho), t(1.0) - t(rho), t(epsilon), t(l2)
+    sumsq = 0.0
+    for i in range(n_out):
+        for j in range(n_in):
+            w = W[i, j]
+            sumsq += w * w
+            g = dW[i, j] + decay * w
+            v = r * vW[i, j] + c * (g * g)
+            vW[i, j] = v
+            W[i, j] = w - rate * g / (np.sqrt(v) + eps)
+        g = db[i]
+        v = r * vb[i] + c * (g * g)
+        vb[i] = v
+        b[i] -= rate * g / (np.sqrt(v) + eps)
+    return sumsq
+
+
+@jit
 def _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs):
     """Step every layer with the optimizer of code ``optimizer``; returns
     ``sum(W**2)`` over the weights before the step.
@@ -129,6 +155,10 @@ def _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1W
             sumsq += adam_update(
                 Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], s1Ws[l], s1bs[l],
                 lr, hyper[_BETA_1], hyper[_BETA_2], hyper[_EPSILON], step, l2,
+            )
+        elif optimizer == _RMSPROP:
+            sumsq += rmsprop_update(
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[_RHO], hyper[_RMS_EPSILON], step, l2
             )
         else:
             raise ValueError("unknown optimizer code")
