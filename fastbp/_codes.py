@@ -12,6 +12,8 @@ TANH = 2
 RELU = 3
 LEAKY_RELU = 4
 SOFTMAX = 5
+GELU = 6  # exact form z * Phi(z) (PyTorch's default), derivative from Z
+SILU = 7  # z * sigmoid(z), derivative from Z
 
 # Loss codes.
 MSE = 0
@@ -36,8 +38,10 @@ ACTIVATIONS = {
     "relu": RELU,
     "leaky_relu": LEAKY_RELU,
     "softmax": SOFTMAX,
+    "gelu": GELU,
+    "silu": SILU,
 }
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu", "silu")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 
 LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy": BINARY_CROSS_ENTROPY}

@@ -18,17 +18,20 @@ This module imports no compiled code: NumPy, and the tables of
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import erf
 
 from . import _layout
 from ._codes import (
     BINARY_CROSS_ENTROPY,
     CROSS_ENTROPY,
+    GELU,
     IDENTITY,
     LEAKY_RELU,
     LEAKY_SLOPE,
     MSE,
     RELU,
     SIGMOID,
+    SILU,
     SOFTMAX,
     TANH,
 )
@@ -71,6 +74,11 @@ def activate(Z: np.ndarray, act: int) -> np.ndarray:
         return E / E.sum(axis=0, keepdims=True)
     if act == IDENTITY:
         return Z
+    if act == GELU:
+        return Z.dtype.type(0.5) * Z * (1 + erf(Z / np.sqrt(Z.dtype.type(2))))
+    if act == SILU:
+        with np.errstate(over="ignore"):
+            return Z / (1 + np.exp(-Z))
     raise ValueError(f"unknown activation code {act}")
 
 
@@ -88,6 +96,12 @@ def activation_derivative(A: np.ndarray, Z: np.ndarray, act: int) -> np.ndarray:
         return np.where(A > 0, one, A.dtype.type(LEAKY_SLOPE))
     if act == IDENTITY:
         return np.ones_like(A)
+    if act == GELU:  # Phi(z) + z phi(z)
+        return (1 + erf(Z / np.sqrt(Z.dtype.type(2)))) / 2 + Z * np.exp(-Z * Z / 2) / np.sqrt(Z.dtype.type(2 * np.pi))
+    if act == SILU:  # s (1 + z (1 - s))
+        with np.errstate(over="ignore"):
+            s = 1 / (1 + np.exp(-Z))
+        return s * (1 + Z * (1 - s))
     raise ValueError(f"activation code {act} has no elementwise derivative")
 
 

@@ -9,20 +9,27 @@ GELU); for the others the activation overwrites Z in place and ``Z is A``.
 The branch on ``act`` sits outside the loops so each loop body is one
 straight-line expression that LLVM can vectorise.
 """
+import math
+
 import numpy as np
 
 from .._codes import (
+    GELU,
     IDENTITY,
     LEAKY_RELU,
     LEAKY_SLOPE,
     RELU,
     SIGMOID,
+    SILU,
     SOFTMAX,
     TANH,
     keeps_z,
 )
 from .._jit import jit
 from ._fastexp import fast_exp
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @jit
@@ -46,6 +53,13 @@ def _activate_row(z, act, out):
     elif act == IDENTITY:
         for j in range(n):
             out[j] = z[j]
+    elif act == GELU:
+        half, r = z.dtype.type(0.5), z.dtype.type(_SQRT_HALF)
+        for j in range(n):
+            out[j] = half * z[j] * (one + math.erf(z[j] * r))
+    elif act == SILU:
+        for j in range(n):
+            out[j] = z[j] / (one + fast_exp(-z[j]))
 
 
 @jit
@@ -100,6 +114,16 @@ def _multiply_derivative(D, A, Z, act):
         elif act == LEAKY_RELU:
             for j in range(n):
                 d[j] = d[j] if a[j] > 0 else slope * d[j]
+        elif act == GELU:  # Phi(z) + z phi(z)
+            z = Z[i]
+            half, r, c = D.dtype.type(0.5), D.dtype.type(_SQRT_HALF), D.dtype.type(_INV_SQRT_2PI)
+            for j in range(n):
+                d[j] *= half * (one + math.erf(z[j] * r)) + z[j] * c * fast_exp(-half * z[j] * z[j])
+        elif act == SILU:  # s (1 + z (1 - s)), s = sigmoid(z)
+            z = Z[i]
+            for j in range(n):
+                s = one / (one + fast_exp(-z[j]))
+                d[j] *= s * (one + z[j] * (one - s))
 
 
 #: ``_codes.keeps_z``, compiled: one rule for the workspace's size and the kernels.
