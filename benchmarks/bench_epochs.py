@@ -1,5 +1,5 @@
 """Whole epochs of ``Network.fit`` on the configurations of the comparison
-(benchmarks/compare.py: S, M, L), their peak memory, the first-call compile
+(``fastbp bench``: S, M, L), their peak memory, the first-call compile
 time, and the speed-up over ``fastbp.reference``."""
 import os
 import subprocess
@@ -7,23 +7,18 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 import fastbp
+from fastbp.bench import CONFIGS as PLAIN_CONFIGS
+from fastbp.bench import make_data
 
-CONFIGS = {
-    # name: (layer sizes, batch size, samples); sigmoid hidden layers, softmax + cross-entropy.
-    "S": ([64, 32, 10], 16, 20_000),
-    "M": ([784, 256, 128, 10], 64, 60_000),
-    "L": ([784, 1024, 1024, 10], 128, 60_000),
-}
+# The plain-SGD configurations of ``fastbp bench`` (name: layer sizes, batch
+# size, samples; sigmoid hidden layers, softmax + cross-entropy), and its data.
+CONFIGS = {name: PLAIN_CONFIGS[name] for name in ("S", "M", "L")}
 
 
 def _data(sizes, n, dtype):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((n, sizes[0]), dtype=np.float32).astype(dtype, copy=False)
-    Y = np.zeros((n, sizes[-1]), dtype)
-    Y[np.arange(n), rng.integers(0, sizes[-1], size=n)] = 1
+    X, _, Y = make_data(sizes, n, dtype)
     return X, Y
 
 

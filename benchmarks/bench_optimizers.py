@@ -21,7 +21,7 @@ def _data():
 class OptimizerEpoch:
     """Seconds for one epoch of ``Network.fit`` per optimizer (float32, 2 threads)."""
 
-    params = (["sgd", "momentum", "nesterov", "adam"],)
+    params = (list(fastbp.optimizers.NAMES),)
     param_names = ["optimizer"]
     number = 1
     repeat = (1, 7, 20.0)
@@ -31,7 +31,7 @@ class OptimizerEpoch:
         fastbp.set_num_threads(min(2, os.cpu_count() or 1))
         self.net = fastbp.Network(SIZES, activation="relu", dtype="float32", seed=0)
         self.opt = fastbp.optimizers.resolve(optimizer)
-        self.lr = 1e-3 if optimizer == "adam" else 0.01
+        self.lr = 0.01 if isinstance(self.opt, fastbp.optimizers.SGD) else 1e-3
         self.net.fit(self.X[:BATCH], self.y[:BATCH], epochs=1, batch_size=BATCH, lr=self.lr, optimizer=self.opt)
 
     def time_fit_one_epoch(self, optimizer):

@@ -1,9 +1,9 @@
-"""One setting for the threads of both Numba and the BLAS the kernels call.
+"""One setting for the threads of the BLAS the kernels call.
 
-On 2 cores, letting Numba and OpenBLAS each start their own pool of
-``n_cores`` threads would oversubscribe; ``set_num_threads`` sets both, and
-every BLAS threadpoolctl sees (NumPy's, SciPy's, the GEMM provider's), so
-none of them oversubscribes the others.
+No kernel is parallel in Numba (``parallel=True`` is not used): the threads
+that run are the BLAS's. ``set_num_threads`` sets every BLAS threadpoolctl
+sees (the GEMM provider's, NumPy's, SciPy's), so none of them
+oversubscribes the others.
 
 Policy: a GEMM too small to gain from threads is never split. OpenBLAS
 already runs a GEMM of ``m*n*k`` below 262,144 on one thread, and that is
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from ._validation import check_threads
+from ._validation import check_threads, cpu_count
 
 _blas_limiter = None
 
@@ -30,17 +30,15 @@ _state = threading.Lock()
 _running = 0  # fits inside num_threads blocks
 _running_count: int | None = None  # the count they asked for (None: the setting as it was)
 _restore = None  # the threadpoolctl limiter that restores the setting afterwards
-_numba_before: int | None = None  # Numba's count before the first of them
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in fastbp's kernels: Numba's and NumPy's BLAS alike.
+    """Use ``n`` threads in fastbp's kernels: those of every BLAS threadpoolctl sees.
 
-    ``n`` may not exceed the CPUs this process may run on (Numba's limit).
+    ``n`` may not exceed the CPUs this process may run on.
     """
     global _blas_limiter
     n = check_threads(n)
-    import numba
     from threadpoolctl import threadpool_limits
 
     from .kernels import _blas  # noqa: F401  (loads the provider's BLAS, so the limit reaches it)
@@ -51,7 +49,6 @@ def set_num_threads(n: int) -> None:
                 f"set_num_threads({n}) while {_running} fit(s) run in this process would change their "
                 "thread count mid-training (BLAS threads are process-wide); call it before or after them"
             )
-        numba.set_num_threads(n)
         _blas_limiter = threadpool_limits(limits=n, user_api="blas")
 
 
@@ -59,18 +56,14 @@ def get_num_threads() -> int:
     """Threads the GEMMs of fastbp's kernels use.
 
     That is the count of the GEMM provider's BLAS as threadpoolctl reads it;
-    1 for the ``numba`` provider (compiled loops); Numba's setting where the
-    BLAS is one threadpoolctl cannot see (Accelerate), whose threads fastbp
-    cannot set either.
+    1 for the ``numba`` provider (compiled loops); the CPUs available where
+    the BLAS is one threadpoolctl cannot see (Accelerate): its own choice,
+    which fastbp cannot change either.
     """
     from .kernels import _blas
 
     n = _blas.threads()
-    if n is None:
-        import numba
-
-        return numba.get_num_threads()
-    return n
+    return cpu_count() if n is None else n
 
 
 def _describe(n: int | None) -> str:
@@ -86,7 +79,7 @@ def num_threads(n: int | None):
     ``n`` while one runs is a ValueError: the count is process-wide, and
     results would depend on which fit ran when.
     """
-    global _running, _running_count, _restore, _numba_before
+    global _running, _running_count, _restore
     n = None if n is None else check_threads(n)
     with _state:
         if _running and n != _running_count:
@@ -96,11 +89,8 @@ def num_threads(n: int | None):
                 "(or set it once with fastbp.set_num_threads)"
             )
         if not _running and n is not None:
-            import numba
             from threadpoolctl import threadpool_limits
 
-            _numba_before = numba.get_num_threads()
-            numba.set_num_threads(n)
             _restore = threadpool_limits(limits=n, user_api="blas")
         _running_count = n
         _running += 1
@@ -110,8 +100,5 @@ def num_threads(n: int | None):
         with _state:
             _running -= 1
             if not _running and _restore is not None:
-                import numba
-
                 _restore.restore_original_limits()
-                numba.set_num_threads(_numba_before)
                 _restore = None

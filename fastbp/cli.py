@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from ._codes import HIDDEN_ACTIVATIONS
+from ._validation import as_features
 
 
 class UsageError(Exception):
@@ -169,7 +170,7 @@ def cmd_train(args) -> int:
             fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
         # Checked once here, so that bad data (NaN, inf) is one clear line, not a traceback mid-training.
         net.loss(X[:1], targets[:1])
-        net._X(X)
+        as_features(X, net.sizes[0], net.dtype)
     except ValueError as exc:
         raise UsageError(f"{source}: {exc}") from None
 
@@ -222,7 +223,7 @@ def cmd_train(args) -> int:
         if classes is not None:
             extra["classes"] = classes.tolist()
         try:
-            net._save(args.out, extra)
+            net.save(args.out, metadata=extra)
         except OSError as exc:
             raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"model saved to {args.out}")
@@ -358,11 +359,7 @@ def cmd_info(args) -> int:
     for lib in _blas.blas_libraries():
         print(f"blas library: {lib.get('internal_api')} {lib.get('version')}, kernel {lib.get('architecture')}, "
               f"{lib.get('num_threads')} threads, {lib.get('filepath')}")
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "not started yet (no parallel kernel has run)"
-    print(f"numba threads: {numba.get_num_threads()}, threading layer: {layer}")
+    print(f"threads: {fastbp.get_num_threads()} (the BLAS's; no kernel is parallel in Numba)")
     folder, writable = kernels.cache_folder()
     print(f"compile cache: {folder} ({'writable' if writable else 'NOT writable: kernels compile in every process'})")
     print(f"kernel sources digest: {_jit.sources_digest()[:16]}")
@@ -408,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
+    t.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
     t.add_argument("--validation-split", type=float, default=0.1, help="fraction of training data for validation")
     t.add_argument("--test-split", type=float, default=0.25, help="fraction held out for the final test")
     t.add_argument("--out", help="save the model here (.npz)")

@@ -395,14 +395,23 @@ class BaseNetwork:
 
     # -- files -----------------------------------------------------------------
     @_serialised
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically."""
-        self._save(path)
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
+        """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically.
 
-    def _save(self, path, extra: dict | None = None) -> None:
-        """``save``, with ``extra`` JSON metadata kept in the file (the command
-        line keeps class labels there); ``load`` ignores it."""
+        ``metadata``: JSON-serialisable values of the caller's to keep in the
+        file (the command line keeps class labels there); ``load`` ignores them.
+        """
+        import json
+
         from . import __version__
+
+        if metadata is not None:
+            try:
+                if not isinstance(metadata, dict):
+                    raise TypeError(f"got {type(metadata).__name__}")
+                json.dumps(metadata, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"metadata must be a dict of JSON values (no NaN): {exc}") from None
 
         meta = {
             "format": _io.FORMAT,
@@ -414,8 +423,8 @@ class BaseNetwork:
             "loss": self._loss,
             "dtype": self._dtype.name,
         }
-        if extra:
-            meta["extra"] = extra
+        if metadata:
+            meta["extra"] = metadata
         _io.write_model(path, meta, self._weights, self._biases)
 
     @classmethod

@@ -52,16 +52,17 @@ def test_softmax_of_large_logits_is_finite():
     np.testing.assert_allclose(out, [[1.0], [0.0]])
 
 
-@pytest.mark.parametrize("dtype,lo,hi,max_ulp", [("float32", -87.3, 88.3, 4), ("float64", -708.3, 709.0, 2)])
-def test_vectorised_exp_accuracy_and_edges(dtype, lo, hi, max_ulp):
-    """exp32/exp64 (behind sigmoid and softmax) within a few ulp of libm, with inf, 0 and NaN at the edges."""
+@pytest.mark.parametrize("dtype,lo,hi,max_eps", [("float32", -87.3, 88.3, 1.0), ("float64", -708.3, 709.0, 1.5)])
+def test_vectorised_exp_accuracy_and_edges(dtype, lo, hi, max_eps):
+    """exp32/exp64 (behind sigmoid and softmax): relative error within ``max_eps``
+    machine epsilons (the bound _fastexp.py states), with inf, 0 and NaN at the edges."""
     from fastbp.kernels._fastexp import exp32, exp64
 
     fn = exp32 if dtype == "float32" else exp64
     x = np.concatenate([np.linspace(lo, hi, 20001), np.random.default_rng(0).uniform(-5, 5, 2000)]).astype(dtype)
     got = np.array([fn(v) for v in x])
-    want = np.exp(x.astype(np.float64))
-    ulp = np.abs(got - want) / (want * np.finfo(dtype).eps)
-    assert ulp.max() <= max_ulp, f"exp {dtype}: {ulp.max():.2f} ulp at x={x[ulp.argmax()]}"
+    want = np.exp(x.astype(np.longdouble))  # more precise than float64 where long double is wider
+    err = np.abs(got - want) / (want * np.finfo(dtype).eps)
+    assert err.max() <= max_eps, f"exp {dtype}: {float(err.max()):.2f} eps at x={x[err.argmax()]}"
     t = np.dtype(dtype).type
     assert fn(t(1e4)) == np.inf and fn(t(-1e4)) == 0.0 and np.isnan(fn(t(np.nan)))

@@ -105,3 +105,15 @@ def test_zip_without_npy_members(Net, tmp_path):
         z.writestr("meta.npy", b"not an array")
     with pytest.raises(ValueError, match="z.npz"):
         Net.load(path)
+
+
+def test_metadata_is_kept_and_bad_metadata_refused_before_writing(Net, tmp_path):
+    from fastbp import _io
+
+    net = Net([3, 2], seed=0)
+    net.save(tmp_path / "m.npz", metadata={"classes": ["a", "b"], "task": "classification"})
+    assert _io.read_model(tmp_path / "m.npz")[0]["extra"] == {"classes": ["a", "b"], "task": "classification"}
+    for bad in ({"x": object()}, {"x": float("nan")}, ["not", "a", "dict"]):
+        with pytest.raises(ValueError, match="metadata must be"):
+            net.save(tmp_path / "bad.npz", metadata=bad)
+        assert not (tmp_path / "bad.npz").exists()
