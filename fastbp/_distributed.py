@@ -30,7 +30,6 @@ import numpy as np
 
 from . import _layout
 from ._validation import cpu_count
-from .optimizers import HYPER_ALPHA, HYPER_L2
 
 MPI_EXTRA = "pip install 'fastbp[mpi]' (mpi4py and an MPI library: the mpich wheel, with mpiexec)"
 
@@ -147,9 +146,9 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
 
     def update(count):
         """One optimizer step from the summed gradient of ``count`` rows; returns its L2 penalty."""
-        sumsq = k.apply_update(params, grad, count, sizes, opt.code, hyper, opt.step_count, state)
+        penalty = k.apply_update(params, grad, count, sizes, opt.code, hyper, opt.step_count, state)
         opt.step_count += 1
-        return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * count) * sumsq
+        return penalty
 
     def allreduce_epoch(perm):
         """One Allreduce of the gradient sums per step."""

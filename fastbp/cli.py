@@ -470,21 +470,26 @@ def _optimizer(args):
 
 
 def _check_args(args):
-    for name in ("epochs", "batch_size", "threads"):
-        v = getattr(args, name, None)
-        if v is not None and v < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    """Flag values checked before any work: ``fit``'s own checks for what
+    reaches ``fit``, named as the flags are; the command's own for the rest."""
+    from ._validation import check_fit
+
+    if args.command == "train":
+        try:
+            check_fit(args.epochs, args.batch_size, args.lr if args.lr is not None else 0.1, "raise",
+                      args.threads, None, False)
+        except ValueError as exc:
+            raise UsageError(f"--{str(exc).replace('batch_size', 'batch-size')}") from None
     for name in ("validation_split", "test_split"):
         v = getattr(args, name, None)
         if v is not None and not 0 <= v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must lie in [0, 1), got {v}")
-    lr = getattr(args, "lr", None)
-    if lr is not None and not (np.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr must be a positive finite number, got {lr}")
     if getattr(args, "hidden", None) is not None and min(args.hidden) < 1:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
-    if getattr(args, "rounds", None) is not None and args.rounds < 1:
-        raise UsageError(f"--rounds must be a positive integer, got {args.rounds}")
+    for name in ("rounds", "threads"):
+        v = getattr(args, name, None)
+        if args.command == "bench" and v < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {v}")
 
 
 def main(argv: list[str] | None = None) -> int:

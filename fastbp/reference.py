@@ -215,20 +215,22 @@ def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
     return sumsq
 
 
-def _update_layers(optimizer, hyper, step, l2, weights, biases, g_w, g_b, state):
-    """Step every layer with the optimizer of code ``optimizer`` (the twin of
-    the kernels' dispatch); ``state``: per copy, its ``(weights, biases)`` views.
-    Returns ``sum(W**2)`` before the step."""
+def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
+    """Step every layer with the optimizer of code ``optimizer`` on the mean
+    gradient of ``B`` rows (the twin of the kernels' dispatch); ``state``: per
+    copy, its ``(weights, biases)`` views. Returns the step's L2 penalty
+    summed over the rows, ``0.5 (alpha + l2 B) sum(W**2)`` before the step."""
     spec = SPECS.get(int(optimizer))
     if spec is None:
         raise ValueError(f"unknown optimizer code {optimizer}; known: {sorted(SPECS)}")
     update = globals()[spec.update]
     params = [hyper[spec.hyper_index(name)] for name, _ in spec.params]
+    l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
     sumsq = 0.0
     for l in range(len(weights)):
         pairs = [a for copy in state for a in (copy[0][l], copy[1][l])]
         sumsq += update(weights[l], biases[l], g_w[l], g_b[l], *pairs, hyper[HYPER_LR], *params, step, l2)
-    return sumsq
+    return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
 
 
 def _is_plain(optimizer, hyper):
@@ -271,9 +273,8 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
         rows = perm[start : start + batch_size]
         B = len(rows)
         total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
-        sumsq = apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
+        penalty += apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
         step += 1
-        penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
     return total / len(perm), penalty / len(perm)
 
 
@@ -312,7 +313,7 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
 
 def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     """One optimizer step from ``grad`` summed over ``count`` rows (divided in
-    place, except for plain SGD); returns ``sum(W**2)`` before the step (0 for plain SGD)."""
+    place, except for plain SGD); returns its L2 penalty summed over the rows (0 for plain SGD)."""
     t = params.dtype.type
     sizes = [int(s) for s in sizes]
     weights, biases = _layout.param_views(params, sizes)
@@ -325,8 +326,7 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
         grad *= t(1.0 / count)
         P = params.size
         copies = [_layout.param_views(state[k * P : (k + 1) * P], sizes) for k in range(state.size // P)]
-        l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / count
-        return _update_layers(optimizer, hyper, step + 1, l2, weights, biases, g_w, g_b, copies)
+        return _update_layers(optimizer, hyper, step + 1, count, weights, biases, g_w, g_b, copies)
 
 
 class Network(BaseNetwork):

@@ -11,7 +11,7 @@ columns instead cost more than it saved, so the input stays rows.
 import numpy as np
 
 from .._jit import jit
-from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, N_COMMON, SGD
+from ..optimizers import HYPER_LR, N_COMMON, SGD
 from ._views import _batch_views, _gather, _layer_views, _state_views
 from .backward import _backward, output_delta
 from .forward import _forward
@@ -84,9 +84,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
         else:
             _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
             step += 1
-            l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
-            sumsq = _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
-            penalty += 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
+            penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
     return total / n, penalty / n
 
 

@@ -6,7 +6,7 @@ The same flat layout as the parameters (``fastbp._layout``) holds the
 gradients, so one buffer is one allreduce.
 """
 from .._jit import jit
-from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR
+from ..optimizers import HYPER_LR
 from .backward import _backward
 from .epoch import _batch_views, _forward_batch, _layer_views, _state_views
 from .update import _is_plain, _update_layers, sgd_update
@@ -36,7 +36,8 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
 @jit
 def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     """One optimizer step from ``grad``, the gradient summed over ``count`` rows;
-    returns ``sum(W**2)`` before the step (0 for plain SGD, which has no L2).
+    returns the step's L2 penalty summed over those rows (``_update_layers``;
+    0 for plain SGD, which has no L2).
 
     ``optimizer``, ``hyper``, ``state``: as ``train_epoch_optim``; ``step``:
     steps taken before this one. Plain SGD folds the mean into the rate
@@ -52,5 +53,4 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
         return 0.0
     grad *= t(1.0 / count)
     (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
-    l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / count
-    return _update_layers(optimizer, hyper, step + 1, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
+    return _update_layers(optimizer, hyper, step + 1, count, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)

@@ -135,16 +135,18 @@ def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
 
 
 @jit
-def _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs):
-    """Step every layer with the optimizer of code ``optimizer``; returns
-    ``sum(W**2)`` over the weights before the step.
+def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs):
+    """Step every layer with the optimizer of code ``optimizer`` on the mean
+    gradient of ``B`` rows; returns the step's L2 penalty summed over those
+    rows, ``0.5 * (alpha + l2 * B) * sum(W**2)`` of the weights before it.
 
     ``hyper``: the optimizer's array (``fastbp.optimizers``); ``step``: the
-    step's number (1 for the first); ``l2``: this step's L2 factor on W.
-    ``s0*``, ``s1*``: per-layer views of the first and second state copies
-    (the first again for one-copy optimizers).
+    step's number (1 for the first). ``s0*``, ``s1*``: per-layer views of the
+    first and second state copies (the first again for one-copy optimizers).
+    L2 adds ``(l2 + alpha / B) * W`` to each weight gradient.
     """
     lr = hyper[HYPER_LR]
+    l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
     sumsq = 0.0
     for l in range(len(Ws)):
         if optimizer == _SGD:
@@ -162,7 +164,7 @@ def _update_layers(optimizer, hyper, step, l2, Ws, bs, gWs, gbs, s0Ws, s0bs, s1W
             )
         else:
             raise ValueError("unknown optimizer code")
-    return sumsq
+    return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
 
 
 @jit
