@@ -18,7 +18,6 @@ This module imports no compiled code: NumPy, and the tables of
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf
 
 from . import _layout
 from ._codes import (
@@ -58,6 +57,13 @@ __all__ = [
 ]
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    # Imported on first use: scipy.special would add most of a second to ``import fastbp``.
+    from scipy.special import erf
+
+    return erf(x)
+
+
 def activate(Z: np.ndarray, act: int) -> np.ndarray:
     """``a = sigma(z)`` elementwise (softmax: over each column, the classes of one sample)."""
     if act == SIGMOID:
@@ -75,7 +81,7 @@ def activate(Z: np.ndarray, act: int) -> np.ndarray:
     if act == IDENTITY:
         return Z
     if act == GELU:
-        return Z.dtype.type(0.5) * Z * (1 + erf(Z / np.sqrt(Z.dtype.type(2))))
+        return Z.dtype.type(0.5) * Z * (1 + _erf(Z / np.sqrt(Z.dtype.type(2))))
     if act == SILU:
         with np.errstate(over="ignore"):
             return Z / (1 + np.exp(-Z))
@@ -97,7 +103,7 @@ def activation_derivative(A: np.ndarray, Z: np.ndarray, act: int) -> np.ndarray:
     if act == IDENTITY:
         return np.ones_like(A)
     if act == GELU:  # Phi(z) + z phi(z)
-        return (1 + erf(Z / np.sqrt(Z.dtype.type(2)))) / 2 + Z * np.exp(-Z * Z / 2) / np.sqrt(Z.dtype.type(2 * np.pi))
+        return (1 + _erf(Z / np.sqrt(Z.dtype.type(2)))) / 2 + Z * np.exp(-Z * Z / 2) / np.sqrt(Z.dtype.type(2 * np.pi))
     if act == SILU:  # s (1 + z (1 - s))
         with np.errstate(over="ignore"):
             s = 1 / (1 + np.exp(-Z))

@@ -54,3 +54,11 @@ def test_every_optimizer_is_reachable_everywhere():
         opt = spec()
         assert opt.hyper(0.1).size == optimizers.N_COMMON + len(spec.params)
     assert isinstance(optimizers.resolve("sgd"), fastbp.optimizers.SGD)
+
+
+def test_import_fastbp_stays_light():
+    """``import fastbp`` loads neither Numba, the kernels nor SciPy: they come on first use."""
+    code = "import sys, fastbp; print(sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'scipy'}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
