@@ -145,8 +145,11 @@ def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
     import time
 
     model = tmp_path / "m.npz"
+    # SIGINT as a terminal leaves it, even where this test runs as a background
+    # job (whose shell ignores SIGINT, and Python then never sees Ctrl-C).
     p = subprocess.Popen([sys.executable, "-m", "fastbp", "train", "--epochs", "100000", "--out", str(model)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait until training is under way (the progress bar has reported an epoch).
     deadline = time.time() + 120
     line = ""
