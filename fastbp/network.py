@@ -224,6 +224,16 @@ class BaseNetwork:
         state = opt.state_for(self._params.size, self._dtype)
         grad = np.empty_like(self._params)
         hyper = opt.hyper(lr)
+        if kernels.is_plain(opt.code, hyper):  # each step fused into the backward pass
+            rate = self._dtype.type(lr)
+
+            def run_plain(perm):
+                loss = kernels.train_epoch(X, Y, perm, batch_size, self._params, self._size_codes,
+                                           self._act_codes, self._loss_code, rate, work)
+                opt.step_count += -(-perm.shape[0] // batch_size)
+                return float(loss)
+
+            return run_plain
 
         def run(perm):
             loss, penalty = kernels.train_epoch_optim(

@@ -48,6 +48,7 @@ __all__ = [
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
+    "is_plain",
     *(spec.update for spec in SPECS.values()),
     "loss_value",
     "train_epoch",
@@ -239,7 +240,7 @@ def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
     return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
 
 
-def _is_plain(optimizer, hyper):
+def is_plain(optimizer, hyper):
     """SGD without momentum or L2: ``W -= lr * dW``, no state."""
     return (optimizer == SGD.code and hyper[SGD.hyper_index("momentum")] == 0
             and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0)
@@ -325,7 +326,7 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     weights, biases = _layout.param_views(params, sizes)
     g_w, g_b = _layout.param_views(grad, sizes)
     with np.errstate(over="ignore", invalid="ignore"):
-        if _is_plain(optimizer, hyper):  # the mean folded into the rate
+        if is_plain(optimizer, hyper):  # the mean folded into the rate
             for W, b, dW, db in zip(weights, biases, g_w, g_b):
                 sgd_update(W, b, dW, db, t(hyper[HYPER_LR] / count))
             return 0.0

@@ -187,6 +187,14 @@ def _update_case(spec):
     return KernelCase(spec.update, make_args, outputs, names)
 
 
+def _args_is_plain(rng, shape, dtype, variant, scale=1.0):
+    """variant: a name of ``NAMES``, or "sgd+l2" / "sgd+alpha" (SGD, not plain)."""
+    opt = NAMES[variant.split("+")[0]]()
+    if variant.endswith("l2"):
+        opt.l2 = 1e-3
+    return (opt.code, opt.hyper(0.1, alpha=1e-4 if variant.endswith("alpha") else 0.0))
+
+
 def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
     """Rows: the mean is over ``A.shape[0]``, the samples."""
     B, _, n_out = shape
@@ -279,6 +287,7 @@ KERNELS = (
     KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN_ACTIVATIONS),
     KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0))),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
+    KernelCase("is_plain", _args_is_plain, (), (*NAMES, "sgd+l2", "sgd+alpha")),
     *(_update_case(spec) for spec in SPECS.values()),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),

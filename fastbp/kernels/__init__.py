@@ -25,7 +25,7 @@ from .epoch import train_epoch, train_epoch_optim  # noqa: E402
 from .forward import forward, forward_layer  # noqa: E402
 from .loss import loss_value  # noqa: E402
 from .step import apply_update, batch_gradient  # noqa: E402
-from .update import sgd_update  # noqa: E402
+from .update import is_plain, sgd_update  # noqa: E402
 from . import update as _update  # noqa: E402
 from ..optimizers import SPECS as _SPECS  # noqa: E402
 
@@ -40,6 +40,7 @@ __all__ = [
     "hidden_delta",
     "weight_gradient",
     "sgd_update",
+    "is_plain",
     *(spec.update for spec in _SPECS.values()),
     "loss_value",
     "train_epoch",

@@ -91,9 +91,11 @@ def _add_bias_and_activate(Z, b, act, A):
         if _keeps_z(act):
             _activate_row_keeping_z(row, act, A[o])
         elif act != SOFTMAX:
-            if apart:
-                A[o, :] = row
-                row = A[o]
+            if apart:  # a loop, not ``A[o, :] = row``: that compiles a shape-error path costing seconds
+                out = A[o]
+                for i in range(B):
+                    out[i] = row[i]
+                row = out
             _activate_row(row, act)
     if act == SOFTMAX:
         # Over each column; n (the classes) is small next to B. The maximum

@@ -72,6 +72,6 @@ def _backward(Ws, acts, Xb, At, Zt, Dt, scale, beta, gWs, gbs):
     for l in range(len(Ws), 0, -1):
         if l > 1:
             hidden_delta(Ws[l - 1], Dt[l], At[l - 1], Zt[l - 1], acts[l - 2], Dt[l - 1])
-            weight_gradient(Dt[l], At[l - 1], False, scale, beta, gWs[l - 1], gbs[l - 1])
-        else:
-            weight_gradient(Dt[1], Xb, True, scale, beta, gWs[0], gbs[0])
+        # The input layer's A is the batch as rows (``l == 1``, a runtime
+        # value: a literal would compile weight_gradient twice).
+        weight_gradient(Dt[l], Xb if l == 1 else At[l - 1], l == 1, scale, beta, gWs[l - 1], gbs[l - 1])

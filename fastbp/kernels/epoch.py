@@ -8,17 +8,12 @@ measured against rows everywhere, this ran the GEMMs of the M and L
 configurations faster and S level (docs/design.md). Gathering the input as
 columns instead cost more than it saved, so the input stays rows.
 """
-import numpy as np
-
 from .._jit import jit
-from ..optimizers import HYPER_LR, N_COMMON, SGD
 from ._views import _batch_views, _gather, _layer_views, _state_views
 from .backward import _backward, output_delta
 from .forward import _forward
 from .loss import _loss_sum
-from .update import _is_plain, _update_layers
-
-_SGD, _N_SGD_HYPER = SGD.code, N_COMMON + len(SGD.params)
+from .update import _update_layers
 
 
 @jit
@@ -35,12 +30,14 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views):
 
 
 @jit
-def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
-    """Minibatch training with any optimizer of ``fastbp.optimizers``, and L2.
+def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
+    """One epoch of plain minibatch SGD, ``W -= lr * dW``; returns the mean
+    loss, each batch's taken before its step.
 
-    Returns ``(mean loss, mean L2 penalty)`` over the epoch, each batch's
-    taken before its step; the penalty of a batch of B rows with weights W is
-    ``0.5 * (alpha + l2 * B) * sum(W**2) / B``.
+    Each step is fused into the backward pass: ``weight_gradient`` writes
+    ``-lr/B * D A.T`` straight into W (beta 1), so there is no gradient array
+    and no optimizer state. It is its own loop, not ``train_epoch_optim``'s,
+    so that a plain fit compiles no optimizer's update.
 
     Parameters
     ----------
@@ -50,27 +47,49 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     batch_size : int; the last partial batch is trained on, not dropped.
     params : flat parameter buffer ``[W1, b1, W2, b2, ...]`` (``fastbp._layout``), updated in place.
     sizes : (L+1,) int64 layer widths; acts : (L,) int64 activation codes; loss : int loss code.
-    optimizer : int, an optimizer's ``code``; hyper : its float64 ``hyper`` array
-        (``fastbp.optimizers``: ``lr, l2, alpha`` and its own parameters).
-    step : int, steps taken before this epoch (Adam's bias correction counts them).
-    state : flat optimizer state, ``state_copies * params.size``, updated in place.
-        Plain SGD (no momentum, no L2) reads no state and writes the weight
-        gradient straight into the weights (``weight_gradient`` with beta 1).
-    grad : flat ``(params.size,)`` scratch buffer for one batch's gradients.
+    lr : scalar of the parameters' dtype.
     work : flat scratch buffer of ``_layout.workspace_size(sizes, batch_size, acts)`` scalars.
     """
     n = perm.shape[0]
-    P = params.shape[0]
-    plain = _is_plain(optimizer, hyper)
     Ws, bs = _layer_views(params, sizes)
-    gWs, gbs = _layer_views(params if plain else grad, sizes)
-    (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(params if plain else state, P, sizes)
     # Views are made once per epoch for full batches and once for the last,
     # partial one, not per batch (they cost a visible share of an S batch).
     full = _batch_views(work, sizes, acts, batch_size)
     last = _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
-    t = params.dtype.type
+    total = 0.0
+    for start in range(0, n, batch_size):
+        B = min(batch_size, n - start)
+        views = full if B == batch_size else last
+        Xb, Yt, At, Zt, Dt = views
+        total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
+        _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
+    return total / n
 
+
+@jit
+def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
+    """Minibatch training with any optimizer of ``fastbp.optimizers``, and L2.
+
+    Returns ``(mean loss, mean L2 penalty)`` over the epoch, each batch's
+    taken before its step; the penalty of a batch of B rows with weights W is
+    ``0.5 * (alpha + l2 * B) * sum(W**2) / B``. Plain SGD runs here too,
+    unfused (``is_plain`` says when ``train_epoch`` is the faster choice).
+
+    Parameters
+    ----------
+    X, Y, perm, batch_size, params, sizes, acts, loss, work : as ``train_epoch``.
+    optimizer : int, an optimizer's ``code``; hyper : its float64 ``hyper`` array
+        (``fastbp.optimizers``: ``lr, l2, alpha`` and its own parameters).
+    step : int, steps taken before this epoch (Adam's bias correction counts them).
+    state : flat optimizer state, ``state_copies * params.size``, updated in place.
+    grad : flat ``(params.size,)`` scratch buffer for one batch's gradients.
+    """
+    n = perm.shape[0]
+    Ws, bs = _layer_views(params, sizes)
+    gWs, gbs = _layer_views(grad, sizes)
+    (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
+    full = _batch_views(work, sizes, acts, batch_size)
+    last = _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
     total = 0.0
     penalty = 0.0
     for start in range(0, n, batch_size):
@@ -78,24 +97,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
         views = full if B == batch_size else last
         Xb, Yt, At, Zt, Dt = views
         total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
-        if plain:
-            # The rate in the parameters' dtype first, as NumPy would round a Python float.
-            _backward(Ws, acts, Xb, At, Zt, Dt, -t(hyper[HYPER_LR]) / B, 1.0, Ws, bs)
-        else:
-            _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
-            step += 1
-            penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
+        _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
+        step += 1
+        penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
     return total / n, penalty / n
-
-
-@jit
-def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
-    """One epoch of plain minibatch SGD, ``W -= lr * dW``; returns the mean loss.
-
-    ``train_epoch_optim`` with ``fastbp.optimizers.SGD()`` (arguments as there):
-    the fused path, so no state or gradient buffer is needed.
-    """
-    hyper = np.zeros(_N_SGD_HYPER)
-    hyper[HYPER_LR] = lr
-    empty = params[:0]
-    return train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, _SGD, hyper, 0, empty, empty, work)[0]

@@ -29,10 +29,12 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
 
 @jit
 def _forward(Ws, bs, acts, Xb, Zt, At):
-    """Every layer: ``At[1]`` from the input rows ``Xb``, then ``At[l]`` from ``At[l-1]``."""
-    forward_layer(Ws[0], bs[0], Xb, True, acts[0], Zt[1], At[1])
-    for l in range(2, len(Ws) + 1):
-        forward_layer(Ws[l - 1], bs[l - 1], At[l - 1], False, acts[l - 1], Zt[l], At[l])
+    """Every layer: ``At[1]`` from the input rows ``Xb``, then ``At[l]`` from ``At[l-1]``.
+
+    (``rows`` is a runtime value, ``l == 0``, not a literal: a literal would
+    compile ``forward_layer`` twice.)"""
+    for l in range(len(Ws)):
+        forward_layer(Ws[l], bs[l], Xb if l == 0 else At[l], l == 0, acts[l], Zt[l + 1], At[l + 1])
 
 
 @jit

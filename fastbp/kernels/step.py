@@ -9,7 +9,7 @@ from .._jit import jit
 from ..optimizers import HYPER_LR
 from .backward import _backward
 from .epoch import _batch_views, _forward_batch, _layer_views, _state_views
-from .update import _is_plain, _update_layers, sgd_update
+from .update import _update_layers, is_plain, sgd_update
 
 
 @jit
@@ -47,7 +47,7 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     t = params.dtype.type
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
-    if _is_plain(optimizer, hyper):
+    if is_plain(optimizer, hyper):
         for l in range(len(Ws)):
             sgd_update(Ws[l], bs[l], gWs[l], gbs[l], t(hyper[HYPER_LR] / count))
         return 0.0

@@ -168,7 +168,8 @@ def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws
 
 
 @jit
-def _is_plain(optimizer, hyper):
+def is_plain(optimizer, hyper):
     """True when the update is ``W -= lr * dW`` (SGD without momentum or L2):
-    then the epoch writes the gradient into W directly and reads no state."""
+    then ``train_epoch`` fuses each step into the backward pass and no state
+    is read. The one place that rule is written (with its twin)."""
     return optimizer == _SGD and hyper[_MOMENTUM] == 0 and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0
