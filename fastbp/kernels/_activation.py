@@ -82,13 +82,14 @@ def _add_bias_and_activate(Z, b, act, A):
     training ``A`` is ``Z`` itself (the activation in place) unless the
     activation keeps Z; given apart, Z is kept whatever the activation."""
     n, B = Z.shape
+    keep = _keeps_z(act)
     apart = Z.ctypes.data != A.ctypes.data  # training passes A = Z unless Z is kept
     for o in range(n):
         row = Z[o]
         bo = b[o]
         for i in range(B):
             row[i] += bo
-        if _keeps_z(act):
+        if keep:
             _activate_row_keeping_z(row, act, A[o])
         elif act != SOFTMAX:
             if apart:  # a loop, not ``A[o, :] = row``: that compiles a shape-error path costing seconds
