@@ -51,6 +51,15 @@ def _batch_views(work, sizes, acts, B):
 
 
 @jit
+def _epoch_views(work, sizes, acts, batch_size, n):
+    """``_batch_views`` for the full batches and for the last, partial one of
+    an epoch of ``n`` rows: made once per epoch, not per batch (they cost a
+    visible share of an S batch)."""
+    full = _batch_views(work, sizes, acts, batch_size)
+    return full, _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
+
+
+@jit
 def _layer_views(flat, sizes):
     """Per-layer views ``(Ws, bs)`` of a flat ``[W1, b1, W2, b2, ...]`` buffer
     (parameters, gradients, or optimizer state: all share the layout)."""

@@ -9,7 +9,7 @@ configurations faster and S level (docs/design.md). Gathering the input as
 columns instead cost more than it saved, so the input stays rows.
 """
 from .._jit import jit
-from ._views import _batch_views, _gather, _layer_views, _state_views
+from ._views import _epoch_views, _gather, _layer_views, _state_views
 from .backward import _backward, output_delta
 from .forward import _forward
 from .loss import _loss_sum
@@ -52,15 +52,11 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
     """
     n = perm.shape[0]
     Ws, bs = _layer_views(params, sizes)
-    # Views are made once per epoch for full batches and once for the last,
-    # partial one, not per batch (they cost a visible share of an S batch).
-    full = _batch_views(work, sizes, acts, batch_size)
-    last = _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
+    full, last = _epoch_views(work, sizes, acts, batch_size, n)
     total = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        views = full if B == batch_size else last
-        Xb, Yt, At, Zt, Dt = views
+        Xb, Yt, At, Zt, Dt = views = full if B == batch_size else last
         total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
         _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
     return total / n
@@ -88,14 +84,11 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
     (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
-    full = _batch_views(work, sizes, acts, batch_size)
-    last = _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
-    total = 0.0
-    penalty = 0.0
+    full, last = _epoch_views(work, sizes, acts, batch_size, n)
+    total = penalty = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        views = full if B == batch_size else last
-        Xb, Yt, At, Zt, Dt = views
+        Xb, Yt, At, Zt, Dt = views = full if B == batch_size else last
         total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
         step += 1

@@ -7,8 +7,9 @@ gradients, so one buffer is one allreduce.
 """
 from .._jit import jit
 from ..optimizers import HYPER_LR
+from ._views import _batch_views, _layer_views, _state_views
 from .backward import _backward
-from .epoch import _batch_views, _forward_batch, _layer_views, _state_views
+from .epoch import _forward_batch
 from .update import _update_layers, is_plain, sgd_update
 
 
