@@ -56,7 +56,7 @@ def get_num_threads() -> int:
     """Threads the GEMMs of fastbp's kernels use.
 
     That is the count of the GEMM provider's BLAS as threadpoolctl reads it;
-    1 for the ``numba`` provider (compiled loops); the CPUs available where
+    1 for the compiled-loop GEMM provider; the CPUs available where
     the BLAS is one threadpoolctl cannot see (Accelerate): its own choice,
     which fastbp cannot change either.
     """
