@@ -1,7 +1,7 @@
 """One setting for the threads of the BLAS the kernels call.
 
-No kernel is parallel in Numba (``parallel=True`` is not used): the threads
-that run are the BLAS's. ``set_num_threads`` sets every BLAS threadpoolctl
+No kernel runs its own loops on several threads: the threads that run are
+the BLAS's (every compiler option lives in ``_jit.py``). ``set_num_threads`` sets every BLAS threadpoolctl
 sees (the GEMM provider's, NumPy's, SciPy's), so none of them
 oversubscribes the others.
 
