@@ -43,7 +43,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
-from sklearn.utils import shuffle as _shuffle
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import validate_data
@@ -162,7 +161,7 @@ class _CompiledEpochs:
             self.n_iter_ = 0
             for it in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 data_loss, penalty = net.epoch(X_train, Y_train, sample_idx, batch_size, self._optimizer, self.alpha)
                 if self.out_activation_ == "identity":
                     data_loss /= self.n_outputs_  # scikit-learn's squared loss is a mean over outputs
@@ -229,6 +228,16 @@ class _CompiledEpochs:
 
         _SK_ACTIVATIONS[self.out_activation_](A)
         return A
+
+
+def _shuffled(sample_idx, random_state):
+    """``sklearn.utils.shuffle(sample_idx, random_state=random_state)``: the
+    same draws from ``random_state`` and the same order, without its input
+    checks (they took more than half of its time, a few percent of a small
+    network's epoch)."""
+    order = np.arange(sample_idx.shape[0])
+    random_state.shuffle(order)
+    return sample_idx[order]
 
 
 class _FlatNet:
