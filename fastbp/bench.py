@@ -16,11 +16,14 @@ jax (the whole train step under jax.jit), sklearn (MLPClassifier, solver='sgd',
 momentum=0, alpha=0), floor (the same GEMMs alone through the BLAS fastbp calls,
 in a compiled loop: what the matrix products cost with nothing else).
 
-Config E compares the scikit-learn estimators instead, at scikit-learn's
-defaults for solver='sgd' (Nesterov momentum 0.9, alpha=1e-4, relu, batch
-'auto' = 200; E32: batch_size=32), one ``partial_fit`` epoch each: estimator
-(``fastbp.sklearn.MLPClassifier``) against sklearn_estimator
-(``sklearn.neural_network.MLPClassifier``).
+The estimator configurations compare the scikit-learn estimators instead,
+one ``partial_fit`` epoch each: estimator (``fastbp.sklearn.MLPClassifier``)
+against sklearn_estimator (``sklearn.neural_network.MLPClassifier``). E, E32
+and E64 are a wide network at scikit-learn's defaults for solver='sgd'
+(Nesterov momentum 0.9, alpha=1e-4, relu, batch 'auto' = 200, or 32, 64);
+T is the default ``MLPClassifier()`` itself (adam, one hidden layer of 100,
+batch 200) on tabular data, 20 features and two classes: run it with
+``--dtype float64``, the dtype scikit-learn trains in.
 
 The distributed row (``--peers one_rank two_ranks``, best on config L) times
 ``fit(comm=...)``: two_ranks is 2 MPI ranks under mpiexec, 1 thread each, each
@@ -45,7 +48,11 @@ CONFIGS = {
     "L": ([784, 1024, 1024, 10], 128, 60_000),
     "E": ([784, 256, 128, 10], 200, 20_000),
     "E32": ([784, 256, 128, 10], 32, 20_000),  # E with batch_size=32
+    "E64": ([784, 256, 128, 10], 64, 20_000),
+    "T": ([20, 100, 2], 200, 20_000),
 }
+#: The configurations that time the scikit-learn estimators, with their solver.
+ESTIMATOR_CONFIGS = {"E": "sgd", "E32": "sgd", "E64": "sgd", "T": "adam"}
 PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
@@ -176,7 +183,7 @@ def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
     return _partial_fit_epochs(clf, X, y, sizes[-1])
 
 
-def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklearn"):
+def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklearn", solver="sgd"):
     import importlib
 
     from threadpoolctl import threadpool_limits
@@ -187,12 +194,12 @@ def _peer_estimator(sizes, batch, X, y, Y, dtype, threads, module="fastbp.sklear
         fastbp.set_num_threads(threads)
     threadpool_limits(threads)
     MLPClassifier = importlib.import_module(module).MLPClassifier
-    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="sgd", batch_size=batch, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver=solver, batch_size=batch, random_state=0)
     return _partial_fit_epochs(clf, X, y, sizes[-1])
 
 
-def _peer_sklearn_estimator(*args):
-    return _peer_estimator(*args, module="sklearn.neural_network")
+def _peer_sklearn_estimator(*args, solver="sgd"):
+    return _peer_estimator(*args, module="sklearn.neural_network", solver=solver)
 
 
 def _peer_one_rank(sizes, batch, X, y, Y, dtype, threads, comm=None):
@@ -254,7 +261,8 @@ def worker(peer, config, dtype, threads):
     mpiexec: rank 0 reads and reports, every rank runs the epoch)."""
     sizes, batch, n = CONFIGS[config]
     X, y, Y = make_data(sizes, n, dtype)
-    epoch = globals()[f"_peer_{peer}"](sizes, batch, X, y, Y, dtype, threads)
+    extra = {"solver": ESTIMATOR_CONFIGS[config]} if peer in ESTIMATOR_PEERS else {}
+    epoch = globals()[f"_peer_{peer}"](sizes, batch, X, y, Y, dtype, threads, **extra)
     comm = None
     if peer == "two_ranks":
         from mpi4py import MPI
@@ -451,7 +459,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", nargs="+", default=["S", "M", "L"], choices=list(CONFIGS))
     ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
-                    help="default: all of " + ", ".join(PEERS) + "; for config E: " + ", ".join(ESTIMATOR_PEERS))
+                    help="default: all of " + ", ".join(PEERS) + "; for the estimator configurations ("
+                    + ", ".join(ESTIMATOR_CONFIGS) + "): " + ", ".join(ESTIMATOR_PEERS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--threads", type=int, default=2)
@@ -473,7 +482,7 @@ def main(argv=None):
                                      "--threads", str(args.threads)], capture_output=True, text=True, check=True).stdout)
     results = {}
     for config in args.config:
-        peers = args.peers or (ESTIMATOR_PEERS if config.startswith("E") else PEERS)
+        peers = args.peers or (ESTIMATOR_PEERS if config in ESTIMATOR_CONFIGS else PEERS)
         blas = {}
         times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle, blas=blas)
         results[config] = report(config, times, args.dtype, args.threads, blas=blas, rate=rate)
