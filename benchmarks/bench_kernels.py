@@ -54,3 +54,40 @@ class FusedDelta:
 
     def time_hidden_delta(self, activation, impl):
         self.fn(*self.args)
+
+
+class SmallGemm:
+    """The register tiles against the BLAS, one product ``(M, K) @ (K, N)`` per call:
+    the evidence for ``fastbp.kernels._tiles.SMALL_WORK`` (the tiles should win
+    below it; from it on the BLAS, whose two threads start to pay). Each call
+    goes through Numba's dispatcher from Python, the same fixed cost for both
+    paths; docs/design.md has the same products timed in compiled loops."""
+
+    # (M, K, N) of training's products: an S layer and its weight gradient, the
+    # default estimator's hidden layer (forward, weight gradient), output
+    # layers, then the two sizes either side of the rule and a large one.
+    _SHAPES = {"32x64x16": (32, 64, 16), "32x16x64": (32, 16, 64), "100x20x200": (100, 20, 200),
+               "100x200x20": (100, 200, 20), "10x32x16": (10, 32, 16), "1x100x200": (1, 100, 200),
+               "64x127x64": (64, 127, 64), "128x64x64": (128, 64, 64), "256x784x64": (256, 784, 64)}
+    params = (list(_SHAPES), ["tiles", "blas1", "blas2"], ["float32", "float64"])
+    param_names = ["shape", "impl", "dtype"]
+
+    def setup(self, shape, impl, dtype):
+        import fastbp
+        from fastbp.kernels import gemm, small_gemm
+
+        M, K, N = self._SHAPES[shape]
+        rng = np.random.default_rng(0)
+        self.A = rng.normal(size=(M, K)).astype(dtype)
+        self.B = rng.normal(size=(K, N)).astype(dtype)
+        self.C = np.empty((M, N), dtype)
+        fastbp.set_num_threads(2 if impl == "blas2" else 1)
+        if impl == "tiles":
+            self.call = lambda: small_gemm(False, 1.0, self.A, self.B, 0.0, self.C)
+        else:
+            self.call = lambda: gemm(False, False, 1.0, self.A, self.B, 0.0, self.C)
+        self.call()
+        np.testing.assert_allclose(self.C, self.A @ self.B, rtol=1e-4, atol=1e-4 * K)
+
+    def time_product(self, shape, impl, dtype):
+        self.call()

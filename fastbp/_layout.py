@@ -37,8 +37,8 @@ def forward_size(sizes, batch_size: int, acts) -> int:
 
 
 def workspace_size(sizes, batch_size: int, acts) -> int:
-    """Scalars an epoch needs per batch: the gathered batch (X and Y rows), a
-    delta block per layer and ``forward_size``'s blocks. No gradient block:
+    """Scalars an epoch needs per batch: the gathered batch (X as rows and as
+    columns, Y), a delta block per layer and ``forward_size``'s blocks. No gradient block:
     the fused SGD step writes the weight gradient straight into W, and the
     optimizers' gradients have their own flat buffer."""
-    return batch_size * (sizes[0] + sizes[-1] + sum(sizes[1:])) + forward_size(sizes, batch_size, acts)
+    return batch_size * (2 * sizes[0] + sizes[-1] + sum(sizes[1:])) + forward_size(sizes, batch_size, acts)

@@ -5,13 +5,16 @@ the BLAS's (every compiler option lives in ``_jit.py``). ``set_num_threads`` set
 sees (the GEMM provider's, NumPy's, SciPy's), so none of them
 oversubscribes the others.
 
-Policy: a GEMM too small to gain from threads is never split. OpenBLAS
-already runs a GEMM of ``m*n*k`` below 262,144 on one thread, and that is
-where splitting stops paying (measured here on 2 cores: 1.5x faster from
-m*n*k = 640,000 up, level below; README, *Threads*), so fastbp adds no rule
-of its own. The default count is every CPU this process may use: on a
-machine whose other core is busy, BLAS threads wait for each other and an
-epoch can take several times longer; ``threads=1`` is then the choice.
+Policy: a product too small to gain from threads is never split. Below
+``M*N*K`` = 2**19 (OpenBLAS's own threshold for a second thread) the kernels
+multiply in their register tiles on the calling thread (``kernels/_tiles.py``:
+there a second BLAS thread gained nothing and the tiles beat the BLAS); from
+there on the BLAS splits the product over its threads, which gained 1.3-1.9x
+on 2 cores (docs/design.md, *Small layers*). The rule depends on shapes only,
+so results do not depend on the thread count through it. The default count is
+every CPU this process may use: on a machine whose other core is busy, BLAS
+threads wait for each other and an epoch can take several times longer;
+``threads=1`` is then the choice.
 """
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ __all__ = [
     "activate",
     "activation_derivative",
     "gemm",
+    "small_gemm",
     "forward_layer",
     "forward",
     "output_delta",
@@ -117,6 +118,12 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     with ``beta == 0`` C is not read (BLAS's rule: it may hold NaN)."""
     product = alpha * ((A.T if trans_a else A) @ (B.T if trans_b else B))
     C[...] = product if beta == 0 else product + beta * C
+
+
+def small_gemm(trans_a, alpha, A, B, beta, C):
+    """``C <- alpha * op(A) @ B + beta * C``: ``gemm`` with B never transposed
+    (the kernel's register tiles read B's rows in place)."""
+    gemm(trans_a, False, alpha, A, B, beta, C)
 
 
 # Layers below are written in the seed's column form: one sample is a column,

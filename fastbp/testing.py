@@ -68,6 +68,12 @@ def _args_gemm(rng, shape, dtype, variant, scale=1.0):
     return (ta, tb, 1.5, A, Bm, beta, C)
 
 
+def _args_small_gemm(rng, shape, dtype, variant, scale=1.0):
+    """variant: "N" or "T" (op of A), "0" appended for beta 0 onto NaN."""
+    ta, _, alpha, A, Bm, beta, C = _args_gemm(rng, shape, dtype, variant[0] + "N" + variant[1:], scale)
+    return (ta, alpha, A, Bm, beta, C)
+
+
 def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
     """variant: ``(activation, rows)``; Z and out start as NaN (written, not read)."""
     B, n_in, n_out = shape
@@ -278,6 +284,7 @@ _HIDDEN_X_PAIRS = tuple(
 
 KERNELS = (
     KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
+    KernelCase("small_gemm", _args_small_gemm, (5,), ("N", "T", "N0", "T0")),
     KernelCase(
         "forward_layer", _args_forward_layer, (5, 6),
         tuple((a, False) for a in ACTIVATIONS) + (("sigmoid", True), ("softmax", True)),

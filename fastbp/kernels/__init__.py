@@ -20,6 +20,7 @@ if _numba.config.DISABLE_JIT:
 
 from . import _blas  # noqa: F401,E402  (first: see above)
 from ._blas import gemm  # noqa: E402
+from ._tiles import small_gemm  # noqa: E402
 from .backward import hidden_delta, output_delta, weight_gradient  # noqa: E402
 from .epoch import train_epoch, train_epoch_optim  # noqa: E402
 from .forward import forward, forward_layer  # noqa: E402
@@ -34,6 +35,7 @@ globals().update({spec.update: getattr(_update, spec.update) for spec in _SPECS.
 
 __all__ = [
     "gemm",
+    "small_gemm",
     "forward_layer",
     "forward",
     "output_delta",

@@ -34,12 +34,14 @@ def _activation_views(work, off, sizes, acts, B):
 
 @jit
 def _batch_views(work, sizes, acts, B):
-    """Views of ``work`` for a batch of ``B`` rows: the gathered input rows
-    ``Xb (B, n0)``, the targets as columns ``Yt (nL, B)``, per layer the
-    deltas ``Dt[l]`` and ``_activation_views`` (layout: ``_layout.workspace_size``)."""
+    """Views of ``work`` for a batch of ``B`` rows: the gathered input as rows
+    ``Xb (B, n0)`` and as columns ``Xc (n0, B)``, the targets as columns
+    ``Yt (nL, B)``, per layer the deltas ``Dt[l]`` and ``_activation_views``
+    (layout: ``_layout.workspace_size``)."""
     L = sizes.shape[0] - 1
     Xb = _block(work, 0, B, sizes[0])
-    off = B * sizes[0]
+    Xc = _block(work, B * sizes[0], sizes[0], B)
+    off = 2 * B * sizes[0]
     Yt = _block(work, off, sizes[L], B)
     off += B * sizes[L]
     Dt = [Yt]
@@ -47,7 +49,7 @@ def _batch_views(work, sizes, acts, B):
         Dt.append(_block(work, off, sizes[l], B))
         off += B * sizes[l]
     At, Zt, _ = _activation_views(work, off, sizes, acts, B)
-    return Xb, Yt, At, Zt, Dt
+    return Xb, Xc, Yt, At, Zt, Dt
 
 
 @jit
@@ -85,11 +87,31 @@ def _state_views(state, P, sizes):
 
 
 @jit
-def _gather(X, Y, perm, start, Xb, Yt):
-    """Rows ``perm[start:start+B]`` of X into ``Xb`` (rows) and of Y into ``Yt`` (columns)."""
-    for i in range(Xb.shape[0]):
+def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
+    """Rows ``perm[start:start+B]`` of X into ``Xb`` (rows) and, when
+    ``columns``, into ``Xc`` (columns: the input the register tiles read);
+    of Y into ``Yt`` (columns)."""
+    B, n = Xb.shape
+    for i in range(B):
         r = perm[start + i]
-        for k in range(Xb.shape[1]):
+        for k in range(n):
             Xb[i, k] = X[r, k]
         for k in range(Yt.shape[0]):
             Yt[k, i] = Y[r, k]
+    if not columns:
+        return
+    # Transposed from the gathered rows, four at a time: four neighbouring
+    # stores per column instead of one store per cache line.
+    i = 0
+    while i + 4 <= B:
+        x0, x1, x2, x3 = Xb[i], Xb[i + 1], Xb[i + 2], Xb[i + 3]
+        for k in range(n):
+            c = Xc[k]
+            c[i] = x0[k]
+            c[i + 1] = x1[k]
+            c[i + 2] = x2[k]
+            c[i + 3] = x3[k]
+        i += 4
+    for i in range(i, B):
+        for k in range(n):
+            Xc[k, i] = Xb[i, k]

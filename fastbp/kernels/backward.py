@@ -1,9 +1,10 @@
 """Backward pass: output delta, fused hidden delta, weight and bias gradients,
 and the one per-batch backward helper every epoch and ``batch_gradient`` run."""
-from .._codes import MSE
+from .._codes import LEAKY_RELU, MSE, RELU, SIGMOID, TANH
 from .._jit import jit
-from ._activation import _multiply_derivative
+from ._activation import _flat, _multiply_derivative
 from ._blas import gemm
+from ._tiles import POST_DERIVATIVE, POST_NONE, _small_gemm_then, is_small
 
 
 @jit
@@ -14,10 +15,9 @@ def output_delta(A, Y, act, loss, out):
     mse: ``(A - Y) * act'(A)``; cross-entropy with softmax and binary
     cross-entropy with sigmoid: ``A - Y`` (the derivative cancels).
     """
-    r, c = A.shape
-    for i in range(r):
-        for j in range(c):
-            out[i, j] = A[i, j] - Y[i, j]
+    a, y, d = _flat(A), _flat(Y), _flat(out)
+    for i in range(d.shape[0]):
+        d[i] = a[i] - y[i]
     if loss == MSE:
         _multiply_derivative(out, A, A, act)
 
@@ -28,11 +28,20 @@ def hidden_delta(W_next, D_next, A, Z, act, out):
 
     The GEMM writes straight into ``out``; the derivative is applied in the
     pass that follows, from the stored activation ``A`` or, for the
-    activations that keep it, from ``Z``. Shapes: ``W_next (n_next, n)``,
+    activations that keep it, from ``Z``. A small layer (``_tiles.is_small``)
+    runs in the register tiles, which apply a derivative taken from ``A``
+    to each tile before storing it. Shapes: ``W_next (n_next, n)``,
     ``D_next (n_next, B)``, ``A, Z, out (n, B)``.
     """
-    gemm(True, False, 1.0, W_next, D_next, 0.0, out)
-    _multiply_derivative(out, A, Z, act)
+    n, B = out.shape
+    if is_small(n, B, W_next.shape[0]):
+        fused = act == RELU or act == LEAKY_RELU or act == SIGMOID or act == TANH
+        _small_gemm_then(True, 1.0, W_next, D_next, 0.0, out, POST_DERIVATIVE if fused else POST_NONE, act, _flat(A))
+        if not fused:
+            _multiply_derivative(out, A, Z, act)
+    else:
+        gemm(True, False, 1.0, W_next, D_next, 0.0, out)
+        _multiply_derivative(out, A, Z, act)
 
 
 @jit
@@ -46,7 +55,11 @@ def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
     plain SGD step with no gradient array at all (one GEMM reads and writes W
     once). With ``beta == 0``, ``dW`` and ``db`` are not read.
     """
-    gemm(False, not rows, scale, D, A_prev, beta, dW)
+    n_out, n_in = dW.shape
+    if rows and is_small(n_out, n_in, D.shape[1]):  # the input rows are B's rows, read in place
+        _small_gemm_then(False, scale, D, A_prev, beta, dW, POST_NONE, 0, _flat(dW))
+    else:  # a hidden layer's activations are columns: D @ A.T, B transposed
+        gemm(False, not rows, scale, D, A_prev, beta, dW)
     for o in range(D.shape[0]):
         s = D.dtype.type(0.0)
         row = D[o]

@@ -5,10 +5,12 @@ activation and delta after it is kept as columns, ``(n, B)``: the seed's own
 orientation, ``Z = W A + b``. Then the forward GEMM is ``W @ A`` (NN), the
 hidden delta ``W.T @ D`` (TN) and the fused update ``W -= s D @ A.T`` (NT);
 measured against rows everywhere, this ran the GEMMs of the M and L
-configurations faster and S level (docs/design.md). Gathering the input as
-columns instead cost more than it saved, so the input stays rows.
+configurations faster and S level (docs/design.md). For the BLAS, gathering
+the input as columns cost more than it saved, so it is gathered as columns
+(``Xc``) only when the first layer runs in the register tiles, which need it.
 """
 from .._jit import jit
+from ._tiles import is_small
 from ._views import _epoch_views, _gather, _layer_views, _state_views
 from .backward import _backward, output_delta
 from .forward import _forward
@@ -19,11 +21,16 @@ from .update import _update_layers
 @jit
 def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views):
     """Gather a batch into ``views``, run the forward pass and form the output
-    delta; returns the batch's summed loss (taken before any step)."""
-    Xb, Yt, At, Zt, Dt = views
+    delta; returns the batch's summed loss (taken before any step).
+
+    The input is gathered as columns too when the first layer's product is
+    small enough for the register tiles (which read their right operand's
+    rows in place); its weight gradient reads the rows."""
+    Xb, Xc, Yt, At, Zt, Dt = views
     L = len(Ws)
-    _gather(X, Y, perm, start, Xb, Yt)
-    _forward(Ws, bs, acts, Xb, Zt, At)
+    columns = is_small(Ws[0].shape[0], Xb.shape[0], Xb.shape[1])
+    _gather(X, Y, perm, start, Xb, Xc, columns, Yt)
+    _forward(Ws, bs, acts, Xc if columns else Xb, not columns, Zt, At)
     total = _loss_sum(At[L], Yt, loss)
     output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
     return total
@@ -56,7 +63,7 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
     total = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        Xb, Yt, At, Zt, Dt = views = full if B == batch_size else last
+        Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
         total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
         _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
     return total / n
@@ -88,7 +95,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     total = penalty = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        Xb, Yt, At, Zt, Dt = views = full if B == batch_size else last
+        Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
         total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
         step += 1

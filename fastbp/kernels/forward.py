@@ -1,7 +1,9 @@
 """Forward pass: one dense layer, the whole network, in the columns layout of ``epoch.py``."""
+from .._codes import IDENTITY, LEAKY_RELU, RELU
 from .._jit import jit
-from ._activation import _add_bias_and_activate
+from ._activation import _activate, _add_bias_and_activate
 from ._blas import gemm
+from ._tiles import POST_BIAS, _small_gemm_then, is_small
 from ._views import _activation_views, _layer_views
 
 
@@ -9,8 +11,11 @@ from ._views import _activation_views, _layer_views
 def forward_layer(W, b, A_prev, rows, act, Z, out):
     """``Z <- W @ A_prev + b``, ``out <- act(Z)``: one layer, activations as columns.
 
-    One GEMM for the product, then bias and activation fused in a single
-    pass while each row of ``Z`` is still in cache.
+    A small layer (``_tiles.is_small``) whose input is columns runs in the
+    register tiles, which add the bias, and ReLU or leaky ReLU in place, to
+    each tile before storing it; any other activation follows in one pass.
+    Otherwise one BLAS GEMM, then bias and activation in one pass over the
+    block while it is still in cache.
 
     Parameters
     ----------
@@ -23,18 +28,26 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
         the activations whose derivative needs it (``_codes.keeps_z``).
     out : (n_out, B) C-contiguous array, written; may be ``Z`` itself when Z need not be kept.
     """
-    gemm(False, rows, 1.0, W, A_prev, 0.0, Z)
-    _add_bias_and_activate(Z, b, act, out)
+    n_out, B = Z.shape
+    if not rows and is_small(n_out, B, W.shape[1]):
+        fused = (act == RELU or act == LEAKY_RELU or act == IDENTITY) and Z.ctypes.data == out.ctypes.data
+        _small_gemm_then(False, 1.0, W, A_prev, 0.0, Z, POST_BIAS, act if fused else IDENTITY, b)
+        if not fused:
+            _activate(Z, act, out)
+    else:
+        gemm(False, rows, 1.0, W, A_prev, 0.0, Z)
+        _add_bias_and_activate(Z, b, act, out)
 
 
 @jit
-def _forward(Ws, bs, acts, Xb, Zt, At):
-    """Every layer: ``At[1]`` from the input rows ``Xb``, then ``At[l]`` from ``At[l-1]``.
+def _forward(Ws, bs, acts, X0, rows, Zt, At):
+    """Every layer: ``At[1]`` from the input batch ``X0`` (rows ``(B, n0)``
+    when ``rows``, else columns ``(n0, B)``), then ``At[l]`` from ``At[l-1]``.
 
-    (``rows`` is a runtime value, ``l == 0``, not a literal: a literal would
-    compile ``forward_layer`` twice.)"""
+    (``rows`` is a runtime value, not a literal: a literal would compile
+    ``forward_layer`` twice.)"""
     for l in range(len(Ws)):
-        forward_layer(Ws[l], bs[l], Xb if l == 0 else At[l], l == 0, acts[l], Zt[l + 1], At[l + 1])
+        forward_layer(Ws[l], bs[l], X0 if l == 0 else At[l], rows and l == 0, acts[l], Zt[l + 1], At[l + 1])
 
 
 @jit
@@ -47,7 +60,7 @@ def forward(X, params, sizes, acts, work, out):
     L = sizes.shape[0] - 1
     Ws, bs = _layer_views(params, sizes)
     At, Zt, _ = _activation_views(work, 0, sizes, acts, X.shape[0])
-    _forward(Ws, bs, acts, X, Zt, At)
+    _forward(Ws, bs, acts, X, True, Zt, At)
     A = At[L]
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):

@@ -28,7 +28,7 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
     views = _batch_views(work, sizes, acts, B)
-    Xb, Yt, At, Zt, Dt = views
+    Xb, _, _, At, Zt, Dt = views
     total = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views)
     _backward(Ws, acts, Xb, At, Zt, Dt, 1.0, 0.0, gWs, gbs)
     return total
