@@ -97,7 +97,7 @@ def _add_bias_and_activate(Z, b, act, A):
     """Columns ``(n, B)``: ``Z += b[:, None]``, then ``A <- act(Z)``. In
     training ``A`` is ``Z`` itself (the activation in place) unless the
     activation keeps Z; given apart, Z is kept whatever the activation."""
-    n, B = Z.shape
+    n = Z.shape[0]
     if Z.ctypes.data == A.ctypes.data and not _keeps_z(act) and act != SOFTMAX:
         for o in range(n):  # bias and activation in one pass (see _bias_and_activate_row)
             _bias_and_activate_row(Z[o], b[o], act)

@@ -9,10 +9,14 @@ tile keeps its accumulators in registers for the whole sum over k: per k it
 loads one row segment of B, broadcasts one scalar of op(A) per row, and
 issues one fused multiply-add per accumulator register. No packing: B's rows
 are read in place (so B must not be transposed), op(A) is read through two
-strides (so A may be).
+strides (so A may be). Before a tile is stored, the layer's next step is done
+on it in registers (``POST_*``): the bias and ReLU in the forward pass, the
+activation's derivative in the hidden delta, so those need no pass of their
+own over the block.
 
 The forward and backward kernels take the tiles for products of fewer than
-:data:`SMALL_WORK` multiply-adds (:func:`is_small`), the BLAS for the rest. That is where OpenBLAS itself stops running a GEMM on one thread:
+:data:`SMALL_WORK` multiply-adds (:func:`is_small`), the BLAS for the rest.
+That is where OpenBLAS itself stops running a GEMM on one thread:
 below it a second thread gains nothing and the tiles are faster than the
 BLAS; above it the BLAS splits the product over its threads and its cache
 blocking pays (docs/design.md has the measurements; asv's ``SmallGemm``

@@ -112,6 +112,6 @@ def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
             c[i + 2] = x2[k]
             c[i + 3] = x3[k]
         i += 4
-    for i in range(i, B):
+    for r in range(i, B):
         for k in range(n):
-            Xc[k, i] = Xb[i, k]
+            Xc[k, r] = Xb[r, k]
