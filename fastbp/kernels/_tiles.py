@@ -36,7 +36,7 @@ from numba import literally, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._codes import LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH
+from .._codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, TANH
 from .._jit import jit
 
 #: Bytes of one vector register the tiles are laid out for (AVX2; LLVM splits
@@ -228,6 +228,18 @@ def _small_gemm_then(trans_a, alpha, A, B, beta, C, post, act, x):
     # post and act as plain integers: a literal would compile _tiled once per value.
     _tiled(A.reshape(A.size), si, sk, B.reshape(B.size), C.reshape(C.size), M, N, K, t(alpha), t(beta),
            np.int64(post), np.int64(act), x)
+
+
+@jit
+def fuses_activation(act):
+    """Whether ``POST_BIAS`` applies activation ``act`` itself (else only the bias)."""
+    return act == RELU or act == LEAKY_RELU or act == IDENTITY
+
+
+@jit
+def fuses_derivative(act):
+    """Whether ``POST_DERIVATIVE`` knows the derivative of ``act`` (it is read from A)."""
+    return act == RELU or act == LEAKY_RELU or act == SIGMOID or act == TANH
 
 
 @jit

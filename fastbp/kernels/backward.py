@@ -1,10 +1,16 @@
 """Backward pass: output delta, fused hidden delta, weight and bias gradients,
 and the one per-batch backward helper every epoch and ``batch_gradient`` run."""
-from .._codes import LEAKY_RELU, MSE, RELU, SIGMOID, TANH
+from .._codes import MSE
 from .._jit import jit
 from ._activation import _flat, _multiply_derivative
 from ._blas import gemm
-from ._tiles import POST_DERIVATIVE, POST_NONE, _small_gemm_then, is_small
+from ._tiles import (
+    POST_DERIVATIVE,
+    POST_NONE,
+    _small_gemm_then,
+    fuses_derivative,
+    is_small,
+)
 
 
 @jit
@@ -35,7 +41,7 @@ def hidden_delta(W_next, D_next, A, Z, act, out):
     """
     n, B = out.shape
     if is_small(n, B, W_next.shape[0]):
-        fused = act == RELU or act == LEAKY_RELU or act == SIGMOID or act == TANH
+        fused = fuses_derivative(act)
         _small_gemm_then(True, 1.0, W_next, D_next, 0.0, out, POST_DERIVATIVE if fused else POST_NONE, act, _flat(A))
         if not fused:
             _multiply_derivative(out, A, Z, act)

@@ -1,9 +1,9 @@
 """Forward pass: one dense layer, the whole network, in the columns layout of ``epoch.py``."""
-from .._codes import IDENTITY, LEAKY_RELU, RELU
+from .._codes import IDENTITY
 from .._jit import jit
 from ._activation import _activate, _add_bias_and_activate
 from ._blas import gemm
-from ._tiles import POST_BIAS, _small_gemm_then, is_small
+from ._tiles import POST_BIAS, _small_gemm_then, fuses_activation, is_small
 from ._views import _activation_views, _layer_views
 
 
@@ -30,7 +30,7 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
     """
     n_out, B = Z.shape
     if not rows and is_small(n_out, B, W.shape[1]):
-        fused = (act == RELU or act == LEAKY_RELU or act == IDENTITY) and Z.ctypes.data == out.ctypes.data
+        fused = fuses_activation(act) and Z.ctypes.data == out.ctypes.data  # in place: Z need not be kept
         _small_gemm_then(False, 1.0, W, A_prev, 0.0, Z, POST_BIAS, act if fused else IDENTITY, b)
         if not fused:
             _activate(Z, act, out)
