@@ -56,12 +56,33 @@ class FusedDelta:
         self.fn(*self.args)
 
 
+def _product_loops():
+    """Compiled loops of ``reps`` products through each path: one Python call
+    times many products, so the dispatcher's fixed cost per call (larger than
+    the smallest products) is spread thin."""
+    from numba import njit
+
+    from fastbp.kernels import gemm, small_gemm
+
+    @njit(nogil=True)
+    def tiles(reps, A, B, C):
+        for _ in range(reps):
+            small_gemm(False, 1.0, A, B, 0.0, C)
+
+    @njit(nogil=True)
+    def blas(reps, A, B, C):
+        for _ in range(reps):
+            gemm(False, False, 1.0, A, B, 0.0, C)
+
+    return tiles, blas
+
+
 class SmallGemm:
-    """The register tiles against the BLAS, one product ``(M, K) @ (K, N)`` per call:
-    the evidence for ``fastbp.kernels._tiles.SMALL_WORK`` (the tiles should win
+    """The register tiles against the BLAS on products ``(M, K) @ (K, N)``: the
+    evidence for ``fastbp.kernels._tiles.SMALL_WORK`` (the tiles should win
     below it; from it on the BLAS, whose two threads start to pay). Each call
-    goes through Numba's dispatcher from Python, the same fixed cost for both
-    paths; docs/design.md has the same products timed in compiled loops."""
+    runs ``2e6 // (M*N*K)`` products (the same count for every path of a
+    shape, so the paths of a shape compare directly)."""
 
     # (M, K, N) of training's products: an S layer and its weight gradient, the
     # default estimator's hidden layer (forward, weight gradient), output
@@ -74,7 +95,6 @@ class SmallGemm:
 
     def setup(self, shape, impl, dtype):
         import fastbp
-        from fastbp.kernels import gemm, small_gemm
 
         M, K, N = self._SHAPES[shape]
         rng = np.random.default_rng(0)
@@ -82,12 +102,11 @@ class SmallGemm:
         self.B = rng.normal(size=(K, N)).astype(dtype)
         self.C = np.empty((M, N), dtype)
         fastbp.set_num_threads(2 if impl == "blas2" else 1)
-        if impl == "tiles":
-            self.call = lambda: small_gemm(False, 1.0, self.A, self.B, 0.0, self.C)
-        else:
-            self.call = lambda: gemm(False, False, 1.0, self.A, self.B, 0.0, self.C)
-        self.call()
+        tiles, blas = _product_loops()
+        self.loop = tiles if impl == "tiles" else blas
+        self.reps = max(1, 2_000_000 // (M * N * K))  # about a millisecond of products
+        self.loop(1, self.A, self.B, self.C)  # compiles; checked before timed:
         np.testing.assert_allclose(self.C, self.A @ self.B, rtol=1e-4, atol=1e-4 * K)
 
     def time_product(self, shape, impl, dtype):
-        self.call()
+        self.loop(self.reps, self.A, self.B, self.C)
