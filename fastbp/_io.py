@@ -28,13 +28,13 @@ import numpy as np
 
 FORMAT = "fastbp-model"
 FORMAT_VERSION = 1
-_MAX_META_BYTES = 1 << 20  # metadata is a few hundred bytes; JSON nesting is capped by this too
+MAX_META_BYTES = 1 << 20  # metadata is a few hundred bytes; JSON nesting is capped by this too
 _MAX_JSON_DEPTH = 32
 _NPY_HEADER_BYTES = 4096  # an .npy header is 128 bytes or a few multiples of 64
 _MAX_ENTRIES = 2 * 10_000 + 1
 
 
-def _target(path: str) -> str:
+def file_to_replace(path: str) -> str:
     """The file to replace: ``path``, or the file a symbolic link there points to.
 
     Raises ValueError for anything that exists and is not a regular file of
@@ -87,7 +87,7 @@ def write_model(path, meta: dict, weights, biases) -> None:
     for i, (W, b) in enumerate(zip(weights, biases)):
         arrays[f"W{i}"] = W
         arrays[f"b{i}"] = b
-    target = _target(path)
+    target = file_to_replace(path)
     try:
         fd, tmp = _create_beside(target)
     except OSError as exc:
@@ -170,7 +170,7 @@ def _read_archive(fh, bad) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
     if "meta.npy" not in entries:
         raise _Invalid("no 'meta' entry")
     meta_info = entries["meta.npy"]
-    if meta_info.file_size > _MAX_META_BYTES + _NPY_HEADER_BYTES:
+    if meta_info.file_size > MAX_META_BYTES + _NPY_HEADER_BYTES:
         raise _Invalid(f"the metadata entry declares {meta_info.file_size} bytes, more than metadata can need")
     raw = _read_npy(zf, meta_info, None, np.dtype(np.uint8), "meta")
     meta = _parse_meta(raw.tobytes())
@@ -220,7 +220,7 @@ def _read_npy(zf, info, shape, dtype, name) -> np.ndarray:
         if descr != dtype:
             raise _Invalid(f"array {name} has dtype {descr}, the metadata says {dtype}")
         if shape is None:
-            if len(got_shape) != 1 or not 0 <= got_shape[0] <= _MAX_META_BYTES:
+            if len(got_shape) != 1 or not 0 <= got_shape[0] <= MAX_META_BYTES:
                 raise _Invalid(f"the metadata entry has shape {got_shape}")
             shape = got_shape
         elif got_shape != tuple(shape):

@@ -120,3 +120,13 @@ def jit(func):
 def jit_precise(func):
     """``jit`` without reassociation or approximate reciprocals."""
     return numba.njit(**PRECISE_OPTIONS)(func)
+
+
+def has_cached_code(dispatcher, dtype: str) -> bool | None:
+    """Whether ``dispatcher``'s cache holds machine code for arrays of ``dtype``
+    valid for the current sources (so its first call loads, not compiles);
+    None when this Numba does not say."""
+    try:
+        return any(dtype in str(key[0]) for key in dispatcher._cache._cache_file._load_index())
+    except Exception:  # a private Numba interface: any change means "unknown"
+        return None

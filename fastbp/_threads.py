@@ -38,7 +38,17 @@ _restore = None  # the threadpoolctl limiter that restores the setting afterward
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in fastbp's kernels: those of every BLAS threadpoolctl sees.
 
-    ``n`` may not exceed the CPUs this process may run on.
+    Parameters
+    ----------
+    n : int
+        From 1 to the number of CPUs this process may run on.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is out of that range.
+    RuntimeError
+        If a ``fit`` is running in this process (BLAS threads are process-wide).
     """
     global _blas_limiter
     n = check_threads(n)
@@ -58,10 +68,13 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads the GEMMs of fastbp's kernels use.
 
-    That is the count of the GEMM provider's BLAS as threadpoolctl reads it;
-    1 for the compiled-loop GEMM provider; the CPUs available where
-    the BLAS is one threadpoolctl cannot see (Accelerate): its own choice,
-    which fastbp cannot change either.
+    Returns
+    -------
+    int
+        The count of the GEMM provider's BLAS as threadpoolctl reads it; 1
+        for the compiled-loop GEMM provider; the CPUs available where the
+        BLAS is one threadpoolctl cannot see (Accelerate), whose own choice
+        fastbp cannot change either.
     """
     from .kernels import _blas
 

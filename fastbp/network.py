@@ -141,10 +141,12 @@ class BaseNetwork:
 
     @property
     def activation(self) -> str:
+        """Activation of every hidden layer, e.g. ``'tanh'``."""
         return self._activation
 
     @property
     def output(self) -> str:
+        """Activation of the output layer: ``'softmax'``, ``'sigmoid'`` or ``'identity'``."""
         return self._output
 
     @property
@@ -154,16 +156,24 @@ class BaseNetwork:
 
     @property
     def dtype(self) -> np.dtype:
+        """Dtype of every parameter and of the arithmetic (``float32`` or ``float64``)."""
         return self._dtype
 
     @property
     def weights(self) -> list[np.ndarray]:
-        """The live weight arrays, ``(n_out, n_in)`` each: writes into them are seen by the network."""
+        """The live weight arrays, one ``(n_out, n_in)`` array per layer, input layer first.
+
+        The list is new on each access; the arrays in it are the network's own
+        memory: writing into them (``net.weights[0][:] = W``) changes the network.
+        """
         return list(self._weights)
 
     @property
     def biases(self) -> list[np.ndarray]:
-        """The live bias arrays, ``(n_out,)`` each."""
+        """The live bias arrays, one ``(n_out,)`` array per layer, input layer first.
+
+        As with ``weights``, writing into the arrays changes the network.
+        """
         return list(self._biases)
 
     def __repr__(self) -> str:
@@ -191,18 +201,54 @@ class BaseNetwork:
 
     @_serialised
     def forward(self, X) -> np.ndarray:
-        """Output activations, ``(n_samples, n_out)``."""
+        """The output layer's activations.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+            Inputs; converted once to the network's dtype.
+
+        Returns
+        -------
+        ndarray, (n_samples, n_out)
+            Probabilities for softmax (rows sum to 1) and sigmoid outputs, values for identity.
+        """
         return self._forward_rows(self._X(X))
 
     @_serialised
     def loss(self, X, Y) -> float:
-        """The cost on this batch: mean over samples of the per-sample loss."""
+        """The cost on this batch: the mean over samples of the per-sample loss.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+
+        Returns
+        -------
+        float
+            The cost, without any L2 penalty.
+        """
         X, Y = self._XY(X, Y)
         return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
 
     @_serialised
     def gradients(self, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Mean-over-batch gradients ``(dWs, dbs)`` of the cost; no update."""
+        """Gradients of the cost (the mean over the batch) with respect to every parameter; no update.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+
+        Returns
+        -------
+        dWs : list of ndarray
+            One ``(n_out, n_in)`` array per layer, shaped as ``weights``.
+        dbs : list of ndarray
+            One ``(n_out,)`` array per layer, shaped as ``biases``.
+            Both are new arrays of the network's dtype (views of one buffer).
+        """
         X, Y = self._XY(X, Y)
         B = X.shape[0]
         grad = np.empty_like(self._params)
@@ -247,10 +293,26 @@ class BaseNetwork:
 
     @_serialised
     def step(self, X, Y, lr: float = 0.1) -> float:
-        """One in-place SGD step on this batch; returns the loss before it.
+        """One in-place plain SGD step on this batch: ``W -= lr * dW`` for every parameter.
 
-        Raises ``TrainingDivergedError`` (parameters left as they were) if the
-        step makes the loss or a parameter non-finite.
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+            The whole batch: one step, over all of its rows.
+        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+        lr : float
+            Learning rate, positive and finite.
+
+        Returns
+        -------
+        float
+            The cost on this batch before the step.
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the step makes the loss or a parameter non-finite; the
+            parameters are left as they were before it.
         """
         X, Y = self._XY(X, Y)
         lr = check_learning_rate(lr)
@@ -393,8 +455,19 @@ class BaseNetwork:
         return True
 
     def predict(self, X) -> np.ndarray:
-        """Class labels for a softmax output (argmax) or a sigmoid output
-        (0/1 per unit; 1-D for one unit); the output values for identity."""
+        """Predictions: class labels, or values for an identity output.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+
+        Returns
+        -------
+        ndarray
+            softmax: ``(n_samples,)`` labels ``0..n_out-1`` (the argmax);
+            sigmoid: 0/1 per unit, ``(n_samples,)`` for one unit, else
+            ``(n_samples, n_out)``; identity: the ``(n_samples, n_out)`` outputs.
+        """
         A = self.forward(X)
         if self._output == "softmax":
             return A.argmax(axis=1)
@@ -408,8 +481,21 @@ class BaseNetwork:
     def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
         """Write the model to ``path`` (``.npz`` with JSON metadata, no pickle), atomically.
 
-        ``metadata``: JSON-serialisable values of the caller's to keep in the
-        file (the command line keeps class labels there); ``load`` ignores them.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; replaced in one step, so a failure leaves a previous file intact.
+        metadata : dict, optional
+            JSON values of the caller's to keep in the file (the command line
+            keeps class labels and feature scaling there); ``load`` ignores them.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a regular file, belongs to another user, or the
+            parameters hold NaN or infinity.
+        OSError
+            If the file cannot be written.
         """
         import json
 
@@ -439,7 +525,24 @@ class BaseNetwork:
 
     @classmethod
     def load(cls, path: str | os.PathLike):
-        """Read a model written by ``save``; raises ``ValueError`` naming the file if it is not one."""
+        """Read a model written by ``save``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        Network
+            A network of the file's sizes, activations, loss and dtype, with its parameters.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            Naming the file, if it is not a valid fastbp model file.
+        """
         meta, weights, biases = _io.read_model(path)
         try:
             net = cls(meta["sizes"], meta["activation"], meta["output"], meta["loss"], meta["dtype"])

@@ -11,7 +11,7 @@ table (``fastbp.testing``) and the scikit-learn packing are derived from it.
 
 An optimizer object keeps its state (velocities or moments, and the step
 count) between ``fit`` calls, as a PyTorch optimizer does: pass the same
-object again to continue training, a new one (or a name) to start afresh.
+object again to continue training, a new one (or a name) to start afresh::
 
     net.fit(X, y, lr=0.01, optimizer="nesterov")
     opt = fastbp.optimizers.Adam(l2=1e-4)

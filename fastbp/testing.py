@@ -21,11 +21,13 @@ from . import _layout, reference
 from ._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, VALID_PAIRS
 from .optimizers import NAMES, SPECS
 
-# Tolerances per dtype: the one table every comparison uses. "rtol"/"atol"
-# bound one kernel call against its twin (float32 rounds at ~6e-8 per
-# operation and BLAS sums in another order than NumPy; float64 at ~1e-16);
-# "trained_*" bound whole networks after several epochs side by side, where
-# those differences compound through every step.
+__all__ = ["TOLERANCES", "SHAPES", "OUTPUT_LOSS_PAIRS", "KernelCase", "KERNELS", "run_pair", "assert_pair_close"]
+
+#: Tolerances per dtype: the one table every comparison uses. ``rtol``/``atol``
+#: bound one kernel call against its twin (float32 rounds at ~6e-8 per
+#: operation and BLAS sums in another order than NumPy; float64 at ~1e-16);
+#: ``trained_*`` bound whole networks after several epochs side by side, where
+#: those differences compound through every step.
 TOLERANCES = {
     np.dtype(np.float32): {"rtol": 2e-4, "atol": 2e-5, "trained_rtol": 2e-3, "trained_atol": 2e-4},
     np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11, "trained_rtol": 1e-8, "trained_atol": 1e-10},
@@ -282,6 +284,7 @@ _HIDDEN_X_PAIRS = tuple(
     (HIDDEN_ACTIVATIONS[i % len(HIDDEN_ACTIVATIONS)], pair) for i, pair in enumerate(OUTPUT_LOSS_PAIRS)
 ) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN_ACTIVATIONS)
 
+#: Every compiled kernel with its reference twin, argument builders and variants.
 KERNELS = (
     KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
     KernelCase("small_gemm", _args_small_gemm, (5,), ("N", "T", "N0", "T0")),

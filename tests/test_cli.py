@@ -1,5 +1,6 @@
 """The ``fastbp`` command, driven in a subprocess as a user would."""
 import csv
+import os
 import subprocess
 import sys
 
@@ -164,3 +165,72 @@ def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
 
     net = fastbp.Network.load(model)
     assert np.isfinite(net.weights[0]).all()
+
+
+# Every output path, its format and the package that writes it are checked
+# before any data is read: "network:" (printed once the data is loaded)
+# never appears, and nothing is written.
+OUTPUTS = {
+    "--out in a missing folder": (["train", "--out", "{d}/missing/m.npz"], "does not exist"),
+    "--out a folder": (["train", "--out", "{d}"], "is a folder"),
+    "--plot in an unknown format": (["train", "--plot", "{d}/c.xyz"], "'.xyz'"),
+    "--plot without an extension": (["train", "--plot", "{d}/curves"], "extension"),
+    "--plot in a missing folder": (["train", "--plot", "{d}/missing/c.png"], "does not exist"),
+    "--out the same file as --plot": (["train", "--out", "{d}/x.png", "--plot", "{d}/x.png"], "same file"),
+    "--out the --data file": (["train", "--data", "{d}/ok.csv", "--target", "y", "--out", "{d}/ok.csv"],
+                              "same file"),
+    "negative seed": (["train", "--seed", "-1"], "--seed"),
+    "splits leave nothing": (["train", "--test-split", "0.5", "--validation-split", "0.5"], "nothing to train"),
+    "predict --out a folder": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv", "--out", "{d}"], "is a folder"),
+    "predict --out over its model": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv", "--out", "{d}/m.npz"],
+                                     "same file"),
+    "bench --plot in an unknown format": (["bench", "--plot", "{d}/c.xyz"], "'.xyz'"),
+    "bench --json in a missing folder": (["bench", "--json", "{d}/missing/b.json"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUTS), ids=list(OUTPUTS))
+def test_outputs_are_checked_before_any_work(files, case):
+    argv, words = OUTPUTS[case]
+    before = sorted(os.listdir(files))
+    out = run(*[a.format(d=files) for a in argv])
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr and words in lines[0], out.stderr
+    assert "network:" not in out.stdout and "config" not in out.stdout
+    assert sorted(os.listdir(files)) == before
+
+
+def test_plot_without_matplotlib_fails_before_training(tmp_path):
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib").mkdir()
+    (blocker / "matplotlib" / "__init__.py").write_text("raise ImportError('no matplotlib here')\n")
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run([sys.executable, "-m", "fastbp", "train", "--plot", str(tmp_path / "c.png")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "network:" not in out.stdout
+    assert out.stderr.strip().splitlines() == ['error: --plot needs matplotlib: pip install "fastbp[plot]" '
+                                               "(or pip install matplotlib)"]
+
+
+def test_help_shows_the_defaults():
+    out = run("train", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    for shown in ("(default: 30)", "(default: 64)", "(default: 32)", "(default: float32)", "(default: 0.25)",
+                  "(default: 0.1)", "(default: standard)", "fastbp.Network's is float64"):
+        assert shown in text, shown
+
+
+def test_a_log_gets_lines_not_a_bar_and_notes_what_is_ignored(tmp_path):
+    env = {**os.environ, "PMI_RANK": "0", "PMI_SIZE": "2"}  # as mpiexec -n 2 sets them
+    out = subprocess.run([sys.executable, "-m", "fastbp", "train", "--epochs", "3", "--momentum", "0.5",
+                          "--test-split", "0"], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stdout + out.stderr
+    assert [l.split()[1] for l in out.stdout.splitlines() if l.startswith("epoch ")][-1] == "3/3"
+    assert "nan" not in out.stdout and "no test samples" in out.stdout
+    warnings = [l for l in out.stderr.splitlines() if l.startswith("warning:")]
+    assert any("--momentum 0.5" in w and "ignores it" in w for w in warnings), out.stderr
+    assert any("2 MPI processes without --distributed" in w for w in warnings), out.stderr

@@ -1,0 +1,208 @@
+"""The ``fastbp`` command: train, predict, bench, info.
+
+Every argument, output path, file format and optional package is checked
+before any work starts; bad input gets one line on stderr naming the problem
+and exit status 2, never a traceback. The modules: ``options`` and ``checks``
+(those checks), ``data`` (CSV and .npz files), ``scaling`` (standardisation
+kept in the model file), ``train``, ``predict``, ``progress``, ``plots``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .._codes import HIDDEN_ACTIVATIONS
+from .checks import UsageError
+from .options import check_bench, check_predict, check_train
+from .predict import cmd_predict
+from .train import cmd_train
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class _Help(argparse.HelpFormatter):
+    """Ends each flag's help with its default, unless there is none to show or the help names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "(default" in text or not action.option_strings:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        return f"{text} (default: {shown})"
+
+
+# -- bench, info --------------------------------------------------------------
+
+def cmd_bench(args) -> int:
+    from .. import bench
+
+    argv = ["--config", *args.config, "--rounds", str(args.rounds), "--dtype", args.dtype,
+            "--threads", str(args.threads)]
+    if args.peers:
+        argv += ["--peers", *args.peers]
+    if args.plot:
+        argv += ["--plot", args.plot]
+    if args.json:
+        argv += ["--json", args.json]
+    if args.no_limit:
+        argv.append("--no-limit")
+    bench.main(argv)
+    return 0
+
+
+def cmd_info(args) -> int:
+    import numba
+    import scipy
+
+    import fastbp
+
+    from .. import _jit, kernels
+    from ..kernels import _blas
+
+    print(f"fastbp      {fastbp.__version__}")
+    print(f"numpy       {np.__version__}")
+    print(f"numba       {numba.__version__}")
+    print(f"scipy       {scipy.__version__}")
+    print(_blas.summary())
+    for reason in _blas.SKIPPED:
+        print(f"  passed over: {reason}")
+    for lib in _blas.blas_libraries():
+        print(f"blas library: {lib.get('internal_api')} {lib.get('version')}, kernel {lib.get('architecture')}, "
+              f"{lib.get('num_threads')} threads, {lib.get('filepath')}")
+    print(f"threads: {fastbp.get_num_threads()} (the BLAS's; no kernel is parallel in Numba)")
+    folder, writable = kernels.cache_folder()
+    print(f"compile cache: {folder} ({'writable' if writable else 'NOT writable: kernels compile in every process'})")
+    print(f"kernel sources digest: {_jit.sources_digest()[:16]}")
+    import importlib.util
+
+    for name, extra in (("sklearn", "sklearn"), ("mpi4py", "mpi")):
+        if importlib.util.find_spec(name) is None:
+            print(f"{name:<11} not installed (pip install 'fastbp[{extra}]')")
+        elif name == "mpi4py":  # importing mpi4py.MPI initialises MPI: only its version string here
+            import mpi4py
+
+            print(f"mpi4py      {mpi4py.__version__} (fit(comm=...), fastbp train --distributed)")
+        else:
+            import sklearn
+
+            print(f"sklearn     {sklearn.__version__} (fastbp.sklearn estimators)")
+    return 0
+
+
+# -- main ---------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import optimizers
+
+    p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network (default data: scikit-learn's digits)", formatter_class=_Help,
+                       description="Train a network on a CSV or .npz file (default: scikit-learn's digits), "
+                                   "report held-out accuracy (classification) or R2 (regression), and save it.")
+    t.add_argument("--data", help="CSV file with a header row (with --target), or .npz file with arrays X and y; "
+                                  "when left out: scikit-learn's digits")
+    t.add_argument("--target", help="name of the CSV column to learn: numbers, or text labels (classification)")
+    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                   help="auto: classification when the target holds text or few integer values")
+    t.add_argument("--scale", choices=["standard", "none"], default="standard",
+                   help="standard: features (and a regression target) to mean 0, deviation 1 over the training "
+                        "rows, kept in the model file for predict; none: as they are")
+    t.add_argument("--no-scale", dest="scale", action="store_const", const="none", help="same as --scale none")
+    for alias in ("--no-standardize", "--no-standardise"):
+        t.add_argument(alias, dest="scale", action="store_const", const="none", help=argparse.SUPPRESS)
+    t.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N", help="hidden layer widths")
+    t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh", help="hidden layers' activation")
+    t.add_argument("--optimizer", choices=list(optimizers.NAMES), default="sgd",
+                   help="update rule, with its defaults (fastbp.optimizers): plain SGD, SGD with momentum or "
+                        "Nesterov momentum, or an adaptive one")
+    t.add_argument("--momentum", type=float,
+                   help="momentum of --optimizer momentum/nesterov (default: 0.9); other optimizers ignore it")
+    t.add_argument("--l2", type=float, default=0.0, help="L2 weight decay: l2 * W is added to each weight gradient")
+    t.add_argument("--lr", type=float, help="learning rate (default: 0.1 for the SGD family, 0.001 for the others)")
+    t.add_argument("--epochs", type=int, default=30, help="passes over the training rows")
+    t.add_argument("--batch-size", type=int, default=32, help="rows per step")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="the network's dtype; the command's default is float32 (half the memory, faster), "
+                        "fastbp.Network's is float64")
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, the splits and the batch order")
+    t.add_argument("--threads", type=int, help="BLAS threads (default: every core this process may use)")
+    t.add_argument("--validation-split", type=float, default=0.1,
+                   help="fraction of the training rows held out to report a validation score each epoch")
+    t.add_argument("--test-split", type=float, default=0.25, help="fraction of the rows held out for the final test")
+    t.add_argument("--out", help="save the model here (.npz with the scaling and labels; read by fastbp predict)")
+    t.add_argument("--plot", help="write loss and validation curves to this image (.png, .pdf, .svg; needs "
+                                  "matplotlib)")
+    t.add_argument("--quiet", action="store_true", help="no progress report")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI, under mpiexec -n N: each rank trains on every Nth training row, "
+                        "one allreduce per step; rank 0 prints and saves (needs fastbp[mpi])")
+    t.set_defaults(func=cmd_train, check=check_train)
+
+    pr = sub.add_parser("predict", help="predict with a saved model", formatter_class=_Help,
+                        description="Write a saved model's predictions as CSV, in the training target's units "
+                                    "and labels (the model file's scaling and labels are applied).")
+    pr.add_argument("model", help="a model saved by fastbp train --out")
+    pr.add_argument("--data", required=True,
+                    help="CSV with a header row (the model's feature columns are found by name) or .npz (array X)")
+    pr.add_argument("--target", help="a CSV column to leave out of the features (models of older fastbp versions)")
+    pr.add_argument("--out", help="write the predictions here instead of to stdout")
+    pr.set_defaults(func=cmd_predict, check=check_predict)
+
+    b = sub.add_parser("bench", help="side-by-side comparison against peers", formatter_class=_Help,
+                       description="Seconds per epoch of fastbp and its peers, each in its own process.")
+    from ..bench import (  # standard library imports only
+        CONFIGS,
+        DISTRIBUTED_PEERS,
+        ESTIMATOR_PEERS,
+        PEERS,
+    )
+
+    b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
+                   help="S, M, L: plain SGD epochs; T, E, E32, E64: the scikit-learn estimators")
+    b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
+                   help="who runs; one_rank two_ranks: the distributed row (fit(comm=), 1 thread a rank)")
+    b.add_argument("--rounds", type=int, default=5, help="timed epochs of each peer, interleaved")
+    b.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="every peer's dtype")
+    b.add_argument("--threads", type=int, default=2, help="threads of every peer")
+    b.add_argument("--plot", help="write a chart here (.png, .pdf, .svg; needs matplotlib)")
+    b.add_argument("--json", help="write the medians to this JSON file")
+    b.add_argument("--no-limit", action="store_true",
+                   help="leave out the limit row (the epoch's FLOPs at the best rate of a 2048^3 GEMM)")
+    b.set_defaults(func=cmd_bench, check=check_bench)
+
+    i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache")
+    i.set_defaults(func=cmd_info, check=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["train", *argv]  # no subcommand: train, the main job
+    try:
+        args = parser.parse_args(argv)
+        if args.check is not None:
+            args.check(args)
+        return args.func(args)
+    except UsageError as exc:
+        mpi = sys.modules.get("mpi4py.MPI")  # under --distributed every rank fails alike; rank 0 says so
+        if mpi is None or mpi.COMM_WORLD.Get_rank() == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Reading the command's data: CSV files, ``.npz`` archives, the default digits.
+
+Every problem in a file is one :class:`UsageError` that names the file and,
+for a CSV, the file's own line number and the column: the line a user finds
+in an editor, whatever blank lines or quoted multi-line cells come before it.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import UsageError
+
+_CHUNK_ROWS = 2048  # rows converted to numbers at once: bounds the memory of the text array
+
+
+@dataclass
+class Table:
+    """Features, an optional target and where they came from."""
+
+    X: np.ndarray  # (n, d) float64
+    y: np.ndarray | None  # (n,) float64, or str labels
+    source: str  # for messages: the path, or what the default data is
+    features: list[str] | None = None  # the CSV's names of X's columns
+
+
+def load_data(path: str | None, target: str | None = None, *, need_y: bool = True,
+              features: list[str] | None = None) -> Table:
+    """The table in ``path`` (CSV or ``.npz``), or scikit-learn's digits when ``path`` is None.
+
+    ``features``: for a CSV, the columns to read as X, in this order (what a
+    saved model was trained on); every other column is left alone.
+    """
+    if path is None:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise UsageError("the default data set is scikit-learn's digits: pip install scikit-learn") from None
+        X, y = load_digits(return_X_y=True)
+        return Table(X, y, "scikit-learn digits (8x8 images, pixels 0..16)")
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a folder, not a data file")
+    if path.lower().endswith(".npz"):
+        return _read_npz(path, need_y)
+    if need_y and target is None:
+        raise UsageError("a CSV needs --target COLUMN, the name of the column to learn")
+    return read_csv(path, target, features)
+
+
+# -- CSV ----------------------------------------------------------------------
+
+def _delimiter(first_line: str) -> str:
+    """Comma, unless the header has none and has semicolons or tabs (spreadsheet exports)."""
+    if "," not in first_line:
+        for d in (";", "\t"):
+            if d in first_line:
+                return d
+    return ","
+
+
+def _records(path: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of a CSV file and the line each starts on (1-based)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            delimiter = _delimiter(f.readline())
+            f.seek(0)
+            reader = csv.reader(f, delimiter=delimiter)
+            records, lines, end = [], [], 0
+            try:
+                for record in reader:
+                    start, end = end + 1, reader.line_num
+                    if any(cell.strip() for cell in record):
+                        records.append(record)
+                        lines.append(start)
+            except csv.Error as exc:
+                raise UsageError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a UTF-8 text CSV file") from None
+    return records, lines
+
+
+def _header(path: str, record: list[str], line: int) -> list[str]:
+    names = [h.strip() or f"column {j + 1}" for j, h in enumerate(record)]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in seen:
+            raise UsageError(f"{path} line {line}: the header names column {name!r} twice "
+                             f"(columns {seen[name] + 1} and {j + 1})")
+        seen[name] = j
+    return names
+
+
+def _column_index(path: str, header: list[str], name: str, what: str) -> int:
+    if name in header:
+        return header.index(name)
+    near = [h for h in header if h.lower() == name.strip().lower()]
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise UsageError(f"{path} has no column {name!r} ({what}){hint}; its columns: {', '.join(header)}")
+
+
+def read_csv(path: str, target: str | None, features: list[str] | None = None) -> Table:
+    """A CSV with a header row: numeric feature columns, and a target column of numbers or labels."""
+    records, lines = _records(path)
+    if len(records) < 2:
+        raise UsageError(f"{path} has no data rows under its header")
+    header = _header(path, records[0], lines[0])
+    width = len(header)
+    for record, line in zip(records[1:], lines[1:]):
+        if len(record) != width:
+            raise UsageError(f"{path} line {line}: {len(record)} cells, the header (line {lines[0]}) has {width}")
+    rows, lines = records[1:], lines[1:]
+    t = None if target is None else _column_index(path, header, target, "the --target")
+    if features is not None:
+        cols = [_column_index(path, header, name, "a feature column of the model") for name in features]
+    else:
+        cols = [j for j in range(width) if j != t]
+    if not cols:
+        raise UsageError(f"{path} has no feature columns besides the target {target!r}")
+    X = _numbers(path, rows, lines, cols, header)
+    y = None if t is None else _target(path, rows, lines, t, header[t])
+    return Table(X, y, path, [header[j] for j in cols])
+
+
+def _cell_error(path, line, name, cell) -> UsageError:
+    where = f"{path} line {line}, column {name!r}"
+    if not cell.strip():
+        return UsageError(f"{where}: empty cell (a missing value): fill it in or drop the row")
+    return UsageError(f"{where}: {cell!r} is not a number (features must be numeric: encode text "
+                      "columns as numbers first)")
+
+
+def _numbers(path, rows, lines, cols, header) -> np.ndarray:
+    """Columns ``cols`` as float64, a chunk of rows at a time; the first bad cell is named."""
+    out = np.empty((len(rows), len(cols)), dtype=np.float64)
+    for start in range(0, len(rows), _CHUNK_ROWS):
+        chunk = [[row[j] for j in cols] for row in rows[start:start + _CHUNK_ROWS]]
+        try:
+            block = np.array(chunk, dtype=np.str_).astype(np.float64)
+        except ValueError:
+            for i, cells in enumerate(chunk):
+                for k, cell in enumerate(cells):
+                    try:
+                        float(cell)
+                    except ValueError:
+                        raise _cell_error(path, lines[start + i], header[cols[k]], cell) from None
+            raise  # pragma: no cover (NumPy and float() disagree on a cell)
+        bad = np.argwhere(~np.isfinite(block))
+        if len(bad):
+            i, k = bad[0]
+            raise UsageError(f"{path} line {lines[start + i]}, column {header[cols[k]]!r}: "
+                             f"{chunk[i][k].strip()!r} is NaN or infinite: fill in or drop the row")
+        out[start:start + len(chunk)] = block
+    return out
+
+
+def _target(path, rows, lines, t, name) -> np.ndarray:
+    """The target column: numbers if every cell is one, else text labels."""
+    cells = [row[t].strip() for row in rows]
+    for cell, line in zip(cells, lines):
+        if not cell:
+            raise UsageError(f"{path} line {line}, target column {name!r}: empty cell: fill it in or drop the row")
+    try:
+        y = np.array(cells, dtype=np.str_).astype(np.float64)
+    except ValueError:
+        return np.array(cells, dtype=np.str_)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if len(bad):
+        raise UsageError(f"{path} line {lines[bad[0]]}, target column {name!r}: {cells[bad[0]]!r} is NaN or "
+                         "infinite: fill in or drop the row")
+    return y
+
+
+# -- .npz ---------------------------------------------------------------------
+
+def _read_npz(path: str, need_y: bool) -> Table:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a readable .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UsageError(f"{path} holds a single array; an .npz with arrays 'X' and 'y' is expected")
+    with archive:
+        if "X" not in archive.files or (need_y and "y" not in archive.files):
+            wanted = "arrays 'X' and 'y'" if need_y else "an array 'X'"
+            raise UsageError(f"{path} must hold {wanted}; it holds {archive.files}")
+        try:
+            X = archive["X"]
+            y = archive["y"] if need_y else None
+        except ValueError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+    if X.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: X must hold numbers, it holds {X.dtype}")
+    if X.ndim != 2:
+        raise UsageError(f"{path}: X must be 2-D (samples x features), it has shape {X.shape}")
+    if y is not None:
+        if y.dtype.kind in "SU":
+            y = y.astype(np.str_)
+        elif y.dtype.kind not in "biuf":
+            raise UsageError(f"{path}: y must hold numbers or text labels, it holds {y.dtype}")
+        if y.ndim != 1 or len(y) != len(X):
+            raise UsageError(f"{path}: y must be 1-D with one value per row of X; X {X.shape}, y {y.shape}")
+    return Table(X, y, path)

@@ -1,0 +1,86 @@
+"""Training progress: a bar redrawn in place on a terminal, plain lines in a log.
+
+On a terminal (stderr) one line is redrawn per epoch; written to a file or a
+pipe, a line per epoch goes to stdout, at most about one a second (plus the
+first and the last), so a log of a long run stays readable. The estimate of
+the time left leaves out the first epoch, which loads or compiles the kernels.
+"""
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import time
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """Report each finished epoch; ``close`` ends the bar's line."""
+
+    def __init__(self, epochs: int, metric: str, quiet: bool = False, interactive: bool | None = None,
+                 log_every: float = 1.0):
+        self.epochs = epochs
+        self.metric = metric
+        self.quiet = quiet
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.log_every = log_every
+        self.seconds: list[float] = []
+        self._last_log = -float("inf")
+        self._drawn = False
+
+    def start(self, compiling: bool) -> None:
+        """Before the first epoch: say when it will include compiling the kernels."""
+        if self.quiet:
+            return
+        if compiling:
+            message = "compiling the kernels: first run only (later runs load them from the cache) ..."
+            if self.interactive:
+                self._draw(message)
+            else:
+                print(message, flush=True)
+
+    def epoch(self, done: int, loss: float, val: float, seconds: float) -> None:
+        """``done`` epochs are finished; the last took ``seconds``."""
+        self.seconds.append(seconds)
+        if self.quiet:
+            return
+        val_text = f"  val {self.metric} {val:.4f}" if val == val else ""
+        status = f"loss {loss:.4f}{val_text}"
+        if self.interactive:
+            width = 24
+            filled = width * done // self.epochs
+            bar = "#" * filled + "-" * (width - filled)
+            self._draw(f"epoch {done}/{self.epochs} [{bar}] {status}  {self._rate()}")
+            return
+        now = time.monotonic()
+        if done in (1, self.epochs) or now - self._last_log >= self.log_every:
+            self._last_log = now
+            print(f"epoch {done}/{self.epochs}  {status}  {seconds:.3f} s", flush=True)
+
+    def _rate(self) -> str:
+        # The first epoch loads or compiles the kernels: timing it in would
+        # put the estimate off by the compile time for the whole run.
+        steady = self.seconds[1:]
+        if not steady:
+            return f"{self.seconds[0]:.2f} s (first epoch: kernels loaded)"
+        per = statistics.median(steady[-20:])
+        left = per * (self.epochs - len(self.seconds))
+        rate = f"{per * 1000:.1f} ms" if per < 1 else f"{per:.2f} s"
+        return f"{rate}/epoch, {_clock(left)} left"
+
+    def _draw(self, text: str) -> None:
+        columns = shutil.get_terminal_size((100, 24)).columns
+        sys.stderr.write("\r" + text[: columns - 1].ljust(columns - 1))
+        sys.stderr.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self._drawn = False

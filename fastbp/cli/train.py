@@ -1,0 +1,222 @@
+"""``fastbp train``: split, standardise, train, report, save.
+
+Ctrl-C during training stops after the epoch in progress (compiled code
+finishes its epoch before Python sees the signal) and, with ``--out``, saves
+the model as it was after that last finished epoch.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import sys
+import time
+
+import numpy as np
+
+from .checks import UsageError
+from .data import Table, load_data
+from .progress import Progress
+from .scaling import Standardizer
+
+
+def split(n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``(kept, held_out)`` split of ``range(n)``, ``round(n * fraction)`` held out."""
+    idx = rng.permutation(n)
+    k = int(round(n * fraction))
+    return idx[k:], idx[:k]
+
+
+def choose_task(y: np.ndarray, requested: str) -> tuple[str, str]:
+    """``(task, why)``: classification for text labels or few integer values, else regression."""
+    if y.dtype.kind == "U":
+        if requested == "regression":
+            raise UsageError(f"--task regression needs a numeric target; it holds text labels such as {y[0]!r}")
+        return "classification", "text labels"
+    if requested != "auto":
+        return requested, f"--task {requested}"
+    integral = np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0))
+    if integral and len(np.unique(y)) <= max(2, len(y) // 5):
+        return "classification", "few integer values; --task regression to override"
+    return "regression", "numeric values; --task classification to override"
+
+
+def _world(distributed: bool):
+    """``(comm, rank, size)``: MPI's world with --distributed, else ``(None, 0, 1)``."""
+    if not distributed:
+        return None, 0, 1
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UsageError("--distributed needs mpi4py and an MPI library: pip install 'fastbp[mpi]'") from None
+    return MPI.COMM_WORLD, MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+
+class _Prepared:
+    """The data as the network sees it, and what a model file must keep to undo that."""
+
+    def __init__(self, table: Table, args, rng):
+        X, y = np.asarray(table.X, dtype=np.float64), table.y
+        if len(X) < 4:
+            raise UsageError(f"{table.source}: {len(X)} samples are too few to split into training and test data")
+        self.task, self.why = choose_task(y, args.task)
+        train_idx, self.test_idx = split(len(X), args.test_split, rng)
+        fit_idx, val_idx = split(len(train_idx), args.validation_split, rng)
+        self.fit_idx, self.val_idx = train_idx[fit_idx], train_idx[val_idx]
+        if len(self.fit_idx) == 0:
+            raise UsageError(f"--test-split {args.test_split} and --validation-split {args.validation_split} "
+                             f"leave none of the {len(X)} samples to train on")
+        self.extra: dict = {"task": self.task}
+        if table.features is not None:
+            self.extra["features"] = table.features
+        self.features = None
+        if args.scale == "standard":  # from the training rows only: test rows stay unseen
+            self.features = Standardizer.fit(X[self.fit_idx])
+            X = self.features.apply(X)
+            self.extra["scaling"] = self.features.to_json()
+        self.X = X
+        self.target_scaling = None
+        if self.task == "classification":
+            self.classes, self.targets = np.unique(y, return_inverse=True)
+            if len(self.classes) < 2:
+                raise UsageError(f"{table.source}: classification needs at least 2 classes in the target, "
+                                 f"it holds only {self.classes[0]!r}")
+            self.extra["classes"] = self.classes.tolist()
+            self.n_out, self.output, self.y = len(self.classes), "softmax", self.targets
+        else:
+            self.classes, self.n_out, self.output = None, 1, "identity"
+            self.y = self.targets = y.astype(np.float64)
+            if args.scale == "standard":
+                self.target_scaling = Standardizer.fit(self.y[self.fit_idx])
+                self.y = self.target_scaling.apply(self.y)
+                self.extra["target_scaling"] = self.target_scaling.to_json()
+        from .._io import MAX_META_BYTES
+
+        if len(json.dumps(self.extra)) > MAX_META_BYTES - 4096:
+            raise UsageError(f"{table.source}: {X.shape[1]} features are too many for the model file to keep "
+                             "their names and scaling; use --scale none and an .npz file")
+
+    def predictions(self, net, idx):
+        """Predictions on rows ``idx`` in the target's own units (labels codes, or values)."""
+        pred = net.predict(self.X[idx])
+        if self.task == "regression":
+            pred = pred[:, 0]
+            if self.target_scaling is not None:
+                pred = self.target_scaling.invert(pred)
+        return pred
+
+    def score(self, net, idx) -> float:
+        """Accuracy, or R² (1 - residual / total sum of squares), on rows ``idx``; NaN if none."""
+        if len(idx) == 0:
+            return float("nan")
+        pred = self.predictions(net, idx)
+        if self.task == "classification":
+            return float(np.mean(pred == self.targets[idx]))
+        truth = self.targets[idx]
+        total = np.sum((truth - truth.mean()) ** 2)
+        return float(1 - np.sum((pred - truth) ** 2) / total) if total > 0 else float("nan")
+
+
+def _diverged_message(epoch: int, args) -> str:
+    hints = [f"a smaller --lr (this run: {args.lr:g}; try {args.lr / 10:g})"]
+    if args.scale == "none":
+        hints.append("standardised features (leave out --scale none)")
+    if args.optimizer in ("sgd", "momentum", "nesterov"):
+        hints.append("--optimizer adam, which adapts each weight's step")
+    return (f"training diverged in epoch {epoch} (the loss or a weight became NaN or infinite); "
+            f"try {', or '.join(hints)}")
+
+
+def cmd_train(args) -> int:
+    import fastbp
+
+    from .. import _jit, kernels
+
+    comm, rank, size = _world(args.distributed)
+    # Every rank loads and splits the data alike (same seed) and trains on rows
+    # rank::size of the training part; only rank 0 prints and writes files.
+    print = builtins.print if rank == 0 else (lambda *a, **k: None)  # noqa: A001
+    table = load_data(args.data, args.target)
+    rng = np.random.default_rng(args.seed)
+    data = _Prepared(table, args, rng)
+    from .options import optimizer_of
+
+    optimizer = optimizer_of(args)
+    X = data.X
+    metric = "accuracy" if data.task == "classification" else "R2"
+    progress = Progress(args.epochs, metric, quiet=args.quiet or rank != 0)
+    plain = kernels.is_plain(optimizer.code, optimizer.hyper(args.lr))
+    kernel = kernels.train_epoch if plain else kernels.train_epoch_optim
+    progress.start(compiling=_jit.has_cached_code(kernel, args.dtype) is False)
+    try:
+        net = fastbp.Network([X.shape[1], *args.hidden, data.n_out], activation=args.activation,
+                             output=data.output, dtype=args.dtype, seed=args.seed)
+        if args.threads:
+            fastbp.set_num_threads(args.threads)
+        elif comm is not None:  # the cores shared out over the ranks on this machine
+            from fastbp._distributed import threads_per_rank
+
+            fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
+        # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback.
+        net.loss(X[:1], data.y[:1])
+        from .._validation import as_features
+
+        as_features(X, net.sizes[0], net.dtype)
+    except ValueError as exc:
+        raise UsageError(f"{table.source}: {exc}") from None
+
+    what = f"{data.task} ({data.n_out} classes: {data.why})" if data.task == "classification" \
+        else f"{data.task} ({data.why})"
+    scaled = "standardised (--scale none to leave them as they are)" if args.scale == "standard" else "as they are"
+    print(f"data: {table.source}: {len(X)} samples, {X.shape[1]} features, {what}; features {scaled}", flush=True)
+    print(f"network: {net!r}; {optimizer!r}, lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs",
+          flush=True)
+    if comm is not None:
+        print(f"distributed: {size} ranks, each training on 1 in {size} of the {len(data.fit_idx)} training rows; "
+              f"batch {args.batch_size} is the global batch", flush=True)
+    mine = data.fit_idx[rank::size]
+    X_fit, y_fit = X[mine], data.y[mine]  # gathered once, not per epoch
+    history = {"loss": [], "val": []}
+    interrupted = False
+    try:
+        for epoch in range(args.epochs):
+            t = time.perf_counter()
+            loss = net.fit(X_fit, y_fit, epochs=1, batch_size=args.batch_size, lr=args.lr,
+                           optimizer=optimizer, comm=comm)["loss"][0]
+            history["loss"].append(loss)
+            history["val"].append(data.score(net, data.val_idx))
+            progress.epoch(epoch + 1, loss, history["val"][-1], time.perf_counter() - t)
+    except KeyboardInterrupt:
+        interrupted = True
+        progress.close()
+        print(f"interrupted after {len(history['loss'])} finished epochs", file=sys.stderr)
+    except fastbp.TrainingDivergedError:
+        progress.close()
+        raise UsageError(_diverged_message(len(history["loss"]) + 1, args)) from None
+    except ValueError as exc:
+        raise UsageError(f"{exc}") from None
+    finally:
+        progress.close()
+    if history["loss"]:
+        seconds = progress.seconds
+        per_epoch = np.median(seconds[1:] if len(seconds) > 1 else seconds)
+        if len(data.test_idx):
+            result = f"test {metric}: {data.score(net, data.test_idx):.4f} on {len(data.test_idx)} held-out samples"
+        else:
+            result = (f"training {metric}: {data.score(net, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
+                      "(no test samples: --test-split 0)")
+        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch, {seconds[0]:.3f} s, includes "
+              "loading or compiling the kernels)")
+    if args.out and rank == 0:
+        try:
+            net.save(args.out, metadata=data.extra)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot write {args.out}: {getattr(exc, 'strerror', None) or exc}") from None
+        print(f"model saved to {args.out}")
+    if args.plot and history["loss"] and rank == 0:
+        from .plots import plot_history
+
+        shape = "-".join(map(str, net.sizes))
+        plot_history(history, metric, args.plot, title=f"{table.source}: {shape} {args.activation}, "
+                     f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}, {args.dtype}")
+        print(f"curves written to {args.plot}")
+    return 130 if interrupted else 0
