@@ -52,7 +52,8 @@ def check_train(args) -> None:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
     if args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.momentum is not None and args.optimizer not in MOMENTUM_OPTIMIZERS:
+    rank, size = mpi_launch()  # under mpiexec, rank 0 alone warns
+    if args.momentum is not None and args.optimizer not in MOMENTUM_OPTIMIZERS and rank == 0:
         warn(f"--momentum {args.momentum:g} is used by --optimizer momentum or nesterov only; "
              f"--optimizer {args.optimizer} ignores it")
     if args.out:
@@ -60,7 +61,6 @@ def check_train(args) -> None:
     if args.plot:
         check_plot_file(args.plot, "--plot")
     check_distinct({"--data": args.data, "--out": args.out, "--plot": args.plot})
-    rank, size = mpi_launch()
     if size > 1 and not args.distributed and rank == 0:
         also = " and write the same --out file" if args.out else ""
         warn(f"started as {size} MPI processes without --distributed: each trains its own copy on all the "
