@@ -52,6 +52,7 @@ def check_train(args) -> None:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
     if args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    args.optimizer_object = optimizer_of(args)
     rank, size = mpi_launch()  # under mpiexec, rank 0 alone warns
     if args.momentum is not None and args.optimizer not in MOMENTUM_OPTIMIZERS and rank == 0:
         warn(f"--momentum {args.momentum:g} is used by --optimizer momentum or nesterov only; "

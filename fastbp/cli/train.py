@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .._validation import as_features
 from .checks import UsageError
 from .data import Table, load_data
 from .progress import Progress
@@ -138,9 +139,7 @@ def cmd_train(args) -> int:
     table = load_data(args.data, args.target)
     rng = np.random.default_rng(args.seed)
     data = _Prepared(table, args, rng)
-    from .options import optimizer_of
-
-    optimizer = optimizer_of(args)
+    optimizer = args.optimizer_object  # made by options.check_train, before the data was read
     X = data.X
     metric = "accuracy" if data.task == "classification" else "R2"
     progress = Progress(args.epochs, metric, quiet=args.quiet or rank != 0)
@@ -158,8 +157,6 @@ def cmd_train(args) -> int:
             fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
         # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback.
         net.loss(X[:1], data.y[:1])
-        from .._validation import as_features
-
         as_features(X, net.sizes[0], net.dtype)
     except ValueError as exc:
         raise UsageError(f"{table.source}: {exc}") from None
