@@ -46,6 +46,32 @@ class Epoch:
         self.net.fit(self.X, self.Y, epochs=1, batch_size=self.batch, lr=0.01)
 
 
+class FitWithValidation:
+    """Seconds for a whole ``fit`` on config S's network with what users add
+    around the loop: 10% held out (``validation_split``), scored every epoch,
+    early stopping (``patience``, ``restore_best``) and a cosine schedule;
+    ``plain`` is the same epochs without them. Early stopping is off (patience
+    above the epochs) so both run all 10 epochs and the difference is the cost."""
+
+    params = (["plain", "validation+early_stopping"],)
+    param_names = ["fit"]
+    number = 1
+    repeat = (1, 5, 20.0)
+
+    def setup(self, fit):
+        sizes, self.batch, n = CONFIGS["S"]
+        self.X, self.Y = _data(sizes, n, "float32")
+        fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        self.sizes = sizes
+        self.extras = {} if fit == "plain" else dict(
+            validation_split=0.1, patience=100, restore_best=True, lr_schedule="cosine")
+        self.time_fit(fit)
+
+    def time_fit(self, fit):
+        net = fastbp.Network(self.sizes, activation="sigmoid", dtype="float32", seed=0)
+        net.fit(self.X, self.Y, epochs=10, batch_size=self.batch, lr=0.1, **self.extras)
+
+
 class Speedup:
     """How many times faster than ``fastbp.reference`` one epoch is (M-shaped net, 10,000 samples)."""
 

@@ -64,3 +64,32 @@ class Estimator:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.clf.partial_fit(self.X, self.y, classes=self.classes)
+
+
+class Lbfgs:
+    """Seconds for a whole ``fit(solver='lbfgs')`` (100 iterations at most) on
+    a small tabular problem, scikit-learn's recommendation for small data:
+    ``fastbp.sklearn`` (compiled loss and gradient) against scikit-learn's own."""
+
+    params = (["fastbp", "sklearn"],)
+    param_names = ["impl"]
+    number = 1
+    repeat = (1, 5, 20.0)
+
+    def setup(self, impl):
+        if impl == "fastbp":
+            from fastbp.sklearn import MLPClassifier
+
+            fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        else:
+            from sklearn.neural_network import MLPClassifier
+        self.Est = MLPClassifier
+        rng = np.random.default_rng(0)
+        self.X = rng.standard_normal((2_000, 20))
+        self.y = (self.X[:, :3].sum(axis=1) > 0).astype(int) + (self.X[:, 3] > 1)
+        self.time_fit(impl)
+
+    def time_fit(self, impl):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.Est(hidden_layer_sizes=(100,), solver="lbfgs", max_iter=100, random_state=0).fit(self.X, self.y)

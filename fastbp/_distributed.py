@@ -136,8 +136,8 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
     opt.step_count = comm.bcast(opt.step_count, root=0)
     if threads is None:
         threads = threads_per_rank(comm, MPI)
-    hyper = opt.hyper(lr)
     grad = buf[:P]
+    rate = {"hyper": opt.hyper(lr)}  # this epoch's, set by run()
 
     def step(rows):
         """The summed gradient and loss of ``rows`` into ``buf``."""
@@ -146,7 +146,7 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
 
     def update(count):
         """One optimizer step from the summed gradient of ``count`` rows; returns its L2 penalty."""
-        penalty = k.apply_update(params, grad, count, sizes, opt.code, hyper, opt.step_count, state)
+        penalty = k.apply_update(params, grad, count, sizes, opt.code, rate["hyper"], opt.step_count, state)
         opt.step_count += 1
         return penalty
 
@@ -175,7 +175,8 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
         comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
         return sums[0] / sums[1]
 
-    def run(perm):
+    def run(perm, epoch_lr):
+        rate["hyper"] = opt.hyper(epoch_lr)
         loss = (allreduce_epoch if average_every is None else local_sgd_epoch)(perm)
         # Every rank then holds rank 0's parameters and the global loss, so all decide alike.
         comm.Bcast(params, root=0)

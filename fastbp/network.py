@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _io, _layout, optimizers
+from . import _interop, _io, _layout, _training, optimizers
 from ._codes import ACTIVATIONS, LOSSES, check_config
 from ._validation import (
     as_features,
@@ -262,29 +262,28 @@ class BaseNetwork:
     def _workspace(self, batch_size: int) -> np.ndarray:
         return np.empty(_layout.workspace_size(self._sizes, batch_size, self._act_codes), dtype=self._dtype)
 
-    def _epoch_runner(self, X, Y, batch_size: int, opt: optimizers.Optimizer, lr: float) -> Callable:
-        """``run(perm) -> mean loss (+ L2 penalty)``: one compiled epoch with
-        ``opt``, advancing its step count. Buffers are made here, once per fit."""
+    def _epoch_runner(self, X, Y, batch_size: int, opt: optimizers.Optimizer, weights=None) -> Callable:
+        """``run(perm, lr) -> mean loss (+ L2 penalty)``: one compiled epoch with
+        ``opt`` at rate ``lr``, advancing its step count; ``weights``: per-row
+        weights or None. Buffers are made here, once per fit."""
         kernels = self._kernels()
         work = self._workspace(batch_size)
         state = opt.state_for(self._params.size, self._dtype)
         grad = np.empty_like(self._params)
-        hyper = opt.hyper(lr)
-        if kernels.is_plain(opt.code, hyper):  # each step fused into the backward pass
-            rate = self._dtype.type(lr)
-
-            def run_plain(perm):
+        weights = self._params[:0].copy() if weights is None else weights
+        if kernels.is_plain(opt.code, opt.hyper(1.0)):  # each step fused into the backward pass
+            def run_plain(perm, lr):
                 loss = kernels.train_epoch(X, Y, perm, batch_size, self._params, self._size_codes,
-                                           self._act_codes, self._loss_code, rate, work)
+                                           self._act_codes, self._loss_code, self._dtype.type(lr), work, weights)
                 opt.step_count += -(-perm.shape[0] // batch_size)
                 return float(loss)
 
             return run_plain
 
-        def run(perm):
+        def run(perm, lr):
             loss, penalty = kernels.train_epoch_optim(
                 X, Y, perm, batch_size, self._params, self._size_codes, self._act_codes, self._loss_code,
-                opt.code, hyper, opt.step_count, state, grad, work,
+                opt.code, opt.hyper(lr), opt.step_count, state, grad, work, weights,
             )
             opt.step_count += -(-perm.shape[0] // batch_size)
             return float(loss) + float(penalty)
@@ -318,7 +317,7 @@ class BaseNetwork:
         lr = check_learning_rate(lr)
         B = X.shape[0]
         before = self._params.copy()
-        loss = self._epoch_runner(X, Y, B, optimizers.SGD(), lr)(np.arange(B, dtype=np.int64))
+        loss = self._epoch_runner(X, Y, B, optimizers.SGD())(np.arange(B, dtype=np.int64), lr)
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
             self._params[...] = before
             raise TrainingDivergedError(
@@ -343,6 +342,15 @@ class BaseNetwork:
         on_divergence: str = "raise",
         comm: Any = None,
         average_every: int | None = None,
+        validation_data: tuple | None = None,
+        validation_split: float = 0.0,
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        restore_best: bool = False,
+        lr_schedule: str | Callable[[int], float] = "constant",
+        callback: Callable[[int, dict], Any] | None = None,
+        sample_weight=None,
+        class_weight: dict | str | None = None,
     ) -> dict[str, list[float]]:
         """Train by minibatch gradient descent.
 
@@ -359,7 +367,9 @@ class BaseNetwork:
             Visit the rows in a new random order each epoch (drawn from the
             network's seeded generator).
         verbose : bool
-            Print each epoch's loss.
+            Report each epoch: a progress bar redrawn on a terminal, else a
+            line per epoch (at most about one a second), with the loss and
+            the validation values.
         optimizer : str or fastbp.optimizers.Optimizer
             The update rule: a name of ``fastbp.optimizers.NAMES`` ('sgd',
             'momentum', 'nesterov', 'adam', 'rmsprop'; each with its defaults,
@@ -389,12 +399,45 @@ class BaseNetwork:
             With ``comm``: local SGD instead, each rank stepping on its own
             rows and the parameters averaged over the ranks every
             ``average_every`` steps and at the end of each epoch (off by default).
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch: ``"val_loss"`` (the loss, without L2)
+            and, for softmax and sigmoid outputs, ``"val_accuracy"`` join the history.
+        validation_split : float in [0, 1)
+            Hold out the last ``len(X) - int(len(X) * (1 - validation_split))``
+            rows (before any shuffling, as Keras does) as ``validation_data``;
+            ignored when ``validation_data`` is given.
+        patience : int, optional
+            Stop after this many epochs in a row without the monitored value
+            (``val_loss`` with validation data, else ``loss``) falling below
+            its best by more than ``min_delta``. None: never stop early.
+        min_delta : float
+            The smallest fall that counts as an improvement.
+        restore_best : bool
+            At the end, put back the parameters of the epoch with the best
+            monitored value (the optimizer's state stays as it ended).
+        lr_schedule : {'constant', 'step', 'cosine', 'invscaling'} or callable
+            The rate of each epoch of this call (``epoch`` from 0): ``lr``;
+            ``lr * 0.5 ** (epoch // 10)``; ``lr * (1 + cos(pi * epoch / epochs)) / 2``;
+            ``lr / (epoch + 1) ** 0.5``; or ``lr_schedule(epoch)``, a positive number.
+            The history gets ``"lr"``.
+        callback : callable, optional
+            ``callback(epoch, history)`` after each epoch (``epoch`` from 0);
+            returning ``False`` stops training.
+        sample_weight : (n_samples,) array-like, optional
+            Weights >= 0 per row: each step takes the weighted mean of its
+            rows' gradients (a batch of weight 0 changes nothing) and the
+            loss in the history is the weighted mean.
+        class_weight : dict or 'balanced', optional
+            For a softmax output or one sigmoid unit: ``{label: weight}``, or
+            ``'balanced'`` (``n_samples / (n_classes * count)``, scikit-learn's
+            rule); multiplies ``sample_weight``.
 
         Returns
         -------
         dict
             ``{"loss": [mean training loss of each epoch]}``, with the L2
-            penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has one.
+            penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has
+            one; ``"val_loss"``, ``"val_accuracy"`` and ``"lr"`` as above.
         """
         def prepare():
             """Every check and buffer, before any training: ``(settings, opt, X, Y)``."""
@@ -403,27 +446,58 @@ class BaseNetwork:
             opt.state_for(self._params.size, self._dtype)  # another network's optimizer fails here
             return (settings, opt, *self._XY(X, y))
 
+        extras = _training.Extras(validation_data, validation_split, patience, min_delta, restore_best,
+                                  lr_schedule, callback, sample_weight, class_weight)
         if comm is None:
             (n_epochs, batch, rate, n_threads, _), opt, X_, Y_ = prepare()
+            X_, Y_, weights, validation = extras.prepare(self, X_, Y_)
             batch = min(batch, X_.shape[0])
-            run, rank = self._epoch_runner(X_, Y_, batch, opt, rate), 0
+            run, rank = self._epoch_runner(X_, Y_, batch, opt, weights), 0
         else:
             from . import _distributed
 
+            extras.refuse_with_comm()
             (n_epochs, _, rate, n_threads, _), opt, X_, Y_, run, rank = _distributed.prepare(
                 comm, prepare, repr(self), shuffle, self._params, self._kernels,
                 (self._size_codes, self._act_codes, self._loss_code),
             )
+            validation = None
+        rate_of = _training.schedule(lr_schedule, rate, n_epochs)
+        stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
+                                          self._params)
         history: dict[str, list[float]] = {"loss": []}
+        progress = _training.Report(n_epochs, verbose and rank == 0, validation is not None)
         with self._num_threads(n_threads):
             for epoch in range(n_epochs):
                 perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
                 restore = self._snapshot(opt)
-                loss = run(perm.astype(np.int64, copy=False))
-                if not self._end_epoch(loss, epoch, n_epochs, rate, restore, history, on_divergence,
-                                       verbose and rank == 0):
+                epoch_lr = rate_of(epoch)
+                loss = run(perm.astype(np.int64, copy=False), epoch_lr)
+                if not self._end_epoch(loss, epoch, epoch_lr, restore, history, on_divergence):
                     break
+                if validation is not None:
+                    self._score(validation, history)
+                if lr_schedule != "constant":
+                    history.setdefault("lr", []).append(epoch_lr)
+                progress.epoch(history)
+                going = stopper.update(history, epoch)
+                if callback is not None and callback(epoch, history) is False:
+                    going = False
+                if not going:
+                    break
+        progress.close()
+        stopper.finish()
         return history
+
+    def _score(self, validation, history) -> None:
+        """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)`` into ``history``."""
+        Xv, Yv = validation
+        A = self._forward_rows(Xv)
+        history.setdefault("val_loss", []).append(float(self._kernels().loss_value(A, Yv, self._loss_code)))
+        if self._output == "softmax":
+            history.setdefault("val_accuracy", []).append(float(np.mean(A.argmax(axis=1) == Yv.argmax(axis=1))))
+        elif self._output == "sigmoid":
+            history.setdefault("val_accuracy", []).append(float(np.mean((A > 0.5) == (Yv > 0.5))))
 
     def _snapshot(self, opt: optimizers.Optimizer) -> Callable[[], None]:
         """A function that puts the parameters and ``opt``'s state back as they are now."""
@@ -436,7 +510,7 @@ class BaseNetwork:
 
         return restore
 
-    def _end_epoch(self, loss, epoch, epochs, lr, restore, history, on_divergence, verbose) -> bool:
+    def _end_epoch(self, loss, epoch, lr, restore, history, on_divergence) -> bool:
         """Record a finished epoch; False (training stops) if it diverged: then
         ``restore()`` and raise ``TrainingDivergedError`` or warn, per ``on_divergence``."""
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
@@ -450,8 +524,6 @@ class BaseNetwork:
             warnings.warn(msg, RuntimeWarning, stacklevel=4)
             return False
         history["loss"].append(loss)
-        if verbose:
-            print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6f}")
         return True
 
     def predict(self, X) -> np.ndarray:
@@ -522,6 +594,48 @@ class BaseNetwork:
         if metadata:
             meta["extra"] = metadata
         _io.write_model(path, meta, self._weights, self._biases)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """A network with the layers and parameters of a fitted scikit-learn MLP.
+
+        Parameters
+        ----------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+            Fitted (``fastbp.sklearn``'s estimators too). Its ``coefs_``
+            ``(n_in, n_out)`` become ``weights`` ``(n_out, n_in)``.
+
+        Returns
+        -------
+        Network
+            Of the estimator's sizes, activation (``'logistic'`` is
+            ``'sigmoid'``), output and dtype: ``forward`` gives its
+            ``predict_proba`` (for a binary classifier, the positive class's
+            column) or its ``predict`` (regressor). ``predict`` gives class
+            indices; ``estimator.classes_`` maps them to labels.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not a fitted scikit-learn MLP.
+        """
+        return _interop.from_sklearn(cls, estimator)
+
+    def to_onnx(self, path: str | os.PathLike | None = None):
+        """The forward pass as an ONNX model (needs ``pip install "fastbp[onnx]"``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the model (``.onnx``).
+
+        Returns
+        -------
+        onnx.ModelProto
+            Input ``X`` ``(N, n_in)`` and output ``Y`` ``(N, n_out)``, of the
+            network's dtype (opset 17): the output activations, as ``forward``.
+        """
+        return _interop.to_onnx(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike):

@@ -256,45 +256,68 @@ def is_plain(optimizer, hyper):
 def loss_value(A, Y, loss):
     """Mean over the batch of the per-sample loss (probabilities clipped below
     at the dtype's smallest normal number before ``log``)."""
+    return float(_sample_losses(A, Y, loss).mean())
+
+
+def _sample_losses(A, Y, loss):
+    """Each sample's loss, float64, ``(B,)``: rows of ``A`` and ``Y``."""
     tiny = np.finfo(A.dtype).tiny
     A = A.astype(np.float64)
     Y = Y.astype(np.float64)
     if loss == CROSS_ENTROPY:
-        per_sample = -np.sum(np.where(Y != 0, Y * np.log(np.maximum(A, tiny)), 0.0), axis=1)
-    elif loss == BINARY_CROSS_ENTROPY:
+        return -np.sum(np.where(Y != 0, Y * np.log(np.maximum(A, tiny)), 0.0), axis=1)
+    if loss == BINARY_CROSS_ENTROPY:
         pos = np.where(Y != 0, Y * np.log(np.maximum(A, tiny)), 0.0)
         neg = np.where(Y != 1, (1 - Y) * np.log(np.maximum(1 - A, tiny)), 0.0)
-        per_sample = -np.sum(pos + neg, axis=1)
-    else:
-        per_sample = 0.5 * np.sum((A - Y) ** 2, axis=1)
-    return float(per_sample.mean())
+        return -np.sum(pos + neg, axis=1)
+    return 0.5 * np.sum((A - Y) ** 2, axis=1)
 
 
-def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
-    """One epoch of plain minibatch SGD; returns the mean loss, each batch's
-    taken before its step."""
+def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, weights):
+    """One epoch of plain minibatch SGD; returns the mean loss (weighted by
+    ``weights`` unless it is empty), each batch's taken before its step."""
     hyper = SGD().hyper(float(lr))
     empty = params[:0]
-    return train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, SGD.code, hyper, 0, empty, empty, work)[0]
+    return train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, SGD.code, hyper, 0, empty, empty, work,
+                             weights)[0]
 
 
-def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
+def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work,
+                      weights):
     """One epoch with any optimizer and L2; returns ``(mean loss, mean L2 penalty)``
-    (see the kernel's docstring). ``grad`` and ``work`` are accepted for the signature."""
+    (see the kernel's docstring). ``grad`` and ``work`` are accepted for the signature.
+
+    With per-row ``weights``, each step's gradient is the weighted mean of its
+    rows' gradients (the output delta of row b scaled by ``w_b * B / W``, W the
+    batch's weight sum) and the loss the weighted mean over the epoch."""
     grad = np.empty_like(params)
-    total = penalty = 0.0
+    total = weight = penalty = 0.0
     for start in range(0, len(perm), batch_size):
         rows = perm[start : start + batch_size]
         B = len(rows)
-        total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
+        if len(weights):
+            w = weights[rows].astype(np.float64)
+            W = w.sum()
+            scale = w * B / W if W > 0 else np.zeros(B)
+            total += _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, scale)
+            weight += W
+        else:
+            total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
+            weight += B
         penalty += apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
         step += 1
-    return total / len(perm), penalty / len(perm)
+    return (total / weight if weight > 0 else 0.0), penalty / len(perm)
 
 
 def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
     """``grad <-`` the loss gradient summed over ``X[rows]`` (flat layout);
     returns the summed loss. No rows: zero gradient, loss 0."""
+    return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None)
+
+
+def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, scale):
+    """``batch_gradient``, with each row's output delta times ``scale[b]`` and
+    the returned loss ``sum_b row_weights[b] * loss_b`` when they are given."""
     if len(rows) == 0:
         grad[...] = 0
         return 0.0
@@ -310,11 +333,14 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
             Z.append(np.empty((sizes[l + 1], B), X.dtype))
             A.append(np.empty((sizes[l + 1], B), X.dtype))
             forward_layer(weights[l], biases[l], A[l], l == 0, acts[l], Z[l + 1], A[l + 1])
-        loss_sum = loss_value(A[L].T, Yt.T, loss) * B
+        losses = _sample_losses(A[L].T, Yt.T, loss)
+        loss_sum = float(losses.sum() if row_weights is None else losses @ row_weights)
         # Backward: the output delta, then each layer's gradient (sums, scale 1)
         # and the delta of the layer below, down to layer 1.
         D = np.empty_like(A[L])
         output_delta(A[L], Yt, acts[L - 1], loss, D)
+        if scale is not None:
+            D *= scale.astype(D.dtype)
         for l in range(L, 0, -1):
             below = None
             if l > 1:

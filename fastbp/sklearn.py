@@ -15,7 +15,9 @@ floating-point rounding.
 
 Differences, each deliberate:
 
-- ``solver='lbfgs'`` raises a ``ValueError`` (use scikit-learn's estimator).
+- ``solver='lbfgs'`` runs SciPy's L-BFGS-B as scikit-learn does, on a loss
+  and gradient over the whole data computed by the compiled
+  ``fastbp.kernels.batch_gradient`` (in chunks of rows) instead of NumPy.
 - fastbp's other hidden activations (``'leaky_relu'``, slope 0.01, and the
   rest of ``fastbp._codes.HIDDEN_ACTIVATIONS``) are accepted in addition to
   scikit-learn's four.
@@ -47,23 +49,20 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import validate_data
 
-from . import _layout
+from . import _interop, _layout
 from ._codes import (
     ACTIVATIONS,
     BINARY_CROSS_ENTROPY,
     CROSS_ENTROPY,
-    HIDDEN_ACTIVATIONS,
     MSE,
 )
 from .optimizers import SGD, Adam, pack
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-SUPPORTED_SOLVERS = ("sgd", "adam")
 # scikit-learn's activation names -> fastbp's: its four, then fastbp's own
 # (``fastbp.reference`` computes them in prediction, outside the compiled epochs).
-_SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_HIDDEN = {**_SKLEARN_HIDDEN, **{a: a for a in HIDDEN_ACTIVATIONS if a not in _SKLEARN_HIDDEN.values()}}
+_SKLEARN_HIDDEN, _HIDDEN = _interop.SKLEARN_OWN_HIDDEN, _interop.SKLEARN_HIDDEN
 # scikit-learn's optimizer -> (fastbp's specification, its state lists in state-copy order).
 _OPTIMIZERS = {SGDOptimizer: (SGD, ("velocities",)), AdamOptimizer: (Adam, ("ms", "vs"))}
 # scikit-learn's output activation -> (fastbp activation, loss code).
@@ -79,13 +78,38 @@ _COMPATIBLE = list(inspect.signature(_SkMLPClassifier._fit_stochastic).parameter
 class _CompiledEpochs:
     """Mixin over scikit-learn's MLP estimators: compiled epochs for the stochastic solvers."""
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        if self.solver not in SUPPORTED_SOLVERS:
-            raise ValueError(
-                f"solver={self.solver!r} is not supported by fastbp.sklearn; supported solvers: "
-                f"{', '.join(map(repr, SUPPORTED_SOLVERS))} (for L-BFGS use sklearn.neural_network.{type(self).__name__})"
-            )
-        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+    def to_onnx(self, path=None):
+        """The fitted network's forward pass as an ONNX model (``fastbp.Network.to_onnx``):
+        output ``Y`` is ``predict_proba`` for a multiclass classifier, the positive
+        class's probability for a binary one, ``predict`` for a regressor."""
+        from .network import Network
+
+        return Network.from_sklearn(self).to_onnx(path)
+
+    def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
+        why = self._compiled_path_refusal(X, sample_weight)
+        if why is not None:
+            if self.activation not in _SKLEARN_HIDDEN:
+                raise ValueError(
+                    f"activation={self.activation!r} is fastbp's own and runs only in compiled code, which "
+                    f"does not take {why}; use one of scikit-learn's activations for this fit"
+                )
+            return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
+                                      layer_units)
+        self._full_batch = _FullBatch(self, X, y, layer_units)
+        try:
+            return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
+                                      layer_units)
+        finally:
+            del self._full_batch
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+                         intercept_grads):
+        full = getattr(self, "_full_batch", None)
+        if full is None:  # scikit-learn's own path (sparse X, sample_weight)
+            return super()._loss_grad_lbfgs(packed_coef_inter, X, y, sample_weight, activations, deltas,
+                                            coef_grads, intercept_grads)
+        return full.loss_grad(packed_coef_inter, self.alpha)
 
     def _compiled_path_refusal(self, X, sample_weight) -> str | None:
         """Why this fit cannot run compiled epochs, or None when it can."""
@@ -240,6 +264,73 @@ def _shuffled(sample_idx, random_state):
     return sample_idx[order]
 
 
+class _FullBatch:
+    """The L-BFGS objective scikit-learn's ``_loss_grad_lbfgs`` computes (its
+    loss, L2 term and gradient, over every row, in its packed layout), from
+    the compiled ``batch_gradient`` summed over chunks of rows."""
+
+    CHUNK = 2048  # rows per batch_gradient call: bounds the workspace, whatever the data's size
+
+    def __init__(self, est, X, y, layer_units):
+        self.units = [int(n) for n in layer_units]
+        self.sizes = np.array(self.units, dtype=np.int64)
+        self.dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+        self.X = np.ascontiguousarray(X, dtype=self.dtype)
+        self.Y = np.ascontiguousarray(np.asarray(y).reshape(len(X), -1), dtype=self.dtype)
+        hidden = ACTIVATIONS[_HIDDEN[est.activation]]
+        out_act, self.loss = _OUTPUT[est.out_activation_]
+        self.acts = np.array([hidden] * (len(self.units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
+        # The loss as scikit-learn computes it (its clipping of probabilities at
+        # machine epsilon, squared_error averaged over the outputs too): L-BFGS's
+        # line search must see its values to take its steps.
+        from sklearn.neural_network._base import LOSS_FUNCTIONS
+
+        name = "binary_log_loss" if est.loss == "log_loss" and est.out_activation_ == "logistic" else est.loss
+        self.sk_loss = LOSS_FUNCTIONS[name]
+        self.out = np.empty_like(self.Y)
+        P = _layout.n_params(self.units)
+        self.params = np.empty(P, dtype=self.dtype)
+        self.grad = np.empty(P, dtype=self.dtype)
+        self.total = np.empty(P, dtype=np.float64)
+        chunk = min(self.CHUNK, len(X))
+        self.work = np.empty(_layout.workspace_size(self.units, chunk, self.acts), dtype=self.dtype)
+        self.rows = [np.arange(s, min(s + chunk, len(X)), dtype=np.int64) for s in range(0, len(X), chunk)]
+        # packed[order] is fastbp's flat layout: coefs (n_in, n_out) row-major, then intercepts.
+        order = np.empty(P, dtype=np.int64)
+        ours_W, ours_b = _layout.param_views(order, self.units)
+        start = 0
+        for W in ours_W:
+            n_out, n_in = W.shape
+            W[...] = np.arange(start, start + n_in * n_out).reshape(n_in, n_out).T
+            start += n_in * n_out
+        for b in ours_b:
+            b[...] = np.arange(start, start + b.size)
+            start += b.size
+        self.order = order
+        self.is_weight = np.zeros(P, dtype=bool)
+        for W in _layout.param_views(self.is_weight, self.units)[0]:
+            W[...] = True
+
+    def loss_grad(self, packed, alpha):
+        from .kernels import batch_gradient, forward
+
+        n = self.X.shape[0]
+        self.params[...] = packed[self.order]
+        self.total[...] = 0.0
+        for rows in self.rows:
+            batch_gradient(self.X, self.Y, rows, self.params, self.sizes, self.acts, self.loss, self.grad, self.work)
+            self.total += self.grad
+            forward(self.X[rows[0]:rows[-1] + 1], self.params, self.sizes, self.acts, self.work,
+                    self.out[rows[0]:rows[-1] + 1])
+        weights = self.params[self.is_weight].astype(np.float64)
+        loss = self.sk_loss(self.Y, self.out) + 0.5 * alpha * float(weights @ weights) / n
+        self.total[self.is_weight] += alpha * weights
+        self.total /= n
+        out = np.empty(packed.shape[0], dtype=np.float64)
+        out[self.order] = self.total
+        return loss, out
+
+
 class _FlatNet:
     """An estimator's parameters and optimizer state in fastbp's flat layout,
     for the length of one fit call.
@@ -302,7 +393,7 @@ class _FlatNet:
         hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _ in spec.params})
         loss, penalty = train_epoch_optim(
             X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
-            spec.code, hyper, step, self.state, self.grad, self.work,
+            spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0],
         )
         return float(loss), float(penalty)
 

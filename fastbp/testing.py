@@ -214,12 +214,23 @@ def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
     )
 
 
+def _row_weights(rng, n, dtype, weighted):
+    """Per-row weights (some 0, some above 1) when ``weighted``, else the empty array meaning none."""
+    if not weighted:
+        return np.zeros(0, dtype)
+    w = rng.uniform(0, 3, size=n)
+    w[rng.random(n) < 0.2] = 0.0
+    return w.astype(dtype)
+
+
 def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
-    """``_network``'s data in batches of ``B`` (so the last batch is partial)."""
-    X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant, scale)
+    """``_network``'s data in batches of ``B`` (so the last batch is partial);
+    variant ``(hidden, (output, loss))``, with ``"weighted"`` after them for per-row weights."""
+    X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant[:2], scale)
     B = shape[0]
     work = np.zeros(_layout.workspace_size(sizes, B, acts), dtype)
-    return (X, Y, rng.permutation(X.shape[0]), B, params, sizes, acts, loss, dtype.type(0.1), work)
+    weights = _row_weights(rng, X.shape[0], dtype, "weighted" in variant[2:])
+    return (X, Y, rng.permutation(X.shape[0]), B, params, sizes, acts, loss, dtype.type(0.1), work, weights)
 
 
 def _optimizer_state(rng, variant, P, dtype):
@@ -231,18 +242,19 @@ def _optimizer_state(rng, variant, P, dtype):
 
 
 def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
-    """As ``train_epoch``'s, plus an optimizer (variant ``(hidden, name)``) at step 3."""
-    hidden, name = variant
-    X, Y, perm, B, params, sizes, acts, loss, _, work = _args_train_epoch(
-        rng, shape, dtype, (hidden, ("softmax", "cross_entropy")), scale
+    """As ``train_epoch``'s, plus an optimizer (variant ``(hidden, name[, "weighted"])``) at step 3."""
+    hidden, name = variant[:2]
+    X, Y, perm, B, params, sizes, acts, loss, _, work, weights = _args_train_epoch(
+        rng, shape, dtype, (hidden, ("softmax", "cross_entropy"), *variant[2:]), scale
     )
     code, hyper, state = _optimizer_state(rng, name, params.size, dtype)
-    return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(params.size, dtype), work)
+    return (X, Y, perm, B, params, sizes, acts, loss, code, hyper, 3, state, np.zeros(params.size, dtype), work,
+            weights)
 
 
 def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
     """A share of ``B`` shuffled rows out of the ``2B+1`` of ``train_epoch``'s case."""
-    X, Y, perm, B, params, sizes, acts, loss, _, work = _args_train_epoch(rng, shape, dtype, variant, scale)
+    X, Y, perm, B, params, sizes, acts, loss, _, work, _ = _args_train_epoch(rng, shape, dtype, variant, scale)
     return (X, Y, perm[:B], params, sizes, acts, loss, np.zeros(params.size, dtype), work)
 
 
@@ -300,9 +312,11 @@ KERNELS = (
     KernelCase("is_plain", _args_is_plain, (), (*NAMES, "sgd+l2", "sgd+alpha")),
     *(_update_case(spec) for spec in SPECS.values()),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
-    KernelCase("train_epoch", _args_train_epoch, (4,), _HIDDEN_X_PAIRS),
+    KernelCase("train_epoch", _args_train_epoch, (4,),
+               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
     KernelCase(
-        "train_epoch_optim", _args_train_epoch_optim, (4, 11), tuple((h, n) for n in NAMES for h in ("tanh", "relu"))
+        "train_epoch_optim", _args_train_epoch_optim, (4, 11),
+        tuple((h, n) for n in NAMES for h in ("tanh", "relu")) + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted")),
     ),
     KernelCase("batch_gradient", _args_batch_gradient, (7,), _HIDDEN_X_PAIRS),
     KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *NAMES)),

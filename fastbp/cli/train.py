@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import as_features
 from .checks import UsageError
 from .data import Table, load_data
-from .progress import Progress
+from .._progress import Progress
 from .scaling import Standardizer
 
 
@@ -142,7 +142,7 @@ def cmd_train(args) -> int:
     optimizer = args.optimizer_object  # made by options.check_train, before the data was read
     X = data.X
     metric = "accuracy" if data.task == "classification" else "R2"
-    progress = Progress(args.epochs, metric, quiet=args.quiet or rank != 0)
+    progress = Progress(args.epochs, quiet=args.quiet or rank != 0)
     plain = kernels.is_plain(optimizer.code, optimizer.hyper(args.lr))
     kernel = kernels.train_epoch if plain else kernels.train_epoch_optim
     progress.start(compiling=_jit.has_cached_code(kernel, args.dtype) is False)
@@ -181,7 +181,7 @@ def cmd_train(args) -> int:
                            optimizer=optimizer, comm=comm)["loss"][0]
             history["loss"].append(loss)
             history["val"].append(data.score(net, data.val_idx))
-            progress.epoch(epoch + 1, loss, history["val"][-1], time.perf_counter() - t)
+            progress.epoch(epoch + 1, {"loss": loss, f"val {metric}": history["val"][-1]}, time.perf_counter() - t)
     except KeyboardInterrupt:
         interrupted = True
         progress.close()

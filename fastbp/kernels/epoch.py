@@ -9,6 +9,8 @@ configurations faster and S level (docs/design.md). For the BLAS, gathering
 the input as columns cost more than it saved, so it is gathered as columns
 (``Xc``) only when the first layer runs in the register tiles, which need it.
 """
+import numpy as np
+
 from .._jit import jit
 from ._tiles import is_small
 from ._views import _epoch_views, _gather, _layer_views, _state_views
@@ -19,9 +21,11 @@ from .update import _update_layers
 
 
 @jit
-def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views):
+def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights):
     """Gather a batch into ``views``, run the forward pass and form the output
-    delta; returns the batch's summed loss (taken before any step).
+    delta; returns ``(the batch's summed loss, its weight)``, the loss taken
+    before any step: B and the plain sum, or with per-row ``weights`` their
+    sum over the batch and the weighted sum (see ``_weigh_delta``).
 
     The input is gathered as columns too when the first layer's product is
     small enough for the register tiles (which read their right operand's
@@ -31,15 +35,36 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views):
     columns = is_small(Ws[0].shape[0], Xb.shape[0], Xb.shape[1])
     _gather(X, Y, perm, start, Xb, Xc, columns, Yt)
     _forward(Ws, bs, acts, Xc if columns else Xb, not columns, Zt, At)
-    total = _loss_sum(At[L], Yt, loss)
     output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
-    return total
+    if weights.shape[0] == 0:
+        return _loss_sum(At[L], Yt, loss), float(Xb.shape[0])
+    return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start)
 
 
 @jit
-def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
+def _weigh_delta(A, Yt, D, loss, weights, perm, start):
+    """Per-row weights: column b of the output delta times ``w_b * B / W``
+    (W the batch's weight sum), so the step's mean over B becomes the
+    weighted mean ``sum_b w_b g_b / W``; returns ``(sum_b w_b loss_b, W)``.
+    A batch of weight 0 takes no step from its gradient."""
+    n_out, B = D.shape
+    W = 0.0
+    for b in range(B):
+        W += weights[perm[start + b]]
+    total = 0.0
+    for b in range(B):
+        w = np.float64(weights[perm[start + b]])
+        total += w * _loss_sum(A[:, b:b + 1], Yt[:, b:b + 1], loss)
+        c = w * B / W if W > 0 else 0.0
+        for j in range(n_out):
+            D[j, b] *= c
+    return total, W
+
+
+@jit
+def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, weights):
     """One epoch of plain minibatch SGD, ``W -= lr * dW``; returns the mean
-    loss, each batch's taken before its step.
+    loss (weighted by ``weights``), each batch's taken before its step.
 
     Each step is fused into the backward pass: ``weight_gradient`` writes
     ``-lr/B * D A.T`` straight into W (beta 1), so there is no gradient array
@@ -56,21 +81,26 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work):
     sizes : (L+1,) int64 layer widths; acts : (L,) int64 activation codes; loss : int loss code.
     lr : scalar of the parameters' dtype.
     work : flat scratch buffer of ``_layout.workspace_size(sizes, batch_size, acts)`` scalars.
+    weights : (N,) per-row weights of the parameters' dtype, or an empty array
+        for none: each step then takes the weighted mean of its rows' gradients.
     """
     n = perm.shape[0]
     Ws, bs = _layer_views(params, sizes)
     full, last = _epoch_views(work, sizes, acts, batch_size, n)
-    total = 0.0
+    total = weight = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
         Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
+        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights)
+        total += batch_loss
+        weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
-    return total / n
+    return total / weight if weight > 0 else 0.0
 
 
 @jit
-def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work):
+def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work,
+                      weights):
     """Minibatch training with any optimizer of ``fastbp.optimizers``, and L2.
 
     Returns ``(mean loss, mean L2 penalty)`` over the epoch, each batch's
@@ -80,7 +110,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
 
     Parameters
     ----------
-    X, Y, perm, batch_size, params, sizes, acts, loss, work : as ``train_epoch``.
+    X, Y, perm, batch_size, params, sizes, acts, loss, work, weights : as ``train_epoch``.
     optimizer : int, an optimizer's ``code``; hyper : its float64 ``hyper`` array
         (``fastbp.optimizers``: ``lr, l2, alpha`` and its own parameters).
     step : int, steps taken before this epoch (Adam's bias correction counts them).
@@ -92,12 +122,14 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     gWs, gbs = _layer_views(grad, sizes)
     (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
     full, last = _epoch_views(work, sizes, acts, batch_size, n)
-    total = penalty = 0.0
+    total = weight = penalty = 0.0
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
         Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        total += _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views)
+        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights)
+        total += batch_loss
+        weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
         step += 1
         penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
-    return total / n, penalty / n
+    return (total / weight if weight > 0 else 0.0), penalty / n

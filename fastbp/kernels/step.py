@@ -5,6 +5,8 @@ of every share (``fastbp._distributed`` allreduces between the two).
 The same flat layout as the parameters (``fastbp._layout``) holds the
 gradients, so one buffer is one allreduce.
 """
+import numpy as np
+
 from .._jit import jit
 from ..optimizers import HYPER_LR
 from ._views import _batch_views, _layer_views, _state_views
@@ -29,7 +31,7 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
     gWs, gbs = _layer_views(grad, sizes)
     views = _batch_views(work, sizes, acts, B)
     Xb, _, _, At, Zt, Dt = views
-    total = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views)
+    total, _ = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views, np.empty(0, params.dtype))
     _backward(Ws, acts, Xb, At, Zt, Dt, 1.0, 0.0, gWs, gbs)
     return total
 

@@ -1,4 +1,5 @@
-"""Training progress: a bar redrawn in place on a terminal, plain lines in a log.
+"""Training progress (``fit(verbose=True)``, ``fastbp train``): a bar redrawn
+in place on a terminal, plain lines in a log.
 
 On a terminal (stderr) one line is redrawn per epoch; written to a file or a
 pipe, a line per epoch goes to stdout, at most about one a second (plus the
@@ -22,16 +23,15 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Report each finished epoch; ``close`` ends the bar's line."""
 
-    def __init__(self, epochs: int, metric: str, quiet: bool = False, interactive: bool | None = None,
-                 log_every: float = 1.0):
+    def __init__(self, epochs: int, quiet: bool = False, interactive: bool | None = None, log_every: float = 1.0):
         self.epochs = epochs
-        self.metric = metric
         self.quiet = quiet
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self.log_every = log_every
         self.seconds: list[float] = []
         self._last_log = -float("inf")
         self._drawn = False
+        self._tick = time.perf_counter()
 
     def start(self, compiling: bool) -> None:
         """Before the first epoch: say when it will include compiling the kernels."""
@@ -44,13 +44,16 @@ class Progress:
             else:
                 print(message, flush=True)
 
-    def epoch(self, done: int, loss: float, val: float, seconds: float) -> None:
-        """``done`` epochs are finished; the last took ``seconds``."""
-        self.seconds.append(seconds)
+    def epoch(self, done: int, values: dict[str, float], seconds: float | None = None) -> None:
+        """``done`` epochs are finished; ``values`` to show (NaN ones are left
+        out); the last epoch took ``seconds`` (default: the time since the last call)."""
+        now = time.perf_counter()
+        self.seconds.append(now - self._tick if seconds is None else seconds)
+        self._tick = now
+        seconds = self.seconds[-1]
         if self.quiet:
             return
-        val_text = f"  val {self.metric} {val:.4f}" if val == val else ""
-        status = f"loss {loss:.4f}{val_text}"
+        status = "  ".join(f"{name} {value:.4f}" for name, value in values.items() if value == value)
         if self.interactive:
             width = 24
             filled = width * done // self.epochs

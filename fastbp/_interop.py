@@ -1,0 +1,103 @@
+"""Networks in and out: from a fitted scikit-learn MLP, to an ONNX model.
+
+Both work on the parameters alone (sizes, activations, weights, biases), so
+``fastbp.Network`` and ``fastbp.reference.Network`` share them.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ._codes import HIDDEN_ACTIVATIONS
+
+# scikit-learn's activation names -> fastbp's (fastbp.sklearn's estimators also take fastbp's own names).
+SKLEARN_OWN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+SKLEARN_HIDDEN = {**SKLEARN_OWN_HIDDEN, **{a: a for a in HIDDEN_ACTIVATIONS if a not in SKLEARN_OWN_HIDDEN.values()}}
+SKLEARN_OUTPUT = {"softmax": ("softmax", "cross_entropy"), "logistic": ("sigmoid", "binary_cross_entropy"),
+                  "identity": ("identity", "mse")}
+ONNX_OPSET = 17  # widely run (onnxruntime >= 1.13); GELU is written with Erf, which it has
+
+
+def from_sklearn(cls, estimator):
+    """A ``cls`` network with the layers and parameters of a fitted scikit-learn MLP."""
+    coefs = getattr(estimator, "coefs_", None)
+    intercepts = getattr(estimator, "intercepts_", None)
+    if not hasattr(estimator, "out_activation_") or coefs is None or intercepts is None:
+        raise ValueError(f"from_sklearn needs a fitted sklearn.neural_network MLPClassifier or MLPRegressor, "
+                         f"got {type(estimator).__name__}" + (" (not fitted)" if hasattr(estimator, "hidden_layer_sizes")
+                                                              else ""))
+    activation = SKLEARN_HIDDEN.get(estimator.activation)
+    output = SKLEARN_OUTPUT.get(estimator.out_activation_)
+    if activation is None or output is None:
+        raise ValueError(f"from_sklearn: activation {estimator.activation!r} / output {estimator.out_activation_!r} "
+                         "has no fastbp counterpart")
+    dtype = np.result_type(*coefs)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"from_sklearn: coefficients of dtype {dtype}; float32 or float64 expected")
+    sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+    net = cls(sizes, activation=activation, output=output[0], loss=output[1], dtype=dtype)
+    for W, b, coef, intercept in zip(net.weights, net.biases, coefs, intercepts):
+        W[...] = coef.T  # scikit-learn keeps (n_in, n_out); fastbp (n_out, n_in)
+        b[...] = intercept
+    return net
+
+
+def to_onnx(net, path: str | os.PathLike | None = None):
+    """The forward pass of ``net`` as an ONNX model (input ``X``, output ``Y``), written to ``path`` if given."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise ImportError('to_onnx needs the onnx package: pip install "fastbp[onnx]"') from None
+    elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
+    nodes, inits = [], []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=net.dtype), name))
+        return name
+
+    def activate(x, act, l):
+        y = f"A{l}"
+        if act == "identity":
+            nodes.append(helper.make_node("Identity", [x], [y]))
+        elif act in ("sigmoid", "tanh", "relu"):
+            nodes.append(helper.make_node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[act], [x], [y]))
+        elif act == "leaky_relu":
+            nodes.append(helper.make_node("LeakyRelu", [x], [y], alpha=0.01))
+        elif act == "softmax":
+            nodes.append(helper.make_node("Softmax", [x], [y], axis=1))
+        elif act == "silu":
+            nodes.extend([helper.make_node("Sigmoid", [x], [f"S{l}"]), helper.make_node("Mul", [x, f"S{l}"], [y])])
+        elif act == "gelu":  # x * (1 + erf(x / sqrt(2))) / 2, the exact form fastbp computes
+            nodes.extend([
+                helper.make_node("Mul", [x, const(f"rsqrt2_{l}", 1 / math.sqrt(2))], [f"G{l}a"]),
+                helper.make_node("Erf", [f"G{l}a"], [f"G{l}b"]),
+                helper.make_node("Add", [f"G{l}b", const(f"one_{l}", 1.0)], [f"G{l}c"]),
+                helper.make_node("Mul", [x, f"G{l}c"], [f"G{l}d"]),
+                helper.make_node("Mul", [f"G{l}d", const(f"half_{l}", 0.5)], [y]),
+            ])
+        else:  # pragma: no cover - every activation of fastbp._codes is above
+            raise ValueError(f"to_onnx: no ONNX form for activation {act!r}")
+        return y
+
+    x = "X"
+    L = len(net.weights)
+    for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
+        nodes.append(helper.make_node("Gemm", [x, const(f"W{l}", W), const(f"b{l}", b)], [f"Z{l}"], transB=1))
+        x = activate(f"Z{l}", net.activation if l < L else net.output, l)
+    nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    graph = helper.make_graph(
+        nodes, "fastbp_forward",
+        [helper.make_tensor_value_info("X", elem, ["N", net.sizes[0]])],
+        [helper.make_tensor_value_info("Y", elem, ["N", net.sizes[-1]])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                              producer_name="fastbp", doc_string=repr(net))
+    model.ir_version = 8  # what opset 17 needs, so that older runtimes load it
+    onnx.checker.check_model(model)
+    if path is not None:
+        onnx.save_model(model, os.fspath(path))
+    return model

@@ -1,0 +1,209 @@
+"""What ``fit`` does between epochs: validation, early stopping, learning-rate
+schedules, per-row weights, callbacks and the progress report.
+
+All of it runs once per epoch in Python, around one compiled epoch (or the
+reference's twin), so ``fastbp.Network`` and ``fastbp.reference.Network`` share
+it and a fit that uses none of it pays nothing in its batches.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import numpy as np
+
+from ._validation import InputTypeError, check_learning_rate, check_positive_int
+
+SCHEDULES = ("constant", "step", "cosine", "invscaling")
+STEP_EPOCHS, STEP_FACTOR = 10, 0.5  # "step": halve the rate every 10 epochs
+INVSCALING_POWER = 0.5  # "invscaling": lr / (epoch + 1) ** 0.5, scikit-learn's power_t
+
+
+def validation_split_rows(n: int, fraction) -> int:
+    """Rows kept for training when the last ``fraction`` of ``n`` is held out (Keras's rule)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction < 1:
+        raise ValueError(f"validation_split must be a number in [0, 1), got {fraction!r}")
+    kept = int(n * (1 - float(fraction)))
+    if kept < 1:
+        raise ValueError(f"validation_split={fraction} leaves none of the {n} samples to train on")
+    return kept
+
+
+def schedule(lr_schedule, lr: float, epochs: int) -> Callable[[int], float]:
+    """``epoch -> learning rate`` (epochs counted from 0 in this fit call).
+
+    ``"constant"``: ``lr``; ``"step"``: halved every 10 epochs; ``"cosine"``:
+    ``lr * (1 + cos(pi * epoch / epochs)) / 2`` (PyTorch's CosineAnnealingLR
+    down to 0 over the fit); ``"invscaling"``: ``lr / (epoch + 1) ** 0.5``; a
+    callable: its value, which must be a positive finite number.
+    """
+    if callable(lr_schedule):
+        def custom(epoch: int) -> float:
+            value = lr_schedule(epoch)
+            try:
+                return check_learning_rate(value, f"lr_schedule({epoch})")
+            except InputTypeError as exc:
+                raise ValueError(str(exc)) from None
+
+        return custom
+    if lr_schedule == "constant" or lr_schedule is None:
+        return lambda epoch: lr
+    if lr_schedule == "step":
+        return lambda epoch: lr * STEP_FACTOR ** (epoch // STEP_EPOCHS)
+    if lr_schedule == "cosine":
+        return lambda epoch: lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    if lr_schedule == "invscaling":
+        return lambda epoch: lr / (epoch + 1) ** INVSCALING_POWER
+    raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got {lr_schedule!r}")
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs without the monitored value falling by
+    more than ``min_delta``; keep the best epoch's parameters to put back."""
+
+    def __init__(self, monitor: str, patience, min_delta, restore_best: bool, params: np.ndarray):
+        self.monitor = monitor
+        self.patience = None if patience is None else check_positive_int(patience, "patience")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not (
+                math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        if not isinstance(restore_best, (bool, np.bool_)):
+            raise InputTypeError(f"restore_best must be True or False, got {restore_best!r}")
+        self.restore_best = bool(restore_best)
+        self.params = params
+        self.best = math.inf
+        self.best_epoch = -1
+        self.best_params = None
+        self.waited = 0
+
+    def update(self, history: dict, epoch: int) -> bool:
+        """Record the epoch just finished; False when training should stop."""
+        value = history[self.monitor][-1]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.waited = value, epoch, 0
+            if self.restore_best:
+                self.best_params = self.params.copy()
+            return True
+        self.waited += 1
+        return self.patience is None or self.waited < self.patience
+
+    def finish(self) -> None:
+        """Put the best epoch's parameters back (``restore_best``)."""
+        if self.restore_best and self.best_params is not None:
+            self.params[...] = self.best_params
+
+
+def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) -> np.ndarray | None:
+    """Each row's weight in the loss and gradient (``sample_weight`` times its
+    class's ``class_weight``), or None when both are None.
+
+    The class of a row is the argmax of its one-hot target (softmax) or its
+    0/1 target (one sigmoid unit); ``"balanced"`` weighs class c by
+    ``n / (n_classes * count_c)``, scikit-learn's rule.
+    """
+    if sample_weight is None and class_weight is None:
+        return None
+    n = Y.shape[0]
+    w = np.ones(n, dtype=np.float64)
+    if sample_weight is not None:
+        try:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputTypeError(f"sample_weight must be numbers, got {type(sample_weight).__name__}") from None
+        if sw.shape != (n,):
+            raise ValueError(f"sample_weight must have one weight per sample, shape ({n},); got {sw.shape}")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite and >= 0")
+        w *= sw
+    if class_weight is not None:
+        if output == "softmax":
+            classes, k = Y.argmax(axis=1), Y.shape[1]
+        elif output == "sigmoid" and Y.shape[1] == 1:
+            classes, k = (Y[:, 0] > 0.5).astype(np.int64), 2
+        else:
+            raise ValueError("class_weight needs a classifier: a softmax output or a sigmoid output of one unit")
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            counts = np.bincount(classes, minlength=k).astype(np.float64)
+            present = counts > 0
+            per_class = np.ones(k)
+            per_class[present] = n / (present.sum() * counts[present])
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(k)
+            for c, value in class_weight.items():
+                if isinstance(c, bool) or not isinstance(c, numbers.Integral) or not 0 <= c < k:
+                    raise ValueError(f"class_weight keys must be class labels 0..{k - 1}, got {c!r}")
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+                        math.isfinite(value) and value >= 0):
+                    raise ValueError(f"class_weight[{c}] must be a finite number >= 0, got {value!r}")
+                per_class[c] = value
+        else:
+            raise ValueError(f"class_weight must be a dict {{label: weight}} or 'balanced', got {class_weight!r}")
+        w *= per_class[classes]
+    if not w.any():
+        raise ValueError("sample_weight and class_weight give every sample weight 0: nothing to learn from")
+    return w.astype(dtype)
+
+
+class Extras:
+    """``fit``'s optional arguments beyond the loop itself, checked before any training."""
+
+    def __init__(self, validation_data, validation_split, patience, min_delta, restore_best, lr_schedule,
+                 callback, sample_weight, class_weight):
+        self.validation_data = validation_data
+        self.validation_split = validation_split
+        self.sample_weight = sample_weight
+        self.class_weight = class_weight
+        if callback is not None and not callable(callback):
+            raise InputTypeError(f"callback must be a callable (epoch, history), got {callback!r}")
+        if not callable(lr_schedule) and lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got {lr_schedule!r}")
+        EarlyStopping("loss", patience, min_delta, restore_best, np.zeros(0))  # checks the three
+        self.used = [name for name, value, unset in (
+            ("validation_data", validation_data, None), ("validation_split", validation_split, 0.0),
+            ("patience", patience, None), ("restore_best", restore_best, False),
+            ("sample_weight", sample_weight, None), ("class_weight", class_weight, None)) if value is not unset
+            and not (isinstance(unset, float) and value == unset)]
+
+    def refuse_with_comm(self) -> None:
+        if self.used:
+            raise ValueError(f"{', '.join(self.used)}: not supported with comm= (data-parallel training) yet")
+
+    def prepare(self, net, X, Y):
+        """``(X, Y, weights, validation)``: the training rows, their weights
+        (or None) and ``(X_val, Y_val)`` (or None), all converted for ``net``."""
+        weights = row_weights(self.sample_weight, self.class_weight, Y, net.output, net.dtype)
+        validation = None
+        if self.validation_data is not None:
+            if not isinstance(self.validation_data, (tuple, list)) or len(self.validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            try:
+                validation = net._XY(*self.validation_data)
+            except ValueError as exc:
+                raise type(exc)(f"validation_data: {exc}") from None
+        elif self.validation_split:
+            kept = validation_split_rows(X.shape[0], self.validation_split)
+            validation = (X[kept:], Y[kept:])
+            X, Y = X[:kept], Y[:kept]
+            weights = None if weights is None else weights[:kept]
+            if weights is not None and not weights.any():
+                raise ValueError("the training rows left by validation_split all have weight 0")
+        return X, Y, weights, validation
+
+
+class Report:
+    """``fit(verbose=True)``'s report of each epoch: the last values of the history."""
+
+    def __init__(self, epochs: int, enabled: bool, validation: bool):
+        from ._progress import Progress
+
+        self.progress = Progress(epochs, quiet=not enabled)
+        self.done = 0
+
+    def epoch(self, history: dict) -> None:
+        self.done += 1
+        self.progress.epoch(self.done, {k: v[-1] for k, v in history.items() if k != "lr"})
+
+    def close(self) -> None:
+        self.progress.close()

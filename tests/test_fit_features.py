@@ -1,0 +1,159 @@
+"""``fit``'s features around the loop: validation, early stopping, schedules,
+callbacks, per-row weights, the report; in fastbp.Network and its reference twin alike."""
+import math
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.testing import TOLERANCES
+
+NETS = [fastbp.Network, fastbp.reference.Network]
+IDS = ["fastbp", "reference"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+    return X, y
+
+
+def net_of(cls, **kw):
+    return cls([5, 8, 3], activation="tanh", seed=0, **kw)
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_validation_split_holds_out_the_last_rows(cls, data):
+    X, y = data
+    net = net_of(cls)
+    h = net.fit(X, y, epochs=3, batch_size=16, validation_split=0.25)
+    assert len(h["val_loss"]) == len(h["val_accuracy"]) == 3
+    kept = int(120 * 0.75)
+    assert math.isclose(h["val_loss"][-1], net.loss(X[kept:], y[kept:]), rel_tol=1e-9)
+    assert math.isclose(h["val_accuracy"][-1], float(np.mean(net.predict(X[kept:]) == y[kept:])))
+    # It trained on the first rows only: the same as fitting them alone.
+    alone = net_of(cls)
+    alone.fit(X[:kept], y[:kept], epochs=3, batch_size=16)
+    np.testing.assert_array_equal(alone.weights[0], net.weights[0])
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_validation_data_is_scored_and_checked(cls, data):
+    X, y = data
+    h = net_of(cls).fit(X[:100], y[:100], epochs=2, validation_data=(X[100:], y[100:]), validation_split=0.5)
+    assert len(h["val_loss"]) == 2
+    with pytest.raises(ValueError, match="validation_data"):
+        net_of(cls).fit(X, y, epochs=1, validation_data=(X[:, :3], y))
+    with pytest.raises(ValueError, match="validation_split"):
+        net_of(cls).fit(X, y, epochs=1, validation_split=1.0)
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_patience_stops_and_restore_best_puts_the_best_epoch_back(cls, data):
+    X, y = data
+    seen = []
+    net = net_of(cls)
+    # No fall is ever as large as min_delta: the first epoch stays the best, and 2 more end it.
+    h = net.fit(X, y, epochs=20, patience=2, min_delta=10.0, restore_best=True,
+                callback=lambda epoch, history: seen.append((epoch, len(history["loss"]))))
+    assert len(h["loss"]) == 3 and seen == [(0, 1), (1, 2), (2, 3)]
+    first = net_of(cls)
+    first.fit(X, y, epochs=1)
+    np.testing.assert_array_equal(first.weights[0], net.weights[0])
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_a_callback_returning_false_stops(cls, data):
+    X, y = data
+    h = net_of(cls).fit(X, y, epochs=10, callback=lambda epoch, history: epoch < 3)
+    assert len(h["loss"]) == 4
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+@pytest.mark.parametrize("name, expected", [
+    ("step", [0.1] * 10 + [0.05] * 2),
+    ("cosine", [0.1 * 0.5 * (1 + math.cos(math.pi * e / 12)) for e in range(12)]),
+    ("invscaling", [0.1 / math.sqrt(e + 1) for e in range(12)]),
+])
+def test_schedules_give_each_epoch_its_rate(cls, data, name, expected):
+    X, y = data
+    h = net_of(cls).fit(X, y, epochs=12, lr=0.1, lr_schedule=name)
+    np.testing.assert_allclose(h["lr"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_a_schedule_trains_as_fits_one_epoch_at_a_time(cls, data):
+    X, y = data
+    rates = [0.2, 0.05, 0.01]
+    scheduled = net_of(cls)
+    scheduled.fit(X, y, epochs=3, lr_schedule=lambda epoch: rates[epoch], optimizer=fastbp.optimizers.SGD())
+    manual = net_of(cls)
+    for rate in rates:
+        manual.fit(X, y, epochs=1, lr=rate)
+    np.testing.assert_allclose(scheduled.weights[0], manual.weights[0], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"lr_schedule\(1\)"):
+        net_of(cls).fit(X, y, epochs=3, lr_schedule=lambda epoch: 0.1 if epoch == 0 else -1.0)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        net_of(cls).fit(X, y, epochs=3, lr_schedule="exponential")
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_sample_weights_are_a_weighted_mean(cls, data):
+    """Full batches: integer weights step as the rows repeated that often, weight 0 as the row left out."""
+    X, y = data
+    w = np.random.default_rng(1).integers(0, 3, size=len(X))
+    weighted = net_of(cls)
+    h = weighted.fit(X, y, epochs=2, batch_size=len(X), shuffle=False, sample_weight=w)
+    repeated = net_of(cls)
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    hr = repeated.fit(Xr, yr, epochs=2, batch_size=len(Xr), shuffle=False)
+    tol = TOLERANCES[np.dtype("float64")]
+    np.testing.assert_allclose(weighted.weights[0], repeated.weights[0], rtol=tol["rtol"], atol=tol["atol"])
+    np.testing.assert_allclose(h["loss"], hr["loss"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+def test_balanced_class_weight_is_n_over_k_counts(cls, data):
+    X, y = data
+    counts = np.bincount(y)
+    by_class = net_of(cls)
+    by_class.fit(X, y, epochs=2, class_weight="balanced")
+    by_row = net_of(cls)
+    by_row.fit(X, y, epochs=2, sample_weight=(len(y) / (3 * counts))[y])
+    np.testing.assert_allclose(by_class.weights[0], by_row.weights[0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls", NETS, ids=IDS)
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sample_weight": np.ones(5)}, "sample_weight"),
+    ({"sample_weight": -np.ones(120)}, "sample_weight"),
+    ({"sample_weight": np.full(120, np.nan)}, "sample_weight"),
+    ({"sample_weight": np.zeros(120)}, "weight 0"),
+    ({"class_weight": {7: 1.0}}, "class_weight"),
+    ({"class_weight": "even"}, "class_weight"),
+    ({"patience": 0}, "patience"),
+    ({"min_delta": -1.0}, "min_delta"),
+    ({"callback": 3}, "callback"),
+])
+def test_bad_extras_are_refused_before_training(cls, data, kwargs, match):
+    X, y = data
+    net = net_of(cls)
+    before = net.weights[0].copy()
+    with pytest.raises(ValueError, match=match):
+        net.fit(X, y, epochs=1, **kwargs)
+    np.testing.assert_array_equal(net.weights[0], before)
+
+
+def test_class_weight_needs_a_classifier(data):
+    X, y = data
+    with pytest.raises(ValueError, match="classifier"):
+        fastbp.Network([5, 4, 1], output="identity").fit(X, y.astype(float), epochs=1, class_weight="balanced")
+
+
+def test_verbose_reports_each_epoch(capsys, data):
+    X, y = data
+    net_of(fastbp.Network).fit(X, y, epochs=2, verbose=True, validation_split=0.2)
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "val_loss" in out and "val_accuracy" in out
