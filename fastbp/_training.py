@@ -195,7 +195,7 @@ class Extras:
 class Report:
     """``fit(verbose=True)``'s report of each epoch: the last values of the history."""
 
-    def __init__(self, epochs: int, enabled: bool, validation: bool):
+    def __init__(self, epochs: int, enabled: bool):
         from ._progress import Progress
 
         self.progress = Progress(epochs, quiet=not enabled)
@@ -205,5 +205,8 @@ class Report:
         self.done += 1
         self.progress.epoch(self.done, {k: v[-1] for k, v in history.items() if k != "lr"})
 
-    def close(self) -> None:
+    def __enter__(self) -> "Report":
+        return self
+
+    def __exit__(self, *exc) -> None:  # the bar's line is ended however the fit ends
         self.progress.close()

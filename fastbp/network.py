@@ -419,7 +419,7 @@ class BaseNetwork:
             The rate of each epoch of this call (``epoch`` from 0): ``lr``;
             ``lr * 0.5 ** (epoch // 10)``; ``lr * (1 + cos(pi * epoch / epochs)) / 2``;
             ``lr / (epoch + 1) ** 0.5``; or ``lr_schedule(epoch)``, a positive number.
-            The history gets ``"lr"``.
+            With a schedule other than ``'constant'`` the history gets ``"lr"``.
         callback : callable, optional
             ``callback(epoch, history)`` after each epoch (``epoch`` from 0);
             returning ``False`` stops training.
@@ -466,8 +466,8 @@ class BaseNetwork:
         stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
                                           self._params)
         history: dict[str, list[float]] = {"loss": []}
-        progress = _training.Report(n_epochs, verbose and rank == 0, validation is not None)
-        with self._num_threads(n_threads):
+        progress = _training.Report(n_epochs, verbose and rank == 0)
+        with self._num_threads(n_threads), progress:
             for epoch in range(n_epochs):
                 perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
                 restore = self._snapshot(opt)
@@ -485,7 +485,6 @@ class BaseNetwork:
                     going = False
                 if not going:
                     break
-        progress.close()
         stopper.finish()
         return history
 

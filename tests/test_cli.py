@@ -180,6 +180,8 @@ OUTPUTS = {
     "--out the --data file": (["train", "--data", "{d}/ok.csv", "--target", "y", "--out", "{d}/ok.csv"],
                               "same file"),
     "negative seed": (["train", "--seed", "-1"], "--seed"),
+    "zero patience": (["train", "--patience", "0"], "--patience"),
+    "patience without validation rows": (["train", "--patience", "3", "--validation-split", "0"], "--validation-split"),
     "splits leave nothing": (["train", "--test-split", "0.5", "--validation-split", "0.5"], "nothing to train"),
     "predict --out a folder": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv", "--out", "{d}"], "is a folder"),
     "predict --out over its model": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv", "--out", "{d}/m.npz"],

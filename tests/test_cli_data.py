@@ -102,6 +102,15 @@ def test_unscaled_regression_predicts_in_the_targets_units(tables):
     assert values.std() > 0.3 * y.std() and np.corrcoef(values, y)[0, 1] > 0.5
 
 
+def test_patience_stops_early_and_keeps_the_best_epoch(tables):
+    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--quiet", "--epochs", "300",
+              "--patience", "5")
+    assert out.returncode == 0, out.stderr
+    line = [l for l in out.stdout.splitlines() if l.startswith("early stop after epoch")][0]
+    assert int(line.split()[4].rstrip(":")) < 300
+    assert metric(out.stdout, "R2") > 0.3
+
+
 def test_predict_finds_the_feature_columns_by_name(tables, tmp_path):
     model = str(tables["dir"] / "wine_by_name.npz")
     assert run("train", "--data", tables["wine"], "--target", "cultivar", "--quiet", "--epochs", "5",

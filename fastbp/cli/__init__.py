@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-split", type=float, default=0.1,
                    help="fraction of the training rows held out to report a validation score each epoch")
     t.add_argument("--test-split", type=float, default=0.25, help="fraction of the rows held out for the final test")
+    t.add_argument("--patience", type=int, metavar="N",
+                   help="stop after N epochs without a better validation score and keep the best epoch's model "
+                        "(default: train every epoch)")
     t.add_argument("--out", help="save the model here (.npz with the scaling and labels; read by fastbp predict)")
     t.add_argument("--plot", help="write loss and validation curves to this image (.png, .pdf, .svg; needs "
                                   "matplotlib)")

@@ -48,6 +48,11 @@ def check_train(args) -> None:
     if args.validation_split + args.test_split >= 1:
         raise UsageError(f"--validation-split {args.validation_split} and --test-split {args.test_split} "
                          "leave nothing to train on")
+    if args.patience is not None:
+        if args.patience < 1:
+            raise UsageError(f"--patience must be a positive integer, got {args.patience}")
+        if args.validation_split == 0:
+            raise UsageError("--patience watches the validation score: it needs --validation-split above 0")
     if min(args.hidden) < 1:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
     if args.seed < 0:
