@@ -91,12 +91,15 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
     """The distributed side of ``Network.fit``; see the module docstring.
 
     ``checks()`` is the network's own checking of the arguments and data,
-    returning ``(settings, optimizer, X, Y)`` with ``settings = (epochs,
-    batch_size, lr, threads, average_every)``; ``network`` the network's repr;
+    returning ``(settings, optimizer, X, Y, weights, validation)`` with
+    ``settings = (epochs, batch_size, lr, threads, average_every)``, per-row
+    ``weights`` or None, this rank's validation rows or None; ``network`` the
+    network's repr and its fit settings that every rank must share;
     ``params`` its flat parameters; ``kernels()`` its backend; ``codes`` its
     ``(sizes, acts, loss)`` arrays. Returns ``(settings, optimizer, X, Y,
-    run, rank)``, ``run(perm)`` training one epoch and returning the global
-    mean loss (+ L2 penalty).
+    validation, run, rank)``, ``run(perm, lr)`` training one epoch and
+    returning the global (weighted) mean loss (+ L2 penalty). With weights,
+    each step is the weighted mean over the union of the ranks' shares.
 
     Three agreed phases come before any collective of training: each rank's
     own checks; the settings against rank 0's and the shard lengths; the
@@ -105,7 +108,7 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
     """
     MPI = check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
-    settings, opt, X, Y = _checked(comm, checks)
+    settings, opt, X, Y, weights, validation = _checked(comm, checks)
     epochs, batch_size, lr, threads, average_every = settings
     mine = (f"network {network}, epochs={epochs}, batch_size={batch_size}, lr={lr}, shuffle={shuffle}, "
             f"optimizer={opt!r}, average_every={average_every}")
@@ -127,7 +130,7 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
     def buffers():
         state = opt.state_for(P, params.dtype)
         work = np.empty(_layout.workspace_size(sizes, share, acts), dtype=params.dtype)
-        buf = np.empty(P + 2, dtype=params.dtype)  # gradient sums, then loss sum and row count
+        buf = np.empty(P + 3, dtype=params.dtype)  # gradient sums, then loss sum, row count, weight sum
         return state, work, buf, kernels()
 
     state, work, buf, k = _checked(comm, buffers)
@@ -139,41 +142,50 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
     grad = buf[:P]
     rate = {"hyper": opt.hyper(lr)}  # this epoch's, set by run()
 
+    no_weights = params[:0].copy()
+    row_weights = no_weights if weights is None else weights
+
     def step(rows):
-        """The summed gradient and loss of ``rows`` into ``buf``."""
-        buf[P] = k.batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work)
+        """The summed (weighted) gradient and loss of ``rows``, their count and weight, into ``buf``."""
+        buf[P], buf[P + 2] = k.batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, row_weights)
         buf[P + 1] = rows.shape[0]
 
-    def update(count):
-        """One optimizer step from the summed gradient of ``count`` rows; returns its L2 penalty."""
+    def update(count, weight):
+        """One optimizer step from the gradient summed over ``count`` rows of
+        total ``weight``; returns its L2 penalty. Weighted sums are rescaled
+        to ``count`` rows first, so the step is their weighted mean."""
+        if weights is not None:
+            grad[...] *= params.dtype.type(count / weight if weight > 0 else 0.0)
         penalty = k.apply_update(params, grad, count, sizes, opt.code, rate["hyper"], opt.step_count, state)
         opt.step_count += 1
         return penalty
 
     def allreduce_epoch(perm):
         """One Allreduce of the gradient sums per step."""
-        total = rows_seen = 0.0
+        data_loss = weight_seen = penalty = rows_seen = 0.0
         for s in range(n_steps):
             step(perm[s * share : (s + 1) * share])
             comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
             count = int(round(float(buf[P + 1])))
-            total += float(buf[P]) + update(count)
+            data_loss += float(buf[P])
+            weight_seen += float(buf[P + 2])
+            penalty += update(count, float(buf[P + 2]))
             rows_seen += count
-        return total / rows_seen
+        return (data_loss / weight_seen if weight_seen > 0 else 0.0) + penalty / rows_seen
 
     def local_sgd_epoch(perm):
         """Own steps on own rows, parameters averaged every ``average_every`` steps and at the end."""
-        sums = np.zeros(2)  # loss (+ penalty) and rows, summed over ranks at the end
+        sums = np.zeros(4)  # loss, weight, penalty and rows, summed over ranks at the end
         for s in range(n_steps):
             rows = perm[s * share : (s + 1) * share]
             if rows.shape[0]:
                 step(rows)
-                sums += (float(buf[P]) + update(rows.shape[0]), rows.shape[0])
+                sums += (float(buf[P]), float(buf[P + 2]), update(rows.shape[0], float(buf[P + 2])), rows.shape[0])
             if (s + 1) % average_every == 0 or s == n_steps - 1:
                 comm.Allreduce(MPI.IN_PLACE, params, op=MPI.SUM)
                 params[...] *= params.dtype.type(1.0 / size)
         comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
-        return sums[0] / sums[1]
+        return (sums[0] / sums[1] if sums[1] > 0 else 0.0) + sums[2] / sums[3]
 
     def run(perm, epoch_lr):
         rate["hyper"] = opt.hyper(epoch_lr)
@@ -182,4 +194,4 @@ def prepare(comm, checks, network: str, shuffle, params, kernels, codes):
         comm.Bcast(params, root=0)
         return float(loss)
 
-    return (epochs, batch_size, lr, threads, average_every), opt, X, Y, run, rank
+    return (epochs, batch_size, lr, threads, average_every), opt, X, Y, validation, run, rank

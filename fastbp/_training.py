@@ -160,19 +160,21 @@ class Extras:
         if not callable(lr_schedule) and lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got {lr_schedule!r}")
         EarlyStopping("loss", patience, min_delta, restore_best, np.zeros(0))  # checks the three
-        self.used = [name for name, value, unset in (
-            ("validation_data", validation_data, None), ("validation_split", validation_split, 0.0),
-            ("patience", patience, None), ("restore_best", restore_best, False),
-            ("sample_weight", sample_weight, None), ("class_weight", class_weight, None)) if value is not unset
-            and not (isinstance(unset, float) and value == unset)]
+        self.settings = (f"validation={validation_data is not None or bool(validation_split)}, "
+                         f"weighted={sample_weight is not None or class_weight is not None}, patience={patience}, "
+                         f"min_delta={min_delta}, restore_best={restore_best}, "
+                         f"lr_schedule={'callable' if callable(lr_schedule) else lr_schedule}")
 
-    def refuse_with_comm(self) -> None:
-        if self.used:
-            raise ValueError(f"{', '.join(self.used)}: not supported with comm= (data-parallel training) yet")
+    def describe(self) -> str:
+        """What every rank of a data-parallel fit must have alike (each rank's data may differ)."""
+        return self.settings
 
-    def prepare(self, net, X, Y):
+    def prepare(self, net, X, Y, distributed: bool = False):
         """``(X, Y, weights, validation)``: the training rows, their weights
         (or None) and ``(X_val, Y_val)`` (or None), all converted for ``net``."""
+        if distributed and isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError("class_weight='balanced' would count the classes of one rank's shard: with comm=, "
+                             "pass a dict {label: weight} computed over all the data")
         weights = row_weights(self.sample_weight, self.class_weight, Y, net.output, net.dtype)
         validation = None
         if self.validation_data is not None:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 import os
+import sys
 import threading
 import warnings
 from typing import Any, Callable, Sequence
@@ -254,7 +255,7 @@ class BaseNetwork:
         grad = np.empty_like(self._params)
         self._kernels().batch_gradient(
             X, Y, np.arange(B, dtype=np.int64), self._params, self._size_codes, self._act_codes, self._loss_code,
-            grad, self._workspace(B),
+            grad, self._workspace(B), self._params[:0].copy(),
         )
         grad /= self._dtype.type(B)
         return _layout.param_views(grad, self._sizes)
@@ -401,7 +402,11 @@ class BaseNetwork:
             ``average_every`` steps and at the end of each epoch (off by default).
         validation_data : (X_val, y_val), optional
             Scored after every epoch: ``"val_loss"`` (the loss, without L2)
-            and, for softmax and sigmoid outputs, ``"val_accuracy"`` join the history.
+            and, for softmax and sigmoid outputs, ``"val_accuracy"`` join the
+            history. With ``comm``, each rank passes its own validation rows
+            (or ``validation_split`` holds out the end of its shard) and the
+            history holds the values over all of them, so every rank stops
+            early at the same epoch. Every rank must use the same extras.
         validation_split : float in [0, 1)
             Hold out the last ``len(X) - int(len(X) * (1 - validation_split))``
             rows (before any shuffling, as Keras does) as ``validation_data``;
@@ -439,29 +444,27 @@ class BaseNetwork:
             penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has
             one; ``"val_loss"``, ``"val_accuracy"`` and ``"lr"`` as above.
         """
+        extras = _training.Extras(validation_data, validation_split, patience, min_delta, restore_best,
+                                  lr_schedule, callback, sample_weight, class_weight)
+
         def prepare():
-            """Every check and buffer, before any training: ``(settings, opt, X, Y)``."""
+            """Every check and conversion, before any training: ``(settings, opt, X, Y, weights, validation)``."""
             settings = check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, comm is not None)
             opt = optimizers.resolve(optimizer)
             opt.state_for(self._params.size, self._dtype)  # another network's optimizer fails here
-            return (settings, opt, *self._XY(X, y))
+            return (settings, opt, *extras.prepare(self, *self._XY(X, y), distributed=comm is not None))
 
-        extras = _training.Extras(validation_data, validation_split, patience, min_delta, restore_best,
-                                  lr_schedule, callback, sample_weight, class_weight)
         if comm is None:
-            (n_epochs, batch, rate, n_threads, _), opt, X_, Y_ = prepare()
-            X_, Y_, weights, validation = extras.prepare(self, X_, Y_)
+            (n_epochs, batch, rate, n_threads, _), opt, X_, Y_, weights, validation = prepare()
             batch = min(batch, X_.shape[0])
             run, rank = self._epoch_runner(X_, Y_, batch, opt, weights), 0
         else:
             from . import _distributed
 
-            extras.refuse_with_comm()
-            (n_epochs, _, rate, n_threads, _), opt, X_, Y_, run, rank = _distributed.prepare(
-                comm, prepare, repr(self), shuffle, self._params, self._kernels,
+            (n_epochs, _, rate, n_threads, _), opt, X_, Y_, validation, run, rank = _distributed.prepare(
+                comm, prepare, f"{self!r}, {extras.describe()}", shuffle, self._params, self._kernels,
                 (self._size_codes, self._act_codes, self._loss_code),
             )
-            validation = None
         rate_of = _training.schedule(lr_schedule, rate, n_epochs)
         stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
                                           self._params)
@@ -476,27 +479,40 @@ class BaseNetwork:
                 if not self._end_epoch(loss, epoch, epoch_lr, restore, history, on_divergence):
                     break
                 if validation is not None:
-                    self._score(validation, history)
+                    self._score(validation, history, comm)
                 if lr_schedule != "constant":
                     history.setdefault("lr", []).append(epoch_lr)
                 progress.epoch(history)
                 going = stopper.update(history, epoch)
                 if callback is not None and callback(epoch, history) is False:
                     going = False
+                if comm is not None:  # every rank stops together, or none does
+                    going = bool(comm.allreduce(int(going), op=sys.modules["mpi4py.MPI"].MIN))
                 if not going:
                     break
         stopper.finish()
         return history
 
-    def _score(self, validation, history) -> None:
-        """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)`` into ``history``."""
+    def _score(self, validation, history, comm=None) -> None:
+        """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)``
+        into ``history``; with ``comm``, over every rank's validation rows."""
         Xv, Yv = validation
-        A = self._forward_rows(Xv)
-        history.setdefault("val_loss", []).append(float(self._kernels().loss_value(A, Yv, self._loss_code)))
-        if self._output == "softmax":
-            history.setdefault("val_accuracy", []).append(float(np.mean(A.argmax(axis=1) == Yv.argmax(axis=1))))
-        elif self._output == "sigmoid":
-            history.setdefault("val_accuracy", []).append(float(np.mean((A > 0.5) == (Yv > 0.5))))
+        sums = np.zeros(3)  # loss sum, rows, right answers (elements for sigmoid outputs)
+        if Xv.shape[0]:
+            A = self._forward_rows(Xv)
+            sums[0] = float(self._kernels().loss_value(A, Yv, self._loss_code)) * Xv.shape[0]
+            sums[1] = Xv.shape[0]
+            if self._output == "softmax":
+                sums[2] = np.sum(A.argmax(axis=1) == Yv.argmax(axis=1))
+            elif self._output == "sigmoid":
+                sums[2] = np.mean((A > 0.5) == (Yv > 0.5), axis=1).sum()
+        if comm is not None:
+            sums = comm.allreduce(sums)
+        if not sums[1]:
+            raise ValueError("the validation data has no rows")
+        history.setdefault("val_loss", []).append(sums[0] / sums[1])
+        if self._output in ("softmax", "sigmoid"):
+            history.setdefault("val_accuracy", []).append(sums[2] / sums[1])
 
     def _snapshot(self, opt: optimizers.Optimizer) -> Callable[[], None]:
         """A function that puts the parameters and ``opt``'s state back as they are now."""

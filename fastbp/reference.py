@@ -302,17 +302,22 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
             total += _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, scale)
             weight += W
         else:
-            total += batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None)
+            total += _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None)
             weight += B
         penalty += apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
         step += 1
     return (total / weight if weight > 0 else 0.0), penalty / len(perm)
 
 
-def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
-    """``grad <-`` the loss gradient summed over ``X[rows]`` (flat layout);
-    returns the summed loss. No rows: zero gradient, loss 0."""
-    return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None)
+def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
+    """``grad <-`` the loss gradient summed over ``X[rows]`` (flat layout),
+    weighted by ``weights[rows]`` unless ``weights`` is empty; returns
+    ``(summed loss, weight)``, the weight being the rows' weight sum or count.
+    No rows: zero gradient, loss 0, weight 0."""
+    if len(weights) == 0:
+        return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None), float(len(rows))
+    w = weights[rows].astype(np.float64)
+    return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, w), float(w.sum())
 
 
 def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, scale):

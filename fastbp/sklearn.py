@@ -318,7 +318,8 @@ class _FullBatch:
         self.params[...] = packed[self.order]
         self.total[...] = 0.0
         for rows in self.rows:
-            batch_gradient(self.X, self.Y, rows, self.params, self.sizes, self.acts, self.loss, self.grad, self.work)
+            batch_gradient(self.X, self.Y, rows, self.params, self.sizes, self.acts, self.loss, self.grad, self.work,
+                           self.grad[:0])
             self.total += self.grad
             forward(self.X[rows[0]:rows[-1] + 1], self.params, self.sizes, self.acts, self.work,
                     self.out[rows[0]:rows[-1] + 1])

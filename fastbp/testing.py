@@ -254,8 +254,8 @@ def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
 
 def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
     """A share of ``B`` shuffled rows out of the ``2B+1`` of ``train_epoch``'s case."""
-    X, Y, perm, B, params, sizes, acts, loss, _, work, _ = _args_train_epoch(rng, shape, dtype, variant, scale)
-    return (X, Y, perm[:B], params, sizes, acts, loss, np.zeros(params.size, dtype), work)
+    X, Y, perm, B, params, sizes, acts, loss, _, work, weights = _args_train_epoch(rng, shape, dtype, variant, scale)
+    return (X, Y, perm[:B], params, sizes, acts, loss, np.zeros(params.size, dtype), work, weights)
 
 
 def _args_apply_update(rng, shape, dtype, variant, scale=1.0):
@@ -318,7 +318,8 @@ KERNELS = (
         "train_epoch_optim", _args_train_epoch_optim, (4, 11),
         tuple((h, n) for n in NAMES for h in ("tanh", "relu")) + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted")),
     ),
-    KernelCase("batch_gradient", _args_batch_gradient, (7,), _HIDDEN_X_PAIRS),
+    KernelCase("batch_gradient", _args_batch_gradient, (7,),
+               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
     KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *NAMES)),
 )
 

@@ -193,6 +193,59 @@ def scenario_injected_kernels():
     return _injected("kernels")
 
 
+def scenario_weighted():
+    """Per-row weights (and a class weight dict): each step the weighted mean over the union of the shares."""
+    X, y = data()
+    w = np.random.default_rng(7).uniform(0, 2, size=len(X))
+    cw = {0: 2.0, 2: 0.5}
+    net = fastbp.Network(SIZES, activation="tanh", seed=0)
+    hist = net.fit(X[rank::size], y[rank::size], epochs=3, batch_size=12, lr=0.05, shuffle=False, optimizer="adam",
+                   sample_weight=w[rank::size], class_weight=cw, comm=comm)
+    order = np.concatenate(union_order(len(X), 12))
+    single = fastbp.Network(SIZES, activation="tanh", seed=0)
+    single_hist = single.fit(X[order], y[order], epochs=3, batch_size=12, lr=0.05, shuffle=False, optimizer="adam",
+                             sample_weight=w[order], class_weight=cw)
+    return dict(params=params_of(net), single=params_of(single), loss=hist["loss"], single_loss=single_hist["loss"])
+
+
+def scenario_validation_and_early_stopping():
+    """Each rank scores its own validation rows; the history holds the global
+    values, and every rank stops at the same epoch with the best parameters."""
+    X, y = data()
+    Xv, yv = data(40, seed=3)
+    kw = dict(epochs=30, batch_size=12, lr=0.05, shuffle=False, patience=2, min_delta=0.02, restore_best=True,
+              lr_schedule="cosine")
+    net = fastbp.Network(SIZES, activation="tanh", seed=0)
+    hist = net.fit(X[rank::size], y[rank::size], validation_data=(Xv[rank::size], yv[rank::size]), comm=comm, **kw)
+    order = np.concatenate(union_order(len(X), 12))
+    single = fastbp.Network(SIZES, activation="tanh", seed=0)
+    single_hist = single.fit(X[order], y[order], validation_data=(Xv, yv), **kw)
+    return dict(params=params_of(net), single=params_of(single), loss=hist["loss"], single_loss=single_hist["loss"],
+                val_loss=hist["val_loss"], single_val_loss=single_hist["val_loss"],
+                val_accuracy=hist["val_accuracy"], single_val_accuracy=single_hist["val_accuracy"])
+
+
+def scenario_validation_on_one_rank_only():
+    """Ranks that disagree on validation are refused alike, not left waiting."""
+    X, y = data()
+    net = fastbp.Network(SIZES, seed=0)
+    try:
+        net.fit(X[rank::size], y[rank::size], epochs=2, comm=comm, validation_split=0.2 if rank == 1 else 0.0)
+    except ValueError as exc:
+        return dict(error=str(exc), kind=type(exc).__name__)
+    return dict(error="no error", kind="none")
+
+
+def scenario_balanced_class_weight():
+    """'balanced' would count one shard's classes: refused on every rank alike."""
+    X, y = data()
+    try:
+        fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], epochs=1, comm=comm, class_weight="balanced")
+    except ValueError as exc:
+        return dict(error=str(exc), kind=type(exc).__name__)
+    return dict(error="no error", kind="none")
+
+
 def scenario_batch_larger_than_all_data():
     """batch_size 2**40 is the whole data (as in one process), not a 2**40-row allocation."""
     X, y = data()

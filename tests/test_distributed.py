@@ -65,6 +65,7 @@ def _tolerances(params):
 
 @pytest.mark.parametrize("scenario", [
     "equal_shards", "equal_shards_sgd_float32", "equal_shards_adam", "reference_network", "unequal_shards",
+    "weighted", "validation_and_early_stopping",
 ])
 def test_ranks_equal_one_process_on_the_union_of_each_steps_shares(results, scenario):
     # (Ranks equal each other by construction: rank 0's parameters are
@@ -74,6 +75,14 @@ def test_ranks_equal_one_process_on_the_union_of_each_steps_shares(results, scen
     np.testing.assert_allclose(r0["loss"], r0["single_loss"], rtol=1e-5 if r0["params"].dtype == np.float32 else 1e-10)
     start = params_of(fastbp.Network([6, 9, 3], seed=0))
     assert not np.allclose(r0["params"], start.astype(r0["params"].dtype))  # it trained
+
+
+def test_validation_is_global_and_every_rank_stops_together(results):
+    r0, r1 = results["validation_and_early_stopping"]
+    assert len(r0["loss"]) == len(r1["loss"]) == len(r0["single_loss"]) < 30  # stopped early, at one epoch
+    np.testing.assert_allclose(r0["val_loss"], r0["single_val_loss"], rtol=1e-10)
+    np.testing.assert_allclose(r0["val_accuracy"], r0["single_val_accuracy"], rtol=1e-12)
+    np.testing.assert_array_equal(r0["params"], r1["params"])
 
 
 def test_unequal_shards_run_until_every_shard_is_used(results):
@@ -102,6 +111,8 @@ def test_local_sgd_switch(results):
     ("injected_threads", "rank 1 of 2: injected: threads"),
     ("injected_workspace", "rank 1 of 2: MemoryError: injected: workspace"),
     ("injected_kernels", "rank 1 of 2: ImportError: injected: kernels"),
+    ("validation_on_one_rank_only", "fit arguments differ from rank 0's"),
+    ("balanced_class_weight", "class_weight='balanced' would count the classes of one rank's shard"),
 ])
 def test_bad_input_on_one_rank_stops_every_rank_with_the_same_error(results, scenario, words):
     r0, r1 = results[scenario]

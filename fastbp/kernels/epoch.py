@@ -21,7 +21,7 @@ from .update import _update_layers
 
 
 @jit
-def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights):
+def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, normalize):
     """Gather a batch into ``views``, run the forward pass and form the output
     delta; returns ``(the batch's summed loss, its weight)``, the loss taken
     before any step: B and the plain sum, or with per-row ``weights`` their
@@ -38,15 +38,17 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights):
     output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
     if weights.shape[0] == 0:
         return _loss_sum(At[L], Yt, loss), float(Xb.shape[0])
-    return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start)
+    return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start, normalize)
 
 
 @jit
-def _weigh_delta(A, Yt, D, loss, weights, perm, start):
+def _weigh_delta(A, Yt, D, loss, weights, perm, start, normalize):
     """Per-row weights: column b of the output delta times ``w_b * B / W``
     (W the batch's weight sum), so the step's mean over B becomes the
     weighted mean ``sum_b w_b g_b / W``; returns ``(sum_b w_b loss_b, W)``.
-    A batch of weight 0 takes no step from its gradient."""
+    A batch of weight 0 takes no step from its gradient. Without
+    ``normalize``, times ``w_b`` alone: the weighted sum, which data-parallel
+    training adds over ranks before dividing by the ranks' total weight."""
     n_out, B = D.shape
     W = 0.0
     for b in range(B):
@@ -55,7 +57,7 @@ def _weigh_delta(A, Yt, D, loss, weights, perm, start):
     for b in range(B):
         w = np.float64(weights[perm[start + b]])
         total += w * _loss_sum(A[:, b:b + 1], Yt[:, b:b + 1], loss)
-        c = w * B / W if W > 0 else 0.0
+        c = w if not normalize else (w * B / W if W > 0 else 0.0)
         for j in range(n_out):
             D[j, b] *= c
     return total, W
@@ -91,7 +93,7 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, wei
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
         Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights)
+        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, True)
         total += batch_loss
         weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
@@ -126,7 +128,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
         Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights)
+        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, True)
         total += batch_loss
         weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)

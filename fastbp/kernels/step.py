@@ -5,8 +5,6 @@ of every share (``fastbp._distributed`` allreduces between the two).
 The same flat layout as the parameters (``fastbp._layout``) holds the
 gradients, so one buffer is one allreduce.
 """
-import numpy as np
-
 from .._jit import jit
 from ..optimizers import HYPER_LR
 from ._views import _batch_views, _layer_views, _state_views
@@ -16,24 +14,27 @@ from .update import _update_layers, is_plain, sgd_update
 
 
 @jit
-def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work):
+def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
     """``grad <-`` the gradient of the loss SUMMED (not averaged) over the rows
-    ``X[rows]``, in the flat parameter layout; returns the summed loss.
+    ``X[rows]``, in the flat parameter layout; returns ``(summed loss, weight)``.
 
-    No rows (an exhausted shard) gives a zero gradient and loss 0. ``work``
-    holds ``_layout.workspace_size(sizes, len(rows), acts)`` scalars or more.
+    With per-row ``weights`` (indexed like X's rows; empty: none) the sums are
+    weighted, ``sum_b w_b g_b`` and ``sum_b w_b loss_b``, and the weight is
+    ``sum_b w_b``; without, the weight is the row count. No rows (an exhausted
+    shard) gives a zero gradient, loss 0 and weight 0. ``work`` holds
+    ``_layout.workspace_size(sizes, len(rows), acts)`` scalars or more.
     """
     B = rows.shape[0]
     if B == 0:
         grad[:] = 0
-        return 0.0
+        return 0.0, 0.0
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
     views = _batch_views(work, sizes, acts, B)
     Xb, _, _, At, Zt, Dt = views
-    total, _ = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views, np.empty(0, params.dtype))
+    total, weight = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views, weights, False)
     _backward(Ws, acts, Xb, At, Zt, Dt, 1.0, 0.0, gWs, gbs)
-    return total
+    return total, weight
 
 
 @jit
