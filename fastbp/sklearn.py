@@ -87,13 +87,7 @@ class _CompiledEpochs:
         return Network.from_sklearn(self).to_onnx(path)
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
-        why = self._compiled_path_refusal(X, sample_weight)
-        if why is not None:
-            if self.activation not in _SKLEARN_HIDDEN:
-                raise ValueError(
-                    f"activation={self.activation!r} is fastbp's own and runs only in compiled code, which "
-                    f"does not take {why}; use one of scikit-learn's activations for this fit"
-                )
+        if self._compiled_path_refusal(X, sample_weight) is not None:
             return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
                                       layer_units)
         self._full_batch = _FullBatch(self, X, y, layer_units)
@@ -112,25 +106,26 @@ class _CompiledEpochs:
         return full.loss_grad(packed_coef_inter, self.alpha)
 
     def _compiled_path_refusal(self, X, sample_weight) -> str | None:
-        """Why this fit cannot run compiled epochs, or None when it can."""
+        """Why this fit cannot run in compiled code, or None when it can; a
+        ValueError when it must but cannot (one of fastbp's own activations)."""
+        why = None
         if sp.issparse(X):
-            return "sparse X"
-        if sample_weight is not None:
-            return "sample_weight"
-        if self.out_activation_ not in _OUTPUT:
-            return f"the {self.out_activation_!r} output of loss={self.loss!r}"
-        return None
+            why = "sparse X"
+        elif sample_weight is not None:
+            why = "sample_weight"
+        elif self.out_activation_ not in _OUTPUT:
+            why = f"the {self.out_activation_!r} output of loss={self.loss!r}"
+        if why is not None and self.activation not in _SKLEARN_HIDDEN:
+            raise ValueError(
+                f"activation={self.activation!r} is fastbp's own and runs only in fastbp's compiled code, which "
+                f"does not take {why}; use one of scikit-learn's activations for this fit"
+            )
+        return why
 
     def _fit_stochastic(
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
-        why = self._compiled_path_refusal(X, sample_weight)
-        if why is not None:
-            if self.activation not in _SKLEARN_HIDDEN:
-                raise ValueError(
-                    f"activation={self.activation!r} is fastbp's own and runs only in its compiled epochs, which "
-                    f"do not take {why}; use one of scikit-learn's activations for this fit"
-                )
+        if self._compiled_path_refusal(X, sample_weight) is not None:
             return super()._fit_stochastic(
                 X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
             )
