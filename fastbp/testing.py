@@ -344,16 +344,31 @@ def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: floa
 def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: float = 1.0) -> None:
     """Assert that ``case``'s kernel equals its reference twin, within ``TOLERANCES``.
 
+    In float32, where the two differ by more than that, the case is run once
+    more in float64 as the referee: the kernel passes if it is no farther from
+    that run than its float32 twin is (plus the tolerance). Ill-conditioned
+    cases (saturated activations fed inputs of size 100 through several steps
+    of momentum) round both far from the exact result; this asks the kernel
+    to be as accurate as the reference, not to round as it does.
     The failure message names the kernel, dtype, shape and variant.
     """
     dtype = np.dtype(dtype)
     got, want = run_pair(case, shape, dtype, variant, seed, scale)
     tol = TOLERANCES[dtype]
+    truth = None
     for i, (g, w) in enumerate(zip(got, want)):
         g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        scale = max(1.0, float(np.abs(w).max(initial=0.0)))
+        magnitude = max(1.0, float(np.abs(w).max(initial=0.0)))
+        if np.allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * magnitude):
+            continue
+        if dtype == np.float32:
+            if truth is None:
+                truth = run_pair(case, shape, np.dtype(np.float64), variant, seed, scale)[1]
+            t = np.asarray(truth[i], dtype=np.float64)
+            if t.shape == g.shape and np.abs(g - t).max() <= np.abs(w - t).max() + tol["atol"] * magnitude:
+                continue
         np.testing.assert_allclose(
-            g, w, rtol=tol["rtol"], atol=tol["atol"] * scale,
+            g, w, rtol=tol["rtol"], atol=tol["atol"] * magnitude,
             err_msg=f"kernel {case.name}: output {i} differs from reference, dtype={dtype.name}, "
             f"shape (B, n_in, n_out)={shape}, variant={variant}, seed={seed}, scale={scale}",
         )
