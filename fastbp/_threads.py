@@ -19,6 +19,8 @@ threads wait for each other and an epoch can take several times longer;
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import threading
 
 from ._validation import check_threads, cpu_count
@@ -118,3 +120,41 @@ def num_threads(n: int | None):
             if not _running and _restore is not None:
                 _restore.restore_original_limits()
                 _restore = None
+
+
+@functools.lru_cache(maxsize=None)
+def _controller():
+    """threadpoolctl's view of the loaded libraries, made once (it scans them: a
+    millisecond or more, as long as a small fit)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def blas_on_one_thread(provider_too: bool):
+    """BLAS libraries on one thread for the length of the block: every one
+    threadpoolctl sees but the GEMM provider's, and the provider's too when
+    ``provider_too`` and no fit of this process holds a thread setting.
+
+    For SciPy's L-BFGS-B around fastbp's objective: its serial code and
+    SciPy's own BLAS (a second OpenBLAS in the PyPI wheels, whose vectors are
+    the network's parameters, far too short for threads) alternate with
+    fastbp's products at every iteration, and OpenBLAS's worker threads, which
+    spin for a while after each call, took the two cores from the serial part.
+    Small problems are faster with every BLAS serial (README, *scikit-learn
+    estimators*); large ones keep the provider's threads for their products.
+    """
+    from .kernels import _blas
+
+    controller = _controller()
+    mine = os.path.realpath(_blas.PROVIDER.library) if _blas.PROVIDER.library else None
+    with _state:
+        provider_too = provider_too and not _running
+    chosen = [lib.filepath for lib in controller.lib_controllers
+              if lib.user_api == "blas" and (provider_too or os.path.realpath(lib.filepath) != mine)]
+    if not chosen:
+        yield
+        return
+    with controller.select(filepath=chosen).limit(limits=1):
+        yield

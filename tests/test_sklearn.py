@@ -270,3 +270,36 @@ def test_unknown_scikit_learn_loop_falls_back_to_scikit_learns_own(monkeypatch):
         monkeypatch.undo()
         importlib.reload(module)
     assert "_fit_stochastic" in vars(module._CompiledEpochs)
+
+
+def test_lbfgs_runs_small_problems_with_every_blas_on_one_thread(monkeypatch):
+    """Inside the fit every BLAS reports one thread (small problem); afterwards the counts are as before."""
+    from threadpoolctl import threadpool_info
+
+    from fastbp import _threads
+
+    def counts():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before, inside = counts(), []
+    original = _threads.blas_on_one_thread
+
+    def watched(provider_too):
+        manager = original(provider_too)
+
+        class Spy:
+            def __enter__(self):
+                manager.__enter__()
+                inside.append((provider_too, counts()))
+
+            def __exit__(self, *exc):
+                return manager.__exit__(*exc)
+
+        return Spy()
+
+    monkeypatch.setattr(_threads, "blas_on_one_thread", watched)
+    X, y = datasets.load_iris(return_X_y=True)
+    MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0).fit(X, y)
+    (provider_too, during), = inside
+    assert provider_too and set(during.values()) == {1}
+    assert counts() == before
