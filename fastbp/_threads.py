@@ -19,7 +19,6 @@ threads wait for each other and an epoch can take several times longer;
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 
@@ -122,15 +121,6 @@ def num_threads(n: int | None):
                 _restore = None
 
 
-@functools.lru_cache(maxsize=None)
-def _controller():
-    """threadpoolctl's view of the loaded libraries, made once (it scans them: a
-    millisecond or more, as long as a small fit)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 @contextlib.contextmanager
 def blas_on_one_thread(provider_too: bool):
     """BLAS libraries on one thread for the length of the block: every one
@@ -145,9 +135,11 @@ def blas_on_one_thread(provider_too: bool):
     Small problems are faster with every BLAS serial (README, *scikit-learn
     estimators*); large ones keep the provider's threads for their products.
     """
+    from threadpoolctl import ThreadpoolController
+
     from .kernels import _blas
 
-    controller = _controller()
+    controller = ThreadpoolController()  # made afresh: a library loaded since must be seen too
     mine = os.path.realpath(_blas.PROVIDER.library) if _blas.PROVIDER.library else None
     with _state:
         provider_too = provider_too and not _running
