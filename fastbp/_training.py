@@ -47,7 +47,7 @@ def schedule(lr_schedule, lr: float, epochs: int) -> Callable[[int], float]:
                 raise ValueError(str(exc)) from None
 
         return custom
-    if lr_schedule == "constant" or lr_schedule is None:
+    if lr_schedule == "constant":
         return lambda epoch: lr
     if lr_schedule == "step":
         return lambda epoch: lr * STEP_FACTOR ** (epoch // STEP_EPOCHS)
@@ -157,8 +157,7 @@ class Extras:
         self.class_weight = class_weight
         if callback is not None and not callable(callback):
             raise InputTypeError(f"callback must be a callable (epoch, history), got {callback!r}")
-        if not callable(lr_schedule) and lr_schedule not in SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got {lr_schedule!r}")
+        schedule(lr_schedule, 1.0, 1)  # checks the name
         EarlyStopping("loss", patience, min_delta, restore_best, np.zeros(0))  # checks the three
         self.settings = (f"validation={validation_data is not None or bool(validation_split)}, "
                          f"weighted={sample_weight is not None or class_weight is not None}, patience={patience}, "

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .._training import EarlyStopping
 from .._validation import as_features
 from .checks import UsageError
 from .data import Table, load_data
@@ -117,34 +118,6 @@ class _Prepared:
         return float(1 - np.sum((pred - truth) ** 2) / total) if total > 0 else float("nan")
 
 
-class _Best:
-    """``--patience``: the best validation score's parameters, and when to stop."""
-
-    def __init__(self, net, patience: int | None):
-        self.net, self.patience = net, patience
-        self.score, self.epoch, self.params, self.waited, self.stopped = -np.inf, -1, None, 0, False
-
-    def update(self, score: float, epoch: int) -> bool:
-        """False when ``patience`` epochs have passed without a higher ``score``."""
-        if self.patience is None:
-            return True
-        if score > self.score:
-            self.score, self.epoch, self.waited = score, epoch, 0
-            self.params = [a.copy() for a in self.net.weights + self.net.biases]
-            return True
-        self.waited += 1
-        self.stopped = self.waited >= self.patience
-        return not self.stopped
-
-    def restore(self) -> bool:
-        """Put the best epoch's parameters back if training stopped early; whether it did."""
-        if not self.stopped or self.params is None:
-            return False
-        for live, kept in zip(self.net.weights + self.net.biases, self.params):
-            live[...] = kept
-        return True
-
-
 def _diverged_message(epoch: int, args) -> str:
     hints = [f"a smaller --lr (this run: {args.lr:g}; try {args.lr / 10:g})"]
     if args.scale == "none":
@@ -201,8 +174,9 @@ def cmd_train(args) -> int:
     mine = data.fit_idx[rank::size]
     X_fit, y_fit = X[mine], data.y[mine]  # gathered once, not per epoch
     history = {"loss": [], "val": []}
-    best = _Best(net, args.patience)
-    interrupted = False
+    # --patience: fit's early stopping, watching the command's validation score (higher is better).
+    stopper = None if args.patience is None else EarlyStopping("score", args.patience, 0.0, True, net._params)
+    stopped = interrupted = False
     try:
         for epoch in range(args.epochs):
             t = time.perf_counter()
@@ -211,7 +185,8 @@ def cmd_train(args) -> int:
             history["loss"].append(loss)
             history["val"].append(data.score(net, data.val_idx))
             progress.epoch(epoch + 1, {"loss": loss, f"val {metric}": history["val"][-1]}, time.perf_counter() - t)
-            if not best.update(history["val"][-1], epoch):
+            if stopper is not None and not stopper.update({"score": [-history["val"][-1]]}, epoch):
+                stopped = True
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -224,9 +199,10 @@ def cmd_train(args) -> int:
         raise UsageError(f"{exc}") from None
     finally:
         progress.close()
-    if best.restore():
+    if stopped:
+        stopper.finish()
         print(f"early stop after epoch {len(history['loss'])}: {args.patience} epochs without a better validation "
-              f"{metric}; the model of epoch {best.epoch + 1} (val {metric} {best.score:.4f}) is kept")
+              f"{metric}; the model of epoch {stopper.best_epoch + 1} (val {metric} {-stopper.best:.4f}) is kept")
     if history["loss"]:
         seconds = progress.seconds
         per_epoch = np.median(seconds[1:] if len(seconds) > 1 else seconds)
