@@ -1,16 +1,15 @@
 """Whole epochs of ``Network.fit`` on the configurations of the comparison
-(``fastbp bench``: S, M, L), their peak memory, the first-call compile
-time, and the speed-up over ``fastbp.reference``."""
+(``fastbp bench``: S, M, L), their peak memory, and the speed-up over
+``fastbp.reference`` (first calls from an empty cache: ``bench_startup``)."""
 import os
-import subprocess
-import sys
-import tempfile
 import time
-
 
 import fastbp
 from fastbp.bench import CONFIGS as PLAIN_CONFIGS
 from fastbp.bench import make_data
+
+# These suites time the compiled kernels: their warm-ups compile, never run on the reference.
+fastbp.set_tier("wait")
 
 # The plain-SGD configurations of ``fastbp bench`` (name: layer sizes, batch
 # size, samples; sigmoid hidden layers, softmax + cross-entropy), and its data.
@@ -100,32 +99,3 @@ class Speedup:
                 times.append(time.perf_counter() - t)
             best[Net] = min(times)
         return best[fastbp.reference.Network] / best[fastbp.Network]
-
-
-class Startup:
-    """Seconds a fresh process takes, with an empty and with a warm compile cache."""
-
-    number = 1
-    repeat = 1
-    timeout = 600
-    unit = "seconds"
-    _CODE = ("import numpy as np, fastbp; net = fastbp.Network([64, 32, 10], dtype='{dtype}', seed=0); "
-             "net.fit(np.zeros((40, 64)), np.arange(40) % 10, epochs=1, batch_size=16)")
-
-    def setup(self):
-        self.cache = tempfile.mkdtemp(prefix="fastbp-asv-cache-")
-
-    def _run(self, dtype):
-        env = dict(os.environ, NUMBA_CACHE_DIR=self.cache)
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", self._CODE.format(dtype=dtype)], check=True, env=env)
-        return time.perf_counter() - t
-
-    def track_first_compile_seconds(self):
-        """Compile every kernel a float32 fit needs, from an empty cache."""
-        return self._run("float32")
-
-    def track_warm_start_seconds(self):
-        """A fresh process: import, load the cached kernels, fit one small epoch."""
-        self._run("float64")
-        return self._run("float64")

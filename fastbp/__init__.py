@@ -1,7 +1,9 @@
 """fastbp: train dense feed-forward networks by backpropagation, fast, on the CPU.
 
 ``fastbp.Network`` runs on Numba-compiled kernels; ``fastbp.reference.Network``
-is its plain NumPy twin with the same interface and results.
+is its plain NumPy twin with the same interface and results. While the
+kernels a call needs are not compiled yet, ``fastbp.Network`` runs small calls
+on that twin and compiles in the background (``fastbp.set_tier``).
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ __version__ = "0.1.0"
 
 from . import optimizers, reference
 from ._threads import get_num_threads, set_num_threads
+from ._tiers import get_tier, set_tier, tier
 from ._validation import InputTypeError
 from .network import Network, TrainingDivergedError
 
@@ -20,5 +23,8 @@ __all__ = [
     "InputTypeError",
     "set_num_threads",
     "get_num_threads",
+    "set_tier",
+    "get_tier",
+    "tier",
     "__version__",
 ]

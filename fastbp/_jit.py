@@ -1,9 +1,9 @@
 """The one place that spells out Numba's options for every fastbp kernel.
 
 - ``cache=True``: a second process loads machine code from the cache instead
-  of compiling again. The cache sits in ``__pycache__`` beside the kernels, or
-  in a user-wide folder when the package folder is read-only, or under
-  ``NUMBA_CACHE_DIR`` when that is set (Numba's own order).
+  of compiling again: fastbp's chain of folders (``fastbp._cache``: read from
+  ``NUMBA_CACHE_DIR``, the package's ``__pycache__`` even when read-only, the
+  user's cache folder; written to the first writable one).
 - ``nogil=True``: kernels release the GIL, so two networks can train in two
   Python threads.
 - ``fastmath``: a flag set *without* ``nnan``/``ninf`` (numba issue 2919:
@@ -23,6 +23,10 @@ import numba
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+# For ``@overload`` implementations: compiled into their callers' cached
+# code, never cached on their own (a lambda's entry in a cache folder would
+# be dead weight, and Numba's own cache raises where no folder is writable).
+OVERLOAD_OPTIONS = {k: v for k, v in OPTIONS.items() if k != "cache"}
 # For code whose rounding is part of its design (the Cody-Waite range
 # reduction of exp: with reassoc, LLVM folds ``x - n*C1 - n*C2`` into
 # ``x - n*(C1+C2)`` and float64 exp lost 100 ulp at |x| ~ 700).
@@ -37,8 +41,9 @@ def sources_digest() -> str:
 
     Numba checks a cached function against its own file only (numba issue
     10776): a kernel whose callee in another file changed would load stale
-    machine code. fastbp's cache entries carry this digest too, so any edit
-    to a kernel module recompiles every kernel that might inline it.
+    machine code. fastbp's cache entries carry this digest as their stamp
+    (with the function's bytecode hash), so any edit to a kernel module
+    recompiles every kernel that might inline it.
     """
     h = hashlib.sha256(numba.__version__.encode())
     # The kernels' own modules and the two they read constants from.
@@ -64,69 +69,51 @@ def set_cache_variant(name: str) -> None:
     _cache_variant = name
 
 
-class _DigestStamp:
-    """Mixin for Numba's source-file cache locators: fastbp's functions get
-    ``sources_digest()`` added to their staleness stamp and are cached in the
-    provider's subfolder; others are left alone."""
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if not os.path.abspath(py_file).startswith(_PACKAGE_DIR + os.sep):
-            return None
-        return super().from_function(py_func, py_file)
-
-    def get_source_stamp(self):
-        return (super().get_source_stamp(), sources_digest())
-
-    def get_cache_path(self):
-        base = super().get_cache_path()
-        return os.path.join(base, _cache_variant) if _cache_variant else base
+@functools.lru_cache(maxsize=None)
+def _file_hash(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
-def _install_digest_stamp() -> None:
-    try:
-        from numba.core import caching
+def _compiled(options: dict, func):
+    dispatcher = numba.njit(**{k: v for k, v in options.items() if k != "cache"})(func)
+    if options.get("cache"):
+        from ._cache import ChainedCache
 
-        classes = caching.CacheImpl._locator_classes
-    except AttributeError:  # pragma: no cover - another Numba layout
-        classes = []
-    wrapped = []
-    for base in classes:
-        # Numba < 0.60 names them with a leading underscore.
-        if base.__name__.lstrip("_") in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"):
-            if not any(getattr(c, "_fastbp_base", None) is base for c in classes):
-                wrapped.append(type("Fastbp" + base.__name__, (_DigestStamp, base), {"_fastbp_base": base}))
-        wrapped.append(base)
-    if not any(hasattr(c, "_fastbp_base") for c in wrapped):  # pragma: no cover - another Numba layout
-        # Without the stamp and the per-provider folder a cache could hand
-        # one provider's machine code to another (a crash): compile instead.
-        import warnings
-
-        OPTIONS["cache"] = PRECISE_OPTIONS["cache"] = False
-        warnings.warn("fastbp: this Numba's cache layout is unknown; kernels are compiled in every process",
-                      RuntimeWarning, stacklevel=2)
-        return
-    classes[:] = wrapped
-
-
-_install_digest_stamp()
+        stamp = (_file_hash(func.__code__.co_filename), sources_digest())  # Numba's stamp (its file), and ours
+        dispatcher._cache = ChainedCache(func, _cache_variant, stamp)
+    return dispatcher
 
 
 def jit(func):
     """Compile ``func`` lazily with fastbp's options (one specialisation per dtype)."""
-    return numba.njit(**OPTIONS)(func)
+    return _compiled(OPTIONS, func)
+
+
+def jit_inline(func):
+    """``jit`` for small helpers, inlined into each caller's Numba IR (no
+    module of their own to compile, link and optimise again)."""
+    return _compiled(dict(OPTIONS, inline="always"), func)
 
 
 def jit_precise(func):
     """``jit`` without reassociation or approximate reciprocals."""
-    return numba.njit(**PRECISE_OPTIONS)(func)
+    return _compiled(PRECISE_OPTIONS, func)
 
 
-def has_cached_code(dispatcher, dtype: str) -> bool | None:
-    """Whether ``dispatcher``'s cache holds machine code for arrays of ``dtype``
-    valid for the current sources (so its first call loads, not compiles);
-    None when this Numba does not say."""
+def cache_variant() -> str:
+    """The subfolder compiled code is kept in (the GEMM provider's key)."""
+    return _cache_variant
+
+
+def is_ready(dispatcher, dtype: str) -> bool:
+    """Whether a call of ``dispatcher`` on arrays of ``dtype`` runs without
+    compiling: compiled in this process already, or held by the cache for
+    the current sources."""
+    if any(dtype in str(sig) for sig in dispatcher.signatures):
+        return True
+    holds = getattr(dispatcher._cache, "holds", None)
     try:
-        return any(dtype in str(key[0]) for key in dispatcher._cache._cache_file._load_index())
-    except Exception:  # a private Numba interface: any change means "unknown"
-        return None
+        return bool(holds and holds(dtype))
+    except Exception:  # a private Numba layout changed: assume it must compile
+        return False

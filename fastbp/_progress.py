@@ -20,6 +20,15 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
+_FIRST_EPOCH = {"in memory": "compiled kernels", "loaded": "kernels loaded from the cache",
+                "compiled": "kernels compiled before it", "reference": "NumPy reference"}
+
+
+def say(message: str) -> None:
+    """One line of the progress output: stderr on a terminal, else stdout (a log)."""
+    print(message, file=sys.stderr if sys.stderr.isatty() else sys.stdout, flush=True)
+
+
 class Progress:
     """Report each finished epoch; ``close`` ends the bar's line."""
 
@@ -32,17 +41,18 @@ class Progress:
         self._last_log = -float("inf")
         self._drawn = False
         self._tick = time.perf_counter()
+        self.how = "loaded"
 
-    def start(self, compiling: bool) -> None:
-        """Before the first epoch: say when it will include compiling the kernels."""
-        if self.quiet:
+    def start(self, how: str, what: str) -> None:
+        """Before the first epoch: say what runs it (``how``: ``'in memory'``,
+        ``'loaded'``, ``'compiled'`` or ``'reference'``, ``fastbp._tiers.Choice``)."""
+        self.how = how
+        if self.quiet or how == "in memory":
             return
-        if compiling:
-            message = "compiling the kernels: first run only (later runs load them from the cache) ..."
-            if self.interactive:
-                self._draw(message)
-            else:
-                print(message, flush=True)
+        if self.interactive:
+            self._draw(f"running on {what} ...")
+        else:
+            print(f"running on {what}", flush=True)
 
     def epoch(self, done: int, values: dict[str, float], seconds: float | None = None) -> None:
         """``done`` epochs are finished; ``values`` to show (NaN ones are left
@@ -70,7 +80,7 @@ class Progress:
         # put the estimate off by the compile time for the whole run.
         steady = self.seconds[1:]
         if not steady:
-            return f"{self.seconds[0]:.2f} s (first epoch: kernels loaded)"
+            return f"{self.seconds[0]:.2f} s (first epoch: {_FIRST_EPOCH[self.how]})"
         per = statistics.median(steady[-20:])
         left = per * (self.epochs - len(self.seconds))
         rate = f"{per * 1000:.1f} ms" if per < 1 else f"{per:.2f} s"

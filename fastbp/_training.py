@@ -193,13 +193,23 @@ class Extras:
         return X, Y, weights, validation
 
 
-class Report:
-    """``fit(verbose=True)``'s report of each epoch: the last values of the history."""
+class History(dict):
+    """``fit``'s history: a dict of per-epoch lists, and ``tier``, what ran the
+    fit (``'compiled'`` or ``'reference'``; ``fastbp._tiers``)."""
 
-    def __init__(self, epochs: int, enabled: bool):
+    tier: str | None = None
+
+
+class Report:
+    """``fit(verbose=True)``'s report of each epoch: the last values of the
+    history, after a line naming the tier (``choice``, a ``_tiers.Choice``)."""
+
+    def __init__(self, epochs: int, enabled: bool, choice=None):
         from ._progress import Progress
 
         self.progress = Progress(epochs, quiet=not enabled)
+        if choice is not None:
+            self.progress.start(choice.how, choice.describe())
         self.done = 0
 
     def epoch(self, history: dict) -> None:

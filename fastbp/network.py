@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _interop, _io, _layout, _training, optimizers
+from . import _interop, _io, _layout, _tiers, _training, optimizers
 from ._codes import ACTIVATIONS, LOSSES, check_config
 from ._validation import (
     as_features,
@@ -129,6 +129,18 @@ class BaseNetwork:
     def _kernels():  # pragma: no cover - overridden
         raise NotImplementedError
 
+    #: The tier of this network's last call: ``'compiled'`` or ``'reference'``.
+    last_tier: str | None = None
+
+    @contextlib.contextmanager
+    def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
+              verbose: bool = False):
+        """One public call's backend: here always this class's own (the reference
+        has one tier); ``fastbp.Network`` chooses per call (``fastbp._tiers``).
+        Yields a ``_tiers.Choice``."""
+        self.last_tier = "reference"
+        yield _tiers.Choice("reference", "reference", self._kernels())
+
     @staticmethod
     def _num_threads(threads: int | None):
         """A context in which the backend uses ``threads`` (checked already)."""
@@ -214,7 +226,9 @@ class BaseNetwork:
         ndarray, (n_samples, n_out)
             Probabilities for softmax (rows sum to 1) and sigmoid outputs, values for identity.
         """
-        return self._forward_rows(self._X(X))
+        X = self._X(X)
+        with self._call(("forward",), lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False)):
+            return self._forward_rows(X)
 
     @_serialised
     def loss(self, X, Y) -> float:
@@ -231,7 +245,9 @@ class BaseNetwork:
             The cost, without any L2 penalty.
         """
         X, Y = self._XY(X, Y)
-        return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
+        with self._call(("forward", "loss_value"),
+                        lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False)):
+            return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
 
     @_serialised
     def gradients(self, X, Y) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -253,10 +269,11 @@ class BaseNetwork:
         X, Y = self._XY(X, Y)
         B = X.shape[0]
         grad = np.empty_like(self._params)
-        self._kernels().batch_gradient(
-            X, Y, np.arange(B, dtype=np.int64), self._params, self._size_codes, self._act_codes, self._loss_code,
-            grad, self._workspace(B), self._params[:0].copy(),
-        )
+        with self._call(("batch_gradient",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name)):
+            self._kernels().batch_gradient(
+                X, Y, np.arange(B, dtype=np.int64), self._params, self._size_codes, self._act_codes,
+                self._loss_code, grad, self._workspace(B), self._params[:0].copy(),
+            )
         grad /= self._dtype.type(B)
         return _layout.param_views(grad, self._sizes)
 
@@ -318,7 +335,8 @@ class BaseNetwork:
         lr = check_learning_rate(lr)
         B = X.shape[0]
         before = self._params.copy()
-        loss = self._epoch_runner(X, Y, B, optimizers.SGD())(np.arange(B, dtype=np.int64), lr)
+        with self._call(("train_epoch",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name)):
+            loss = self._epoch_runner(X, Y, B, optimizers.SGD())(np.arange(B, dtype=np.int64), lr)
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
             self._params[...] = before
             raise TrainingDivergedError(
@@ -439,10 +457,14 @@ class BaseNetwork:
 
         Returns
         -------
-        dict
-            ``{"loss": [mean training loss of each epoch]}``, with the L2
+        History
+            A dict: ``{"loss": [mean training loss of each epoch]}``, with the L2
             penalty ``0.5 * l2 * sum(W**2)`` included when the optimizer has
             one; ``"val_loss"``, ``"val_accuracy"`` and ``"lr"`` as above.
+            Its attribute ``tier`` says what ran the fit: ``'compiled'`` (the
+            kernels) or ``'reference'`` (the NumPy reference: ``fastbp.Network``
+            runs a fit there while its kernels are not compiled yet and the
+            reference is expected to finish first; see ``fastbp.set_tier``).
         """
         extras = _training.Extras(validation_data, validation_split, patience, min_delta, restore_best,
                                   lr_schedule, callback, sample_weight, class_weight)
@@ -457,41 +479,66 @@ class BaseNetwork:
         if comm is None:
             (n_epochs, batch, rate, n_threads, _), opt, X_, Y_, weights, validation = prepare()
             batch = min(batch, X_.shape[0])
-            run, rank = self._epoch_runner(X_, Y_, batch, opt, weights), 0
-        else:
-            from . import _distributed
+            call = self._call(*self._fit_needs(X_.shape[0], n_epochs, batch, opt, validation), verbose=verbose)
+        else:  # every rank runs the compiled kernels (or, set so, the reference)
+            call = self._call(("batch_gradient", "apply_update"), lambda: 0.0, distributed=True,
+                              verbose=verbose and comm.Get_rank() == 0)
+        with call as choice:
+            if comm is None:
+                run, rank = self._epoch_runner(X_, Y_, batch, opt, weights), 0
+            else:
+                from . import _distributed
 
-            (n_epochs, _, rate, n_threads, _), opt, X_, Y_, validation, run, rank = _distributed.prepare(
-                comm, prepare, f"{self!r}, {extras.describe()}", shuffle, self._params, self._kernels,
-                (self._size_codes, self._act_codes, self._loss_code),
-            )
-        rate_of = _training.schedule(lr_schedule, rate, n_epochs)
-        stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
-                                          self._params)
-        history: dict[str, list[float]] = {"loss": []}
-        progress = _training.Report(n_epochs, verbose and rank == 0)
-        with self._num_threads(n_threads), progress:
-            for epoch in range(n_epochs):
-                perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
-                restore = self._snapshot(opt)
-                epoch_lr = rate_of(epoch)
-                loss = run(perm.astype(np.int64, copy=False), epoch_lr)
-                if not self._end_epoch(loss, epoch, epoch_lr, restore, history, on_divergence):
-                    break
-                if validation is not None:
-                    self._score(validation, history, comm)
-                if lr_schedule != "constant":
-                    history.setdefault("lr", []).append(epoch_lr)
-                progress.epoch(history)
-                going = stopper.update(history, epoch)
-                if callback is not None and callback(epoch, history) is False:
-                    going = False
-                if comm is not None:  # every rank stops together, or none does
-                    going = bool(comm.allreduce(int(going), op=sys.modules["mpi4py.MPI"].MIN))
-                if not going:
-                    break
-        stopper.finish()
+                (n_epochs, _, rate, n_threads, _), opt, X_, Y_, validation, run, rank = _distributed.prepare(
+                    comm, prepare, f"{self!r}, {extras.describe()}", shuffle, self._params, self._kernels,
+                    (self._size_codes, self._act_codes, self._loss_code),
+                )
+            rate_of = _training.schedule(lr_schedule, rate, n_epochs)
+            stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
+                                              self._params)
+            history = _training.History(loss=[])
+            progress = _training.Report(n_epochs, verbose and rank == 0, choice)
+            with self._num_threads(n_threads), progress:
+                for epoch in range(n_epochs):
+                    perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
+                    restore = self._snapshot(opt)
+                    epoch_lr = rate_of(epoch)
+                    loss = run(perm.astype(np.int64, copy=False), epoch_lr)
+                    if not self._end_epoch(loss, epoch, epoch_lr, restore, history, on_divergence):
+                        break
+                    if validation is not None:
+                        self._score(validation, history, comm)
+                    if lr_schedule != "constant":
+                        history.setdefault("lr", []).append(epoch_lr)
+                    progress.epoch(history)
+                    going = stopper.update(history, epoch)
+                    if callback is not None and callback(epoch, history) is False:
+                        going = False
+                    if comm is not None:  # every rank stops together, or none does
+                        going = bool(comm.allreduce(int(going), op=sys.modules["mpi4py.MPI"].MIN))
+                    if not going:
+                        break
+            stopper.finish()
+        history.tier = choice.tier
         return history
+
+    def _fit_needs(self, rows: int, epochs: int, batch: int, opt, validation) -> tuple[tuple, Callable[[], float]]:
+        """The kernels a fit runs and its expected seconds on the reference."""
+        from .reference import is_plain  # the rule, without compiled code
+
+        plain = bool(is_plain(opt.code, opt.hyper(1.0)))
+        needs = ("train_epoch",) if plain else ("train_epoch_optim",)
+        if validation is not None:
+            needs += ("forward", "loss_value")
+
+        def estimate() -> float:
+            seconds = _tiers.reference_seconds(self._sizes, rows, epochs=epochs, batch_size=batch,
+                                               dtype=self._dtype.name, stateful=not plain)
+            if validation is not None:
+                seconds += epochs * _tiers.reference_seconds(self._sizes, validation[0].shape[0], training=False)
+            return seconds
+
+        return needs, estimate
 
     def _score(self, validation, history, comm=None) -> None:
         """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)``
@@ -685,12 +732,36 @@ class BaseNetwork:
 class Network(BaseNetwork):
     __doc__ = BaseNetwork.__doc__
 
-    @staticmethod
-    def _kernels():
+    def _kernels(self):
+        """The backend of the call under way (see ``_call``), else the kernels."""
+        backend = self.__dict__.get("_backend")
+        if backend is not None:
+            return backend
         # Imported on first use so that ``import fastbp`` stays light.
         from . import kernels
 
         return kernels
+
+    @contextlib.contextmanager
+    def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
+              verbose: bool = False):
+        """Run one public call on one tier (``fastbp._tiers.choose``): the
+        compiled kernels, or the NumPy reference while they are not compiled
+        and the call is expected to finish sooner there. A call made inside
+        another (``predict`` in ``forward``, validation in ``fit``) keeps the
+        outer call's tier."""
+        if self.__dict__.get("_backend") is not None:
+            yield self._choice
+            return
+        from ._progress import say
+
+        choice = _tiers.choose(self._dtype, kernels, reference_estimate(), distributed=distributed,
+                               say=say if verbose else None)
+        self._backend, self._choice, self.last_tier = choice.backend, choice, choice.tier
+        try:
+            yield choice
+        finally:
+            del self._backend, self._choice
 
     @staticmethod
     def _num_threads(threads: int | None):

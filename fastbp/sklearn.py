@@ -34,6 +34,7 @@ Differences, each deliberate:
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
 
@@ -92,19 +93,20 @@ class _CompiledEpochs:
         return Network.from_sklearn(self).to_onnx(path)
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
+        args = (X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
         if self._compiled_path_refusal(X, sample_weight) is not None:
-            return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
-                                      layer_units)
+            return super()._fit_lbfgs(*args)
         from ._threads import blas_on_one_thread
 
-        self._full_batch = _FullBatch(self, X, y, layer_units)
         work = X.shape[0] * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
-        try:
+        compiled = self._tier(X, layer_units, ("batch_gradient", "forward"), self.max_iter, X.shape[0]) == "compiled"
+        if compiled:
+            self._full_batch = _FullBatch(self, X, y, layer_units)
+        try:  # scikit-learn's own loop too: the same serial code between short BLAS calls
             with blas_on_one_thread(provider_too=work < LBFGS_SERIAL_WORK):
-                return super()._fit_lbfgs(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads,
-                                          layer_units)
+                return super()._fit_lbfgs(*args)
         finally:
-            del self._full_batch
+            self.__dict__.pop("_full_batch", None)
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
                          intercept_grads):
@@ -113,6 +115,22 @@ class _CompiledEpochs:
             return super()._loss_grad_lbfgs(packed_coef_inter, X, y, sample_weight, activations, deltas,
                                             coef_grads, intercept_grads)
         return full.loss_grad(packed_coef_inter, self.alpha)
+
+    def _tier(self, X, layer_units, kernels, epochs: int, batch: int) -> str:
+        """This fit's tier (``fastbp._tiers``), kept in ``fit_tier_``: ``'compiled'``,
+        or ``'reference'``, which here is scikit-learn's own loop (the same steps),
+        run while the kernels are not compiled and it is expected to finish
+        sooner. fastbp's own activations have no such loop: they compile."""
+        from . import _tiers
+
+        dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+        estimate = _tiers.reference_seconds(layer_units, X.shape[0], epochs=epochs, batch_size=batch,
+                                            dtype=dtype.name, stateful=True)
+        own = self.activation not in _SKLEARN_HIDDEN
+        with _tiers.tier("wait") if own else contextlib.nullcontext():
+            choice = _tiers.choose(dtype, kernels, estimate)
+        self.fit_tier_ = choice.tier
+        return choice.tier
 
     def _compiled_path_refusal(self, X, sample_weight) -> str | None:
         """Why this fit cannot run in compiled code, or None when it can; a
@@ -134,7 +152,10 @@ class _CompiledEpochs:
     def _fit_stochastic(
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
-        if self._compiled_path_refusal(X, sample_weight) is not None:
+        batch = min(200, X.shape[0]) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, X.shape[0]))
+        if (self._compiled_path_refusal(X, sample_weight) is not None
+                or self._tier(X, layer_units, ("train_epoch_optim",), 1 if incremental else self.max_iter,
+                              batch) != "compiled"):
             return super()._fit_stochastic(
                 X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
             )

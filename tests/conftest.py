@@ -1,7 +1,15 @@
+import os
+
 import numpy as np
 import pytest
 
-import fastbp
+# Every test runs the compiled kernels (compiling in the foreground where the
+# cache lacks them), never the reference in their place: a comparison of
+# fastbp.Network with fastbp.reference.Network must not compare the reference
+# with itself. Subprocesses inherit it; tests of the tiers set their own.
+os.environ["FASTBP_TIER"] = "wait"
+
+import fastbp  # noqa: E402
 
 NETWORKS = [fastbp.Network, fastbp.reference.Network]
 
@@ -20,3 +28,14 @@ def rng():
 def params_of(net) -> np.ndarray:
     """All of a network's parameters in one array, through its public interface."""
     return np.concatenate([a.ravel() for a in net.weights + net.biases])
+
+
+def copy_package(root) -> str:
+    """A copy of the fastbp package under ``root``, without compiled code, so
+    that its cache folders start empty; returns the folder for PYTHONPATH."""
+    import shutil
+
+    parent = os.path.join(str(root), "site")
+    shutil.copytree(os.path.dirname(fastbp.__file__), os.path.join(parent, "fastbp"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return parent

@@ -17,6 +17,7 @@ from .._codes import HIDDEN_ACTIVATIONS
 from .checks import UsageError
 from .options import check_bench, check_predict, check_train
 from .predict import cmd_predict
+from .compile import cmd_compile
 from .train import cmd_train
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -79,8 +80,20 @@ def cmd_info(args) -> int:
               f"{lib.get('num_threads')} threads, {lib.get('filepath')}")
     print(f"threads: {fastbp.get_num_threads()} (the BLAS's; no kernel is parallel in Numba)")
     folder, writable = kernels.cache_folder()
-    print(f"compile cache: {folder} ({'writable' if writable else 'NOT writable: kernels compile in every process'})")
+    print(f"compile cache: {folder}")
+    from .. import _cache, _tiers
+    from .._warmup import KERNELS
+
+    for row in _cache.summary(_jit.cache_variant()):
+        state = ("in use" if row["path"] == folder else "read") + (", writable" if row["writable"] else ", read-only")
+        held = f"{row['entries']} entries, {row['bytes'] / 1e6:.1f} MB" if row["exists"] else "absent"
+        print(f"  {row['label']:<15} {row['path']} ({held}; {state})")
+    for dtype in ("float32", "float64"):
+        ready = [k for k in KERNELS if _jit.is_ready(getattr(kernels, k), dtype)]
+        print(f"  {dtype} kernels cached: {', '.join(ready) if ready else 'none'}"
+              + ("" if len(ready) == len(KERNELS) else " (fastbp compile compiles the rest)"))
     print(f"kernel sources digest: {_jit.sources_digest()[:16]}")
+    print(f"tier: {_tiers.get_tier()} (FASTBP_TIER: auto, wait or reference)")
     import importlib.util
 
     for name, extra in (("sklearn", "sklearn"), ("mpi4py", "mpi")):
@@ -182,8 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the limit row (the epoch's FLOPs at the best rate of a 2048^3 GEMM)")
     b.set_defaults(func=cmd_bench, check=check_bench)
 
-    i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache")
+    i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache",
+                       description="Versions, the GEMM provider and its threads, the compile cache's folders "
+                                   "(which is written, what each holds) and the tier setting.")
     i.set_defaults(func=cmd_info, check=None)
+
+    from .._warmup import KERNELS
+
+    c = sub.add_parser("compile", help="compile the kernels ahead of use (Docker images, CI caches)",
+                       formatter_class=_Help,
+                       description="Compile the kernels that fit, predict and the estimators use, and keep them "
+                                   "in the compile cache, so that no later process waits for the compiler. Run it "
+                                   "as the owner of the installation at image build time to fill the package's "
+                                   "own cache folder, which every user reads.")
+    c.add_argument("--dtype", nargs="+", choices=["float32", "float64"], default=["float32", "float64"],
+                   help="dtypes to compile for")
+    c.add_argument("--optimizers", nargs="+", choices=list(optimizers.NAMES),
+                   help="compile the epoch of these optimizers only (sgd: plain SGD's own epoch; the others "
+                        "share one; default: both)")
+    c.add_argument("--kernels", nargs="+", choices=list(KERNELS), metavar="NAME",
+                   help="compile these top-level kernels only: " + "; ".join(f"{k} ({v})" for k, v in KERNELS.items()))
+    c.add_argument("--provider", choices=["auto", "numpy", "openblas", "scipy", "numba"],
+                   help="GEMM provider to compile for (as FASTBP_BLAS; default: the one this process picks)")
+    c.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    c.set_defaults(func=cmd_compile, check=None)
     return p
 
 

@@ -128,10 +128,29 @@ def _diverged_message(epoch: int, args) -> str:
             f"try {', or '.join(hints)}")
 
 
+def _needs(sizes, rows: int, optimizer, args):
+    """The kernels the run needs and its expected seconds on the reference (``fastbp._tiers``)."""
+    from .. import _tiers
+    from ..reference import is_plain
+
+    plain = bool(is_plain(optimizer.code, optimizer.hyper(args.lr)))
+    kernels = ("train_epoch" if plain else "train_epoch_optim", "forward", "loss_value")
+    seconds = _tiers.reference_seconds(sizes, rows, epochs=args.epochs, batch_size=args.batch_size,
+                                       dtype=args.dtype, stateful=not plain)
+    return kernels, seconds
+
+
 def cmd_train(args) -> int:
+    from .. import _tiers
+
+    with _tiers.scope() as pin:
+        return _train(args, pin)
+
+
+def _train(args, pin) -> int:
     import fastbp
 
-    from .. import _jit, kernels
+    from .. import _tiers
 
     comm, rank, size = _world(args.distributed)
     # Every rank loads and splits the data alike (same seed) and trains on rows
@@ -144,23 +163,28 @@ def cmd_train(args) -> int:
     X = data.X
     metric = "accuracy" if data.task == "classification" else "R2"
     progress = Progress(args.epochs, quiet=args.quiet or rank != 0)
-    plain = kernels.is_plain(optimizer.code, optimizer.hyper(args.lr))
-    kernel = kernels.train_epoch if plain else kernels.train_epoch_optim
-    progress.start(compiling=_jit.has_cached_code(kernel, args.dtype) is False)
+    sizes = [X.shape[1], *args.hidden, data.n_out]
     try:
-        net = fastbp.Network([X.shape[1], *args.hidden, data.n_out], activation=args.activation,
-                             output=data.output, dtype=args.dtype, seed=args.seed)
+        net = fastbp.Network(sizes, activation=args.activation, output=data.output, dtype=args.dtype, seed=args.seed)
         if args.threads:
             fastbp.set_num_threads(args.threads)
         elif comm is not None:  # the cores shared out over the ranks on this machine
             from fastbp._distributed import threads_per_rank
 
             fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
-        # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback.
-        net.loss(X[:1], data.y[:1])
+        # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback
+        # (on the reference: a check is no reason to compile).
+        with _tiers.tier("reference"):
+            net.loss(X[:1], data.y[:1])
         as_features(X, net.sizes[0], net.dtype)
     except ValueError as exc:
         raise UsageError(f"{table.source}: {exc}") from None
+    # One tier for the whole run (fit is called once per epoch below), chosen once every input is checked.
+    choice = _tiers.choose(args.dtype, *_needs(sizes, len(data.fit_idx) // size, optimizer, args),
+                           distributed=comm is not None,
+                           say=None if rank else (lambda message: builtins.print(message, file=sys.stderr)))
+    pin("reference" if choice.tier == "reference" else "wait")
+    progress.start(choice.how, choice.describe())
 
     what = f"{data.task} ({data.n_out} classes: {data.why})" if data.task == "classification" \
         else f"{data.task} ({data.why})"
@@ -211,8 +235,9 @@ def cmd_train(args) -> int:
         else:
             result = (f"training {metric}: {data.score(net, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
                       "(no test samples: --test-split 0)")
-        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch, {seconds[0]:.3f} s, includes "
-              "loading or compiling the kernels)")
+        first = {"reference": "on the NumPy reference", "loaded": "includes loading the kernels"}.get(choice.how, "")
+        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch took {seconds[0]:.3f} s"
+              + (f", {first})" if first else ")"))
     if args.out and rank == 0:
         try:
             net.save(args.out, metadata=data.extra)

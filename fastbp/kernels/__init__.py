@@ -6,8 +6,6 @@ compiled (or loaded from the cache) on its first call for a given dtype.
 The GEMM provider (``_blas``) is chosen first: the cache folder of every
 kernel depends on it.
 """
-import os as _os
-
 import numba as _numba
 
 if _numba.config.DISABLE_JIT:
@@ -53,14 +51,13 @@ __all__ = [
 
 
 def cache_folder() -> tuple[str, bool]:
-    """Where the compiled kernels are cached, and whether that folder is writable.
+    """Where newly compiled kernels are saved, and whether that folder is writable
+    (``fastbp._cache``: the first writable of ``NUMBA_CACHE_DIR``, the
+    package's ``__pycache__``, the user's cache folder). When none is, kernels
+    still work but compile in every process."""
+    from .. import _cache, _jit
 
-    Numba picks the first that works of: ``NUMBA_CACHE_DIR``, ``__pycache__``
-    beside the kernels, a user-wide folder. When none is writable, kernels
-    still work but compile in every process.
-    """
-    locator = getattr(getattr(getattr(train_epoch, "_cache", None), "_impl", None), "locator", None)
-    if locator is None:
-        return "(no cache: Numba found no writable folder)", False
-    path = locator.get_cache_path()
-    return path, _os.access(path, _os.W_OK)
+    path = _cache.writable_folder(_jit.cache_variant())
+    if path is None:
+        return "(none writable: kernels compile in every process; set NUMBA_CACHE_DIR)", False
+    return path, True

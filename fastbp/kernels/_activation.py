@@ -103,7 +103,7 @@ def _add_bias_and_activate(Z, b, act, A):
             _bias_and_activate_row(Z[o], b[o], act)
         return
     for o in range(n):
-        _bias_and_activate_row(Z[o], b[o], IDENTITY)
+        _bias_and_activate_row(Z[o], b[o], np.int64(IDENTITY))
     _activate(Z, act, A)
 
 

@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .._jit import OPTIONS, jit_precise
+from .._jit import OVERLOAD_OPTIONS, jit_precise
 
 _BITCASTS = {types.int32: (types.float32, ir.FloatType()), types.int64: (types.float64, ir.DoubleType())}
 
@@ -110,7 +110,7 @@ def fast_exp(x):
     raise NotImplementedError("fast_exp is only callable from compiled code")
 
 
-@overload(fast_exp, jit_options=OPTIONS)
+@overload(fast_exp, jit_options=OVERLOAD_OPTIONS)
 def _fast_exp(x):
     if x == types.float32:
         return lambda x: exp32(x)

@@ -32,7 +32,7 @@ same loops written in Python ran at half the speed of the BLAS.
 """
 import numpy as np
 from llvmlite import ir
-from numba import literally, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -166,42 +166,49 @@ def _tile(typingctx, a, a_off, si, sk, b, b_off, ldb, c, c_off, ldc, K, rows, wi
 
 
 @jit
-def _strip(a, a_off, si, sk, b, c, c_off, N, K, rows, alpha, beta, post, act, x, x_row):
-    """``rows`` rows of C (a literal, 4 or 1) from ``c[c_off]`` on, tile by
-    tile; ``x_row``: the strip's first row, where its biases start."""
-    literally(rows)
-    lanes = VECTOR_BYTES // c.itemsize
-    bias = post == POST_BIAS
-    j = 0
-    while j + 2 * lanes <= N:
-        _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, rows, 2, alpha, beta, post, act, x,
-              x_row if bias else c_off + j)
-        j += 2 * lanes
-    if j + lanes <= N:
-        _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, rows, 1, alpha, beta, post, act, x,
-              x_row if bias else c_off + j)
-        j += lanes
-    if j + lanes // 2 <= N:
-        _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, rows, 0, alpha, beta, post, act, x,
-              x_row if bias else c_off + j)
-        j += lanes // 2
-    while j < N:
-        _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, rows, -1, alpha, beta, post, act, x,
-              x_row if bias else c_off + j)
-        j += 1
-
-
-@jit
 def _tiled(a, si, sk, b, c, M, N, K, alpha, beta, post, act, x):
     """``small_gemm`` on flat views, op(A) read through strides ``si, sk``:
-    strips of four rows, then single rows. (One function for both
-    orientations of A, so it is compiled once per dtype.)"""
+    strips of four rows, then single rows, each cut into tiles of two, one
+    or half a vector register of columns, then single columns. (One function
+    for both orientations of A and every row count, so it is compiled once
+    per dtype; the tiles' row and width counts must be literals, so the
+    two strip loops are written out: a shared helper would be compiled once
+    per row count, or, inlined, would lose the literal.) The bias of a
+    strip starts at its first row, ``x[i]``."""
+    lanes = VECTOR_BYTES // c.itemsize
+    bias = post == POST_BIAS
     i = 0
     while i + 4 <= M:
-        _strip(a, i * si, si, sk, b, c, i * N, N, K, 4, alpha, beta, post, act, x, i)
+        a_off, c_off = i * si, i * N
+        j = 0
+        while j + 2 * lanes <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 4, 2, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += 2 * lanes
+        if j + lanes <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 4, 1, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += lanes
+        if j + lanes // 2 <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 4, 0, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += lanes // 2
+        while j < N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 4, -1, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += 1
         i += 4
     while i < M:
-        _strip(a, i * si, si, sk, b, c, i * N, N, K, 1, alpha, beta, post, act, x, i)
+        a_off, c_off = i * si, i * N
+        j = 0
+        while j + 2 * lanes <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 1, 2, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += 2 * lanes
+        if j + lanes <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 1, 1, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += lanes
+        if j + lanes // 2 <= N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 1, 0, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += lanes // 2
+        while j < N:
+            _tile(a, a_off, si, sk, b, j, N, c, c_off + j, N, K, 1, -1, alpha, beta, post, act, x, i if bias else c_off + j)
+            j += 1
         i += 1
 
 
@@ -213,21 +220,21 @@ def small_gemm(trans_a, alpha, A, B, beta, C):
     rows are read in place). C-contiguous 2-D arrays whose shapes the caller
     has checked; with ``beta == 0`` C is not read (BLAS's rule).
     """
-    _small_gemm_then(trans_a, alpha, A, B, beta, C, POST_NONE, 0, C.reshape(C.size))
+    _small_gemm_then(np.bool_(trans_a), alpha, A, B, beta, C, np.int64(POST_NONE), np.int64(0), C.reshape(C.size))
 
 
 @jit
 def _small_gemm_then(trans_a, alpha, A, B, beta, C, post, act, x):
     """``small_gemm``, each tile then finished by ``post`` (``POST_*``) with
     activation code ``act`` and ``x`` (the biases, or the stored activations
-    laid out as C) while it is still in registers."""
+    laid out as C) while it is still in registers. Callers pass ``trans_a``,
+    ``post`` and ``act`` as typed values (``np.bool_``, ``np.int64``), not
+    literals: each literal would compile this function once more."""
     M, N = C.shape
     K = B.shape[0]
     si, sk = (1, M) if trans_a else (K, 1)
     t = C.dtype.type
-    # post and act as plain integers: a literal would compile _tiled once per value.
-    _tiled(A.reshape(A.size), si, sk, B.reshape(B.size), C.reshape(C.size), M, N, K, t(alpha), t(beta),
-           np.int64(post), np.int64(act), x)
+    _tiled(A.reshape(A.size), si, sk, B.reshape(B.size), C.reshape(C.size), M, N, K, t(alpha), t(beta), post, act, x)
 
 
 @jit

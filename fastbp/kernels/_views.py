@@ -2,6 +2,8 @@
 gradients and optimizer state (``[W1, b1, W2, b2, ...]``, ``fastbp._layout``)
 and the per-batch workspace (``_layout.workspace_size``). Nothing is
 allocated per batch: every block is a view made once per epoch."""
+import numpy as np
+
 from .._jit import jit
 from ._activation import _keeps_z
 
@@ -18,7 +20,7 @@ def _activation_views(work, off, sizes, acts, B):
     ``Zt[l]`` (``At[l]`` itself unless the layer keeps Z), ``(n_l, B)``, from
     ``work[off:]``; index 0 of both is a placeholder. Returns ``(At, Zt, end)``."""
     L = sizes.shape[0] - 1
-    At = [_block(work, off, 0, B)]
+    At = [_block(work, off, np.int64(0), B)]
     for l in range(1, L + 1):
         At.append(_block(work, off, sizes[l], B))
         off += B * sizes[l]
@@ -39,7 +41,7 @@ def _batch_views(work, sizes, acts, B):
     ``Yt (nL, B)``, per layer the deltas ``Dt[l]`` and ``_activation_views``
     (layout: ``_layout.workspace_size``)."""
     L = sizes.shape[0] - 1
-    Xb = _block(work, 0, B, sizes[0])
+    Xb = _block(work, np.int64(0), B, sizes[0])
     Xc = _block(work, B * sizes[0], sizes[0], B)
     off = 2 * B * sizes[0]
     Yt = _block(work, off, sizes[L], B)
@@ -66,7 +68,7 @@ def _layer_views(flat, sizes):
     """Per-layer views ``(Ws, bs)`` of a flat ``[W1, b1, W2, b2, ...]`` buffer
     (parameters, gradients, or optimizer state: all share the layout)."""
     L = sizes.shape[0] - 1
-    Ws = [_block(flat, 0, sizes[1], sizes[0])]
+    Ws = [_block(flat, np.int64(0), sizes[1], sizes[0])]
     bs = [flat[sizes[1] * sizes[0] : sizes[1] * sizes[0] + sizes[1]]]
     p = sizes[1] * sizes[0] + sizes[1]
     for l in range(1, L):

@@ -1,7 +1,9 @@
 """Backward pass: output delta, fused hidden delta, weight and bias gradients,
 and the one per-batch backward helper every epoch and ``batch_gradient`` run."""
+import numpy as np
+
 from .._codes import MSE
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ._activation import _flat, _multiply_derivative
 from ._blas import gemm
 from ._tiles import (
@@ -42,11 +44,12 @@ def hidden_delta(W_next, D_next, A, Z, act, out):
     n, B = out.shape
     if is_small(n, B, W_next.shape[0]):
         fused = fuses_derivative(act)
-        _small_gemm_then(True, 1.0, W_next, D_next, 0.0, out, POST_DERIVATIVE if fused else POST_NONE, act, _flat(A))
+        _small_gemm_then(np.bool_(True), 1.0, W_next, D_next, 0.0, out,
+                         np.int64(POST_DERIVATIVE if fused else POST_NONE), np.int64(act), _flat(A))
         if not fused:
             _multiply_derivative(out, A, Z, act)
     else:
-        gemm(True, False, 1.0, W_next, D_next, 0.0, out)
+        gemm(np.bool_(True), np.bool_(False), 1.0, W_next, D_next, 0.0, out)
         _multiply_derivative(out, A, Z, act)
 
 
@@ -63,9 +66,9 @@ def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
     """
     n_out, n_in = dW.shape
     if rows and is_small(n_out, n_in, D.shape[1]):  # the input rows are B's rows, read in place
-        _small_gemm_then(False, scale, D, A_prev, beta, dW, POST_NONE, 0, _flat(dW))
+        _small_gemm_then(np.bool_(False), scale, D, A_prev, beta, dW, np.int64(POST_NONE), np.int64(0), _flat(dW))
     else:  # a hidden layer's activations are columns: D @ A.T, B transposed
-        gemm(False, not rows, scale, D, A_prev, beta, dW)
+        gemm(np.bool_(False), np.bool_(not rows), scale, D, A_prev, beta, dW)
     for o in range(D.shape[0]):
         s = D.dtype.type(0.0)
         row = D[o]
@@ -79,7 +82,7 @@ def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
             db[o] = beta * db[o] + scale * s
 
 
-@jit
+@jit_inline
 def _backward(Ws, acts, Xb, At, Zt, Dt, scale, beta, gWs, gbs):
     """From the output delta ``Dt[L]`` down: each layer's ``weight_gradient``
     into ``gWs, gbs`` (``scale``, ``beta``: where and how gradients go, see

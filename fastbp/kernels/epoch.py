@@ -11,7 +11,7 @@ the input as columns cost more than it saved, so it is gathered as columns
 """
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ._tiles import is_small
 from ._views import _epoch_views, _gather, _layer_views, _state_views
 from .backward import _backward, output_delta
@@ -20,7 +20,7 @@ from .loss import _loss_sum
 from .update import _update_layers
 
 
-@jit
+@jit_inline
 def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, normalize):
     """Gather a batch into ``views``, run the forward pass and form the output
     delta; returns ``(the batch's summed loss, its weight)``, the loss taken
@@ -37,7 +37,7 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, normal
     _forward(Ws, bs, acts, Xc if columns else Xb, not columns, Zt, At)
     output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
     if weights.shape[0] == 0:
-        return _loss_sum(At[L], Yt, loss), float(Xb.shape[0])
+        return _loss_sum(At[L], Yt, loss, np.int64(0), Xb.shape[0]), float(Xb.shape[0])
     return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start, normalize)
 
 
@@ -56,7 +56,7 @@ def _weigh_delta(A, Yt, D, loss, weights, perm, start, normalize):
     total = 0.0
     for b in range(B):
         w = np.float64(weights[perm[start + b]])
-        total += w * _loss_sum(A[:, b:b + 1], Yt[:, b:b + 1], loss)
+        total += w * _loss_sum(A, Yt, loss, b, b + 1)
         c = w if not normalize else (w * B / W if W > 0 else 0.0)
         for j in range(n_out):
             D[j, b] *= c

@@ -1,6 +1,8 @@
 """Forward pass: one dense layer, the whole network, in the columns layout of ``epoch.py``."""
+import numpy as np
+
 from .._codes import IDENTITY
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ._activation import _activate, _add_bias_and_activate
 from ._blas import gemm
 from ._tiles import POST_BIAS, _small_gemm_then, fuses_activation, is_small
@@ -31,15 +33,16 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
     n_out, B = Z.shape
     if not rows and is_small(n_out, B, W.shape[1]):
         fused = fuses_activation(act) and Z.ctypes.data == out.ctypes.data  # in place: Z need not be kept
-        _small_gemm_then(False, 1.0, W, A_prev, 0.0, Z, POST_BIAS, act if fused else IDENTITY, b)
+        _small_gemm_then(np.bool_(False), 1.0, W, A_prev, 0.0, Z, np.int64(POST_BIAS),
+                         np.int64(act if fused else IDENTITY), b)
         if not fused:
             _activate(Z, act, out)
     else:
-        gemm(False, rows, 1.0, W, A_prev, 0.0, Z)
+        gemm(np.bool_(False), np.bool_(rows), 1.0, W, A_prev, 0.0, Z)
         _add_bias_and_activate(Z, b, act, out)
 
 
-@jit
+@jit_inline
 def _forward(Ws, bs, acts, X0, rows, Zt, At):
     """Every layer: ``At[1]`` from the input batch ``X0`` (rows ``(B, n0)``
     when ``rows``, else columns ``(n0, B)``), then ``At[l]`` from ``At[l-1]``.

@@ -13,24 +13,26 @@ def loss_value(A, Y, loss):
     before ``log`` so a saturated output gives a large finite loss, not inf.
     Accumulates in float64.
     """
-    return _loss_sum(A, Y, loss) / A.shape[0]
+    return _loss_sum(A, Y, loss, np.int64(0), A.shape[1]) / A.shape[0]
 
 
 @jit
-def _loss_sum(A, Y, loss):
-    """Sum of the per-element loss terms over the whole block (either layout)."""
-    B, n = A.shape
+def _loss_sum(A, Y, loss, start, stop):
+    """Sum of the per-element loss terms over columns ``start:stop`` of a
+    C-contiguous block (bounds, not a slice: a slice would be a second
+    array layout, so a second compile)."""
+    B = A.shape[0]
     tiny = np.finfo(A.dtype).tiny
     total = 0.0
     if loss == CROSS_ENTROPY:
         for i in range(B):
-            for j in range(n):
+            for j in range(start, stop):
                 y = Y[i, j]
                 if y != 0:
                     total -= y * np.log(max(np.float64(A[i, j]), tiny))
     elif loss == BINARY_CROSS_ENTROPY:
         for i in range(B):
-            for j in range(n):
+            for j in range(start, stop):
                 a = np.float64(A[i, j])
                 y = np.float64(Y[i, j])
                 if y != 0:
@@ -39,7 +41,7 @@ def _loss_sum(A, Y, loss):
                     total -= (1.0 - y) * np.log(max(1.0 - a, tiny))
     else:  # MSE
         for i in range(B):
-            for j in range(n):
+            for j in range(start, stop):
                 r = np.float64(A[i, j]) - np.float64(Y[i, j])
                 total += 0.5 * r * r
     return total

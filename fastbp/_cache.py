@@ -1,0 +1,257 @@
+"""Where fastbp's compiled code is kept: a chain of folders, read in order,
+written to the first writable one.
+
+Numba's own cache takes the first folder it can *write* (``NUMBA_CACHE_DIR``,
+``__pycache__`` beside the source, a user-wide folder) and reads only that
+one: a cache built as root inside a read-only package (a Dockerfile step)
+is never read by another user, and where no folder is writable Numba raises
+at the first call. fastbp's kernels use :class:`ChainedCache` instead:
+
+1. ``NUMBA_CACHE_DIR`` (``/fastbp-<package hash>``), when set;
+2. the package's own ``kernels/__pycache__``, read even when read-only
+   (where ``fastbp compile`` run at image build leaves it);
+3. the user's cache folder (``~/.cache/fastbp/<package hash>`` on Linux).
+
+Each in a subfolder per GEMM provider (``_jit.set_cache_variant``). Loading
+takes the first folder that holds the signature for the current sources;
+saving goes to the first writable folder. With none writable, kernels
+compile in every process and one warning (logger ``fastbp``) names
+``NUMBA_CACHE_DIR``. Writes are Numba's (a temporary file, then a rename),
+so concurrent writers cannot corrupt an entry; :func:`compile_lock` lets
+one process wait for another's compile instead of repeating it.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+
+from numba.core import config
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, IndexDataCacheFile
+
+log = logging.getLogger("fastbp")
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_KEY = "fastbp-" + hashlib.sha1(_PACKAGE_DIR.encode()).hexdigest()[:12]
+LOCK_NAME = "compile.lock"
+
+
+def _user_cache_root() -> str:
+    from numba.misc.appdirs import AppDirs
+
+    return os.path.join(AppDirs(appname="fastbp", appauthor=False).user_cache_dir, _PACKAGE_KEY)
+
+
+def folders(variant: str) -> list[tuple[str, str]]:
+    """``(label, path)`` of every cache folder for ``variant``, in lookup order."""
+    out = []
+    if config.CACHE_DIR:
+        out.append(("NUMBA_CACHE_DIR", os.path.join(config.CACHE_DIR, _PACKAGE_KEY, variant)))
+    out.append(("package", os.path.join(_PACKAGE_DIR, "kernels", "__pycache__", variant)))
+    out.append(("user", os.path.join(_user_cache_root(), variant)))
+    return out
+
+
+def is_writable(path: str) -> bool:
+    """Whether ``path`` exists or can be made, and a file can be written in it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+        return True
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def writable_folder(variant: str) -> str | None:
+    """The folder new code for ``variant`` is saved in, or None when none is writable."""
+    for _, path in folders(variant):
+        if is_writable(path):
+            return path
+    log.warning(
+        "fastbp: no writable folder for compiled kernels (the package's __pycache__ and the user's cache "
+        "folder are read-only): kernels compile in every process; set NUMBA_CACHE_DIR to a writable folder"
+    )
+    return None
+
+
+class _Impl(CompileResultCacheImpl):
+    """Numba's serialisation of compile results, without its locator search
+    (which raises where no folder is writable)."""
+
+    def __init__(self, py_func):  # noqa: D107 - deliberately not calling super().__init__
+        self._lineno = py_func.__code__.co_firstlineno
+        self._locator = None
+        modname = os.path.splitext(os.path.basename(py_func.__code__.co_filename))[0]
+        qualname = getattr(py_func, "__qualname__", py_func.__name__).replace("<", "").replace(">", "")
+        self._filename_base = (f"{modname}.{qualname}-{self._lineno}.py{sys.version_info[0]}{sys.version_info[1]}"
+                               f"{getattr(sys, 'abiflags', '')}")
+
+
+class ChainedCache(FunctionCache):
+    """A Numba function cache over :func:`folders`: load from the first that
+    holds an entry, save to the first writable. ``stamp``: the source stamp
+    every entry carries (a stale entry reads as absent)."""
+
+    def __init__(self, py_func, variant: str, stamp):
+        self._name = repr(py_func)
+        self._py_func = py_func
+        self._impl = _Impl(py_func)
+        self._variant = variant
+        self._files = [IndexDataCacheFile(cache_path=path, filename_base=self._impl.filename_base, source_stamp=stamp)
+                       for _, path in folders(variant)]
+        self._cache_file = self._files[0]
+        self._cache_path = os.path.dirname(self._files[0]._index_path)
+        self.enable()
+
+    def _load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        key = self._index_key(sig, target_context.codegen())
+        for cache_file in self._files:
+            try:
+                data = cache_file.load(key)
+            except Exception:  # an unreadable or foreign index: the next folder, or compile
+                data = None
+            if data is not None:
+                return self._impl.rebuild(target_context, data)
+        return None
+
+    def _save_overload(self, sig, data):
+        if not self._enabled or not self._impl.check_cachable(data):
+            return
+        path = writable_folder(self._variant)
+        if path is None:
+            return
+        cache_file = next(f for f in self._files if os.path.dirname(f._index_path) == path)
+        key = self._index_key(sig, data.codegen)
+        try:
+            cache_file.save(key, self._impl.reduce(data))
+        except OSError as exc:  # a full disk, a folder made read-only since: the code still runs
+            log.warning("fastbp: could not save compiled code in %s: %s", path, exc)
+
+    def holds(self, dtype: str) -> bool:
+        """Whether a folder holds code for arrays of ``dtype`` that this process
+        would load: for these sources (stamp and bytecode) and this CPU (a
+        cache built on another machine's CPU is compiled again)."""
+        code_hash = hashlib.sha256(self._py_func.__code__.co_code).hexdigest()
+        for cache_file in self._files:
+            try:
+                index = cache_file._load_index()
+            except Exception:
+                continue
+            if any(dtype in str(key[0]) and key[1] == _magic_tuple() and key[2][0] == code_hash for key in index):
+                return True
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _magic_tuple() -> tuple:
+    """The target triple, CPU name and features that Numba keys cache entries by."""
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context.codegen().magic_tuple()
+
+
+def summary(variant: str) -> list[dict]:
+    """For ``fastbp info``/``compile``: each folder's label, path, whether it
+    exists and is writable, its entries (``.nbc`` files) and bytes."""
+    rows = []
+    for label, path in folders(variant):
+        files = os.listdir(path) if os.path.isdir(path) else []
+        data = [f for f in files if f.endswith(".nbc")]
+        size = sum(os.path.getsize(os.path.join(path, f)) for f in files if f.endswith((".nbc", ".nbi")))
+        writable = os.path.isdir(path) and os.access(path, os.W_OK) or (
+            not os.path.exists(path) and _creatable(path))
+        rows.append(dict(label=label, path=path, exists=os.path.isdir(path), writable=bool(writable),
+                         entries=len(data), bytes=size))
+    return rows
+
+
+def _creatable(path: str) -> bool:
+    parent = path
+    while not os.path.exists(parent):
+        up = os.path.dirname(parent)
+        if up == parent:
+            return False
+        parent = up
+    return os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
+
+
+# -- one compile at a time per cache --------------------------------------------
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
+    """Hold the writable cache folder's compile lock; yields True when held.
+
+    ``wait=False`` yields False at once when another process holds it (the
+    background compile then leaves). Waiting is bounded by ``timeout``: a
+    stuck holder delays, never blocks, a compile. Reentrant in a thread; no
+    lock (yields True) where no folder is writable or the platform has no
+    ``fcntl``: then concurrent compiles are only duplicated work, since
+    entries are written by rename.
+    """
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
+        try:
+            yield True
+        finally:
+            _held.depth -= 1
+        return
+    path = writable_folder(variant)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    if path is None or fcntl is None:
+        yield True
+        return
+    with open(os.path.join(path, LOCK_NAME), "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        got = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                got = True
+                break
+            except OSError:
+                if not wait or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        if not got and not wait:
+            yield False
+            return
+        _held.depth = 1
+        try:
+            yield True
+        finally:
+            _held.depth = 0
+            if got:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def lock_is_held(variant: str) -> bool:
+    """Whether another process holds the compile lock now (a compile is under way)."""
+    path = writable_folder(variant)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    if path is None or not os.path.exists(os.path.join(path, LOCK_NAME)):
+        return False
+    with open(os.path.join(path, LOCK_NAME), "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False

@@ -1,0 +1,315 @@
+"""Tiered execution: run a call on the NumPy reference while the kernels it
+needs are not compiled yet, and compile them in the background.
+
+Compiling the kernels a fit needs takes 15-20 s of CPU; the reference
+(``fastbp.reference``, the same arithmetic in NumPy, tested equal within
+floating-point rounding) needs no compile. For each call, :func:`choose`
+picks one tier for the whole call, never switching in the middle:
+
+- ``"compiled"``: the kernels, loaded from the cache or already compiled in
+  this process; or compiled now, in the foreground, where the call is
+  expected to take longer on the reference than the compile takes;
+- ``"reference"``: the NumPy twins, while a separate low-priority process
+  (``fastbp compile --background``, one at a time per cache) fills the cache
+  for the next call.
+
+The setting (:func:`set_tier`, :func:`tier`, environment variable
+``FASTBP_TIER``): ``"auto"`` (the default, as above), ``"wait"`` (always the
+kernels, compiled in the foreground: bit for bit what a compiled run gives)
+and ``"reference"`` (always the reference; nothing is compiled).
+
+The two estimates (:func:`reference_seconds`, :data:`COMPILE_SECONDS`) are
+measured rates, deliberately on the slow side for the reference, so a long
+call compiles: docs/design.md, *Tiered execution*, says how they were taken.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+log = logging.getLogger("fastbp")
+
+TIERS = ("auto", "wait", "reference")
+ENV = "FASTBP_TIER"
+
+#: CPU seconds to compile each top-level kernel (with its callees) from an
+#: empty cache, per dtype, on a 2-core AMD EPYC (Zen 3); a call needing
+#: several pays roughly the largest plus a little (they share callees).
+COMPILE_SECONDS = {
+    "train_epoch": 15.0,
+    "train_epoch_optim": 18.0,
+    "forward": 8.0,
+    "loss_value": 1.0,
+    "batch_gradient": 12.0,
+    "apply_update": 4.0,
+}
+
+#: Reference-tier rates (seconds): per multiply-add of one row through one
+#: layer in a training step (forward and backward), per layer per batch step,
+#: per parameter per step for optimizers with state, and the forward pass
+#: alone. Taken from ``fastbp.reference`` fits on 64-32-10 and 784-256-128-10
+#: networks, batch 1 to 200 (2 BLAS threads), rounded up.
+_TRAIN_MAC = {"float32": 0.8e-9, "float64": 1.1e-9}
+_FORWARD_MAC = 0.2e-9
+_LAYER_STEP = 70e-6
+_PARAM_STEP = 6e-9
+_FORWARD_LAYER = 25e-6
+
+
+def _check(name: str, where: str) -> str:
+    if name not in TIERS:
+        raise ValueError(f"{where} must be one of {', '.join(TIERS)}, got {name!r}")
+    return name
+
+
+_setting: str | None = None
+_local = threading.local()
+
+
+def get_tier() -> str:
+    """The tier setting in force: ``'auto'``, ``'wait'`` or ``'reference'``.
+
+    A :func:`tier` context in this thread wins over :func:`set_tier`, which
+    wins over the environment variable ``FASTBP_TIER`` (default ``'auto'``).
+    """
+    pinned = getattr(_local, "pinned", None)
+    if pinned:
+        return pinned[-1]
+    if _setting is not None:
+        return _setting
+    return _check(os.environ.get(ENV, "auto").strip().lower() or "auto", f"the environment variable {ENV}")
+
+
+def set_tier(name: str) -> None:
+    """Choose how calls run when their kernels are not compiled yet.
+
+    Parameters
+    ----------
+    name : {'auto', 'wait', 'reference'}
+        ``'auto'``: small calls run on the NumPy reference while the kernels
+        compile in the background, large ones compile first; ``'wait'``:
+        always compile first (bit for bit the compiled results);
+        ``'reference'``: always the NumPy reference.
+    """
+    global _setting
+    _setting = _check(name, "the tier")
+
+
+@contextlib.contextmanager
+def tier(name: str) -> Iterator[None]:
+    """A ``with`` block in which this thread's calls use tier setting ``name`` (see :func:`set_tier`)."""
+    _check(name, "the tier")
+    stack = getattr(_local, "pinned", None)
+    if stack is None:
+        stack = _local.pinned = []
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[Callable[[str], None]]:
+    """A block in which ``pin(name)`` (the yielded function) sets this thread's
+    tier setting until the block ends: for code that learns the tier midway."""
+    stack = getattr(_local, "pinned", None)
+    if stack is None:
+        stack = _local.pinned = []
+    depth = len(stack)
+    try:
+        yield lambda name: stack.append(_check(name, "the tier"))
+    finally:
+        del stack[depth:]
+
+
+# -- the estimates ----------------------------------------------------------------
+
+def _macs(sizes: Sequence[int]) -> int:
+    return sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def reference_seconds(sizes: Sequence[int], rows: int, *, epochs: int = 1, batch_size: int | None = None,
+                      dtype: str = "float64", stateful: bool = False, training: bool = True) -> float:
+    """Expected seconds of a call on the reference: ``epochs`` passes over
+    ``rows`` rows of a network of ``sizes``, in steps of ``batch_size`` rows
+    (training), or one forward pass (``training=False``)."""
+    layers = len(sizes) - 1
+    if not training:
+        return rows * _macs(sizes) * _FORWARD_MAC + layers * _FORWARD_LAYER
+    steps = epochs * math.ceil(rows / max(1, min(batch_size or rows, rows or 1)))
+    params = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    return (epochs * rows * _macs(sizes) * _TRAIN_MAC.get(dtype, _TRAIN_MAC["float64"]) + steps * layers * _LAYER_STEP
+            + (steps * params * _PARAM_STEP if stateful else 0.0))
+
+
+def compile_seconds(kernels: Sequence[str]) -> float:
+    """Expected CPU seconds to compile ``kernels`` (names in ``fastbp.kernels``)."""
+    costs = sorted((COMPILE_SECONDS.get(k, 10.0) for k in kernels), reverse=True)
+    return costs[0] + 0.25 * sum(costs[1:]) if costs else 0.0
+
+
+# -- the choice -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Choice:
+    """How a call runs: ``tier`` is ``'compiled'`` or ``'reference'``;
+    ``how`` says more: ``'in memory'``, ``'loaded'`` (from the cache),
+    ``'compiled'`` (in the foreground, this call) or ``'reference'``."""
+
+    tier: str
+    how: str
+    backend: object
+
+    def describe(self) -> str:
+        """A few words for progress reports."""
+        return {"in memory": "compiled kernels", "loaded": "compiled kernels, loaded from the cache",
+                "compiled": "compiled kernels, compiled for this call",
+                "reference": "the NumPy reference (kernels compiling in the background)"}[self.how]
+
+
+_in_memory: set = set()  # (kernel, dtype) compiled or loaded in this process
+_IN_MEMORY_CHOICE: list = []
+_announced: set = set()
+_workers: dict = {}
+_warming = threading.local()
+
+
+def _reference_choice() -> Choice:
+    from . import reference
+
+    return Choice("reference", "reference", reference)
+
+
+def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distributed: bool = False,
+           say: Callable[[str], None] | None = None) -> Choice:
+    """The tier of one call that runs ``kernels`` on arrays of ``dtype``.
+
+    Parameters
+    ----------
+    dtype : numpy dtype or str
+    kernels : names in ``fastbp.kernels`` the call runs.
+    reference_estimate : the call's expected seconds on the reference (:func:`reference_seconds`).
+    distributed : every rank must run the same tier: the kernels, unless the setting is 'reference'.
+    say : also tell this function (a progress report) before compiling in the foreground.
+
+    Missing kernels of a compiled choice are compiled before it returns
+    (:func:`warm`: under the cache's lock, so a compile under way in another
+    process is waited for and loaded, not repeated).
+    """
+    dtype = getattr(dtype, "name", str(dtype))
+    setting = get_tier()
+    if setting == "reference":
+        return _reference_choice()
+    if all((k, dtype) in _in_memory for k in kernels):  # the common case, in microseconds
+        return _IN_MEMORY_CHOICE[0]
+    from . import _jit
+    from . import kernels as compiled
+
+    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), dtype)]
+    if not missing or getattr(_warming, "on", False):
+        loaded = _missing_in_memory(compiled, kernels, dtype)
+        if not loaded:
+            _in_memory.update((k, dtype) for k in kernels)
+            _IN_MEMORY_CHOICE[:] = [Choice("compiled", "in memory", compiled)]
+        return Choice("compiled", "loaded" if loaded else "in memory", compiled)
+    if setting == "auto" and not distributed and reference_estimate < compile_seconds(missing):
+        _compile_in_background(dtype, kernels)
+        return _reference_choice()
+    warm(dtype, missing, say=say)
+    return Choice("compiled", "compiled", compiled)
+
+
+def _missing_in_memory(compiled, kernels, dtype) -> bool:
+    return any(not any(dtype in str(sig) for sig in getattr(compiled, k).signatures) for k in kernels)
+
+
+def announce(dtype: str, kernels: Sequence[str]) -> str:
+    """The one message said before compiling in the foreground (logged once
+    per dtype and kernel set by :func:`warm`); returned for the command's stderr."""
+    seconds = compile_seconds(kernels)
+    return (f"compiling fastbp's kernels for {dtype}: first use only, about {seconds:.0f} s; "
+            "`fastbp compile` does this ahead of time")
+
+
+def warm(dtype: str, kernels: Sequence[str], *, quiet: bool = False, say: Callable[[str], None] | None = None) -> None:
+    """Compile (or load) ``kernels`` for ``dtype`` now, holding the cache's
+    compile lock: another process compiling them is waited for, then its
+    result is loaded. Logs :func:`announce` (logger ``fastbp``, level
+    WARNING, so that it shows without any logging set up) once per dtype and
+    kernel set, and tells ``say`` (instead of the log where logging is not
+    set up, so that the line shows once)."""
+    from . import _cache, _jit, _warmup
+    from . import kernels as compiled
+
+    key = (dtype, tuple(sorted(kernels)))
+    if not quiet and key not in _announced:
+        _announced.add(key)
+        # Where logging is not set up, the log would print the line that ``say`` prints.
+        if say is None or log.hasHandlers():
+            log.warning("%s", announce(dtype, kernels))
+    if say is not None:
+        say(announce(dtype, kernels))
+    # A compile under way elsewhere is waited for (then loaded), but not for
+    # ever: a starved low-priority holder must not stall this process.
+    with _cache.compile_lock(_jit.cache_variant(), timeout=max(60.0, 3 * compile_seconds(kernels))):
+        _warming.on = True
+        try:
+            for name in kernels:
+                if _missing_in_memory(compiled, [name], dtype):
+                    _warmup.run(name, dtype)
+        finally:
+            _warming.on = False
+
+
+def _compile_in_background(dtype: str, kernels: Sequence[str]) -> None:
+    """Start ``fastbp compile --background`` for these kernels (and the
+    prediction kernels) unless one started here is still running; nothing
+    where no cache folder is writable."""
+    from . import _cache, _jit
+
+    if _cache.writable_folder(_jit.cache_variant()) is None or not _can_start_python():
+        return
+    key = (dtype, tuple(kernels))
+    worker = _workers.get(key)
+    if worker is not None and worker.poll() is None:
+        return
+    names = list(dict.fromkeys([*kernels, "forward", "loss_value"]))
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, **{ENV: "wait"})
+    try:
+        # Run from the package's parent folder, so the worker imports this same fastbp.
+        _workers[key] = subprocess.Popen(
+            [sys.executable, "-m", "fastbp", "compile", "--background", "--dtype", dtype, "--kernels", *names],
+            cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )
+        log.info("fastbp: compiling the %s kernels in the background (%s)", dtype, ", ".join(names))
+    except OSError as exc:  # no fork allowed, no executable: the reference keeps serving
+        log.info("fastbp: could not start the background compile: %s", exc)
+
+
+def _can_start_python() -> bool:
+    """Whether ``sys.executable`` is a Python that can run ``-m fastbp`` (not a
+    frozen application or an embedding program)."""
+    name = os.path.basename(sys.executable or "").lower()
+    return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
+
+
+def wait_for_background(timeout: float = 600.0) -> bool:
+    """Wait for the background compiles this process started; True if all ended."""
+    deadline = time.monotonic() + timeout
+    for worker in list(_workers.values()):
+        try:
+            worker.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+    return True

@@ -1,0 +1,78 @@
+"""``fastbp compile``: compile the kernels ahead of use (a Docker image's build
+step, a CI cache, a conda post-link script), and ``--background``, the
+low-priority worker that ``fastbp._tiers`` starts while a call runs on the
+reference.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .checks import UsageError
+
+#: ``--optimizers`` names -> the epoch kernel each runs.
+OPTIMIZER_KERNELS = {"sgd": "train_epoch", "momentum": "train_epoch_optim", "nesterov": "train_epoch_optim",
+                     "adam": "train_epoch_optim", "rmsprop": "train_epoch_optim"}
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def selected_kernels(args) -> list[str]:
+    """The kernels ``args`` ask for: ``--kernels``, else the defaults with the
+    epoch kernels narrowed to ``--optimizers``."""
+    from .._warmup import DEFAULT
+
+    if args.kernels:
+        return list(dict.fromkeys(args.kernels))
+    names = list(DEFAULT)
+    if args.optimizers:
+        epochs = {OPTIMIZER_KERNELS[o] for o in args.optimizers}
+        names = [k for k in names if k not in OPTIMIZER_KERNELS.values() or k in epochs]
+    return names
+
+
+def cmd_compile(args) -> int:
+    if args.provider:
+        if "fastbp.kernels" in sys.modules:  # pragma: no cover - the command imports no kernel before here
+            raise UsageError("--provider must be chosen before the kernels are imported")
+        os.environ["FASTBP_BLAS"] = args.provider
+    names = selected_kernels(args)
+    if args.background:
+        return _background(args.dtype, names)
+    from .. import _cache, _jit, _tiers, kernels
+
+    variant = _jit.cache_variant()
+    folder, writable = kernels.cache_folder()
+    if not writable:
+        print("warning: no writable cache folder: the kernels compile now but are not kept; set NUMBA_CACHE_DIR "
+              "to a writable folder", file=sys.stderr)
+    total = time.process_time()
+    for dtype in args.dtype:
+        for name in names:
+            ready = _jit.is_ready(getattr(kernels, name), dtype)
+            t = time.process_time()
+            _tiers.warm(dtype, [name], quiet=True)
+            what = "loaded from the cache" if ready else "compiled"
+            print(f"{dtype:<8} {name:<18} {what} ({time.process_time() - t:.1f} s CPU)", flush=True)
+    print(f"done in {time.process_time() - total:.1f} s CPU")
+    for row in _cache.summary(variant):
+        if row["path"] == folder:
+            print(f"cache: {row['path']} ({row['entries']} entries, {_megabytes(row['bytes'])})")
+    return 0
+
+
+def _background(dtypes: list[str], names: list[str]) -> int:
+    """Compile at the lowest priority, after any compile under way in this
+    cache (then only what that one left missing)."""
+    from .. import _tiers
+
+    try:
+        os.nice(19)
+    except (AttributeError, OSError):  # pragma: no cover - no nice on this platform
+        pass
+    for dtype in dtypes:
+        _tiers.warm(dtype, names, quiet=True)
+    return 0

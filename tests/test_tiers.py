@@ -1,0 +1,209 @@
+"""Tiered execution (fastbp._tiers): which tier runs a call, what each gives,
+and the first call of a fresh process with an empty cache."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import _tiers, reference
+
+from conftest import copy_package, params_of
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _data(rng, n=96, n_in=5, n_out=3):
+    return rng.normal(size=(n, n_in)), np.arange(n) % n_out
+
+
+def test_the_suite_runs_the_kernels_not_the_reference(rng):
+    """conftest sets 'wait': a Network compared with the reference runs compiled code."""
+    assert _tiers.get_tier() == "wait"
+    X, y = _data(rng)
+    net = fastbp.Network([5, 4, 3], seed=0)
+    history = net.fit(X, y, epochs=1)
+    assert history.tier == "compiled" and net.last_tier == "compiled"
+    net.predict(X)
+    assert net.last_tier == "compiled"
+
+
+def test_reference_tier_trains_as_the_reference_network(rng):
+    X, y = _data(rng)
+    for optimizer in ("sgd", "adam"):
+        with _tiers.tier("reference"):
+            net = fastbp.Network([5, 7, 3], activation="tanh", seed=3)
+            history = net.fit(X, y, epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, validation_split=0.2)
+            out = net.forward(X)
+        assert history.tier == "reference" and net.last_tier == "reference"
+        twin = reference.Network([5, 7, 3], activation="tanh", seed=3)
+        twin_history = twin.fit(X, y, epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, validation_split=0.2)
+        # The same functions on the same draws: identical, bit for bit.
+        np.testing.assert_array_equal(params_of(net), params_of(twin), err_msg=optimizer)
+        assert dict(history) == dict(twin_history)
+        np.testing.assert_array_equal(out, twin.forward(X))
+        # And the compiled tier within float rounding.
+        compiled = fastbp.Network([5, 7, 3], activation="tanh", seed=3)
+        compiled.fit(X, y, epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, validation_split=0.2)
+        np.testing.assert_allclose(params_of(compiled), params_of(net), rtol=1e-9, atol=1e-11, err_msg=optimizer)
+
+
+def test_wait_runs_exactly_the_compiled_epochs(rng):
+    """'wait' is today's behaviour bit for bit: the fit equals the compiled epoch
+    kernels called directly with the same permutations."""
+    from fastbp import _layout, kernels, optimizers
+
+    X, y = _data(rng, n=100)
+    for dtype, optimizer in (("float32", "sgd"), ("float64", "sgd"), ("float64", "adam"), ("float32", "momentum")):
+        with _tiers.tier("wait"):
+            net = fastbp.Network([5, 6, 4, 3], activation="relu", dtype=dtype, seed=11)
+            start = params_of(net).copy()
+            net.fit(X, y, epochs=3, batch_size=16, lr=0.01, optimizer=optimizer)
+        replay = fastbp.Network([5, 6, 4, 3], activation="relu", dtype=dtype, seed=11)
+        np.testing.assert_array_equal(params_of(replay), start)
+        X_, Y_ = replay._XY(X, y)
+        opt = optimizers.resolve(optimizer)
+        state = opt.state_for(replay._params.size, replay._dtype)
+        work = replay._workspace(16)
+        grad = np.empty_like(replay._params)
+        for _ in range(3):
+            perm = replay._rng.permutation(100).astype(np.int64)
+            if kernels.is_plain(opt.code, opt.hyper(1.0)):
+                kernels.train_epoch(X_, Y_, perm, 16, replay._params, replay._size_codes, replay._act_codes,
+                                    replay._loss_code, replay._dtype.type(0.01), work, replay._params[:0].copy())
+            else:
+                kernels.train_epoch_optim(X_, Y_, perm, 16, replay._params, replay._size_codes, replay._act_codes,
+                                          replay._loss_code, opt.code, opt.hyper(0.01), opt.step_count, state, grad,
+                                          work, replay._params[:0].copy())
+                opt.step_count += -(-100 // 16)
+        assert _layout.n_params(replay.sizes) == replay._params.size
+        np.testing.assert_array_equal(params_of(net), params_of(replay), err_msg=f"{dtype} {optimizer}")
+
+
+def test_a_bad_setting_is_a_clear_error(monkeypatch):
+    with pytest.raises(ValueError, match="the tier must be one of auto, wait, reference, got 'fast'"):
+        _tiers.set_tier("fast")
+    with pytest.raises(ValueError, match="must be one of"):
+        with _tiers.tier("never"):
+            pass
+    monkeypatch.setenv("FASTBP_TIER", "sometimes")
+    monkeypatch.setattr(_tiers, "_setting", None)
+    with pytest.raises(ValueError, match="FASTBP_TIER must be one of auto, wait, reference, got 'sometimes'"):
+        fastbp.Network([2, 2]).forward(np.zeros((1, 2)))
+
+
+def test_setting_order_and_public_functions(monkeypatch):
+    monkeypatch.setattr(_tiers, "_setting", None)
+    monkeypatch.setenv("FASTBP_TIER", "reference")
+    assert fastbp.get_tier() == "reference"
+    fastbp.set_tier("auto")
+    try:
+        assert fastbp.get_tier() == "auto"
+        with fastbp.tier("wait"):
+            assert fastbp.get_tier() == "wait"
+            with _tiers.scope() as pin:
+                pin("reference")
+                assert fastbp.get_tier() == "reference"
+            assert fastbp.get_tier() == "wait"
+        assert fastbp.get_tier() == "auto"
+    finally:
+        monkeypatch.setattr(_tiers, "_setting", None)
+
+
+def test_the_estimate_sends_small_calls_to_the_reference_and_large_ones_to_the_compiler():
+    """The rule as calibrated: a first small fit (64-32-10, 2,000 rows), the
+    command's digits run and the default estimator's fit are expected to
+    finish on the reference before a compile would; config M for 10 epochs
+    (60,000 x 784-256-128-10) is not, so it compiles first."""
+    fit = _tiers.compile_seconds(["train_epoch"])
+    assert _tiers.reference_seconds([64, 32, 10], 2000, batch_size=32, dtype="float32") < fit / 10
+    assert _tiers.reference_seconds([64, 64, 10], 1213, epochs=30, batch_size=32, dtype="float32") < fit
+    assert _tiers.reference_seconds([20, 100, 3], 2000, epochs=200, batch_size=200, stateful=True) < fit
+    assert _tiers.reference_seconds([784, 256, 128, 10], 60000, epochs=10, batch_size=32, dtype="float32") > 3 * fit
+    # More work never looks cheaper.
+    small = _tiers.reference_seconds([10, 10, 2], 100, epochs=1, batch_size=10)
+    assert small < _tiers.reference_seconds([10, 10, 2], 200, epochs=1, batch_size=10)
+    assert small < _tiers.reference_seconds([10, 10, 2], 100, epochs=2, batch_size=10)
+    assert small < _tiers.reference_seconds([10, 20, 2], 100, epochs=1, batch_size=10)
+    assert small < _tiers.reference_seconds([10, 10, 2], 100, epochs=1, batch_size=10, stateful=True)
+
+
+def test_auto_chooses_by_the_estimate_when_the_kernels_are_not_ready(monkeypatch):
+    from fastbp import _jit
+
+    started = []
+    monkeypatch.setattr(_jit, "is_ready", lambda dispatcher, dtype: False)
+    monkeypatch.setattr(_tiers, "_in_memory", set())  # nothing compiled in this process, as far as choose knows
+    monkeypatch.setattr(_tiers, "_compile_in_background", lambda dtype, kernels: started.append((dtype, kernels)))
+    warmed = []
+    monkeypatch.setattr(_tiers, "warm", lambda dtype, kernels, **kw: warmed.append((dtype, tuple(kernels))))
+    with _tiers.tier("auto"):
+        small = _tiers.choose(np.dtype("float32"), ["train_epoch"], 0.5)
+        large = _tiers.choose(np.dtype("float32"), ["train_epoch"], 500.0)
+        ranks = _tiers.choose(np.dtype("float32"), ["batch_gradient"], 0.5, distributed=True)
+    assert (small.tier, small.how) == ("reference", "reference") and small.backend is reference
+    assert started == [("float32", ["train_epoch"])]
+    assert (large.tier, large.how) == ("compiled", "compiled") and ranks.tier == "compiled"
+    assert warmed == [("float32", ("train_epoch",)), ("float32", ("batch_gradient",))]
+    with _tiers.tier("wait"):
+        assert _tiers.choose(np.dtype("float64"), ["forward"], 0.001).tier == "compiled"
+    with _tiers.tier("reference"):
+        assert _tiers.choose(np.dtype("float64"), ["forward"], 1e9).tier == "reference"
+
+
+def _python(code, env, root, timeout=600):
+    """Run ``code`` on a copy of the package under ``root`` (empty cache folders)."""
+    site = os.path.join(str(root), "site")
+    if not os.path.isdir(site):
+        copy_package(root)
+    full = dict(os.environ, PYTHONPATH=site, HOME=os.path.join(str(root), "home"), **env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=full,
+                          timeout=timeout, cwd="/")
+
+
+def test_first_call_in_a_fresh_process_runs_on_the_reference_then_the_cache_serves(tmp_path):
+    """auto with an empty cache: the call runs on the reference at once and a
+    background process fills the cache; the next process loads the kernels."""
+    code = """
+        import json, numpy as np, fastbp
+        from fastbp import _tiers
+        net = fastbp.Network([6, 5, 2], dtype="float64", seed=0)
+        out = net.forward(np.ones((4, 6)))
+        ended = _tiers.wait_for_background(timeout=400)
+        print(json.dumps({"tier": net.last_tier, "ended": ended, "out": out.tolist()}))
+    """
+    env = {"FASTBP_TIER": "auto", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    first = _python(code, env, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    got = json.loads(first.stdout.splitlines()[-1])
+    assert got["tier"] == "reference" and got["ended"]
+    second = _python(textwrap.dedent(code) + "from fastbp import kernels\nprint(len(kernels.forward.stats.cache_misses))\n",
+                     env, tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    lines = second.stdout.splitlines()
+    again = json.loads(lines[-2])
+    assert again["tier"] == "compiled"
+    assert lines[-1] == "0"  # loaded from the cache, not compiled
+    np.testing.assert_allclose(again["out"], got["out"], rtol=1e-12)
+    assert "Traceback" not in first.stderr + second.stderr
+
+
+def test_foreground_compile_is_announced_once(tmp_path):
+    code = """
+        import logging, numpy as np, fastbp
+        logging.basicConfig(level=logging.INFO, format="LOG %(name)s %(levelname)s %(message)s")
+        net = fastbp.Network([3, 2], dtype="float32", seed=0)
+        net.forward(np.ones((2, 3))); net.forward(np.ones((2, 3)))
+        print(net.last_tier)
+    """
+    proc = _python(code, {"FASTBP_TIER": "wait", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = [ln for ln in proc.stderr.splitlines() if "compiling fastbp's kernels" in ln]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith("LOG fastbp WARNING compiling fastbp's kernels for float32: first use only, about ")
+    assert "`fastbp compile` does this ahead of time" in said[0]
+    assert proc.stdout.split() == ["compiled"]
