@@ -117,20 +117,6 @@ def tier(name: str) -> Iterator[None]:
         stack.pop()
 
 
-@contextlib.contextmanager
-def scope() -> Iterator[Callable[[str], None]]:
-    """A block in which ``pin(name)`` (the yielded function) sets this thread's
-    tier setting until the block ends: for code that learns the tier midway."""
-    stack = getattr(_local, "pinned", None)
-    if stack is None:
-        stack = _local.pinned = []
-    depth = len(stack)
-    try:
-        yield lambda name: stack.append(_check(name, "the tier"))
-    finally:
-        del stack[depth:]
-
-
 # -- the estimates ----------------------------------------------------------------
 
 def _macs(sizes: Sequence[int]) -> int:

@@ -58,12 +58,34 @@ def schedule(lr_schedule, lr: float, epochs: int) -> Callable[[int], float]:
     raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got {lr_schedule!r}")
 
 
+#: What ``fit(monitor=...)`` may watch; accuracies are maximised, the losses minimised.
+MONITORS = ("loss", "val_loss", "val_accuracy")
+
+
+def check_monitor(monitor, validation, output: str) -> str:
+    """The history key early stopping watches: ``monitor``, checked against
+    what this fit's history will hold; by default ``val_loss`` with
+    validation data, else ``loss``."""
+    if monitor is None:
+        return "val_loss" if validation is not None else "loss"
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
+    if monitor.startswith("val_") and validation is None:
+        raise ValueError(f"monitor={monitor!r} needs validation data (validation_data, or a validation_split that "
+                         "holds out at least one row)")
+    if monitor == "val_accuracy" and output not in ("softmax", "sigmoid"):
+        raise ValueError(f"monitor='val_accuracy' needs a softmax or sigmoid output, not {output!r}")
+    return monitor
+
+
 class EarlyStopping:
-    """Stop after ``patience`` epochs without the monitored value falling by
-    more than ``min_delta``; keep the best epoch's parameters to put back."""
+    """Stop after ``patience`` epochs without the monitored value improving
+    by more than ``min_delta`` (falling; rising for an accuracy); keep the best
+    epoch's parameters to put back."""
 
     def __init__(self, monitor: str, patience, min_delta, restore_best: bool, params: np.ndarray):
         self.monitor = monitor
+        self.sign = -1.0 if monitor.endswith("accuracy") else 1.0  # accuracies: higher is better
         self.patience = None if patience is None else check_positive_int(patience, "patience")
         if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not (
                 math.isfinite(min_delta) and min_delta >= 0):
@@ -80,7 +102,7 @@ class EarlyStopping:
 
     def update(self, history: dict, epoch: int) -> bool:
         """Record the epoch just finished; False when training should stop."""
-        value = history[self.monitor][-1]
+        value = self.sign * history[self.monitor][-1]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.waited = value, epoch, 0
             if self.restore_best:
@@ -185,6 +207,9 @@ class Extras:
                 raise type(exc)(f"validation_data: {exc}") from None
         elif self.validation_split:
             kept = validation_split_rows(X.shape[0], self.validation_split)
+            if kept == X.shape[0]:
+                raise ValueError(f"validation_split={self.validation_split} holds out none of the {X.shape[0]} "
+                                 "samples: use a larger fraction, or 0 for no validation")
             validation = (X[kept:], Y[kept:])
             X, Y = X[:kept], Y[:kept]
             weights = None if weights is None else weights[:kept]

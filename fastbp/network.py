@@ -366,6 +366,7 @@ class BaseNetwork:
         patience: int | None = None,
         min_delta: float = 0.0,
         restore_best: bool = False,
+        monitor: str | None = None,
         lr_schedule: str | Callable[[int], float] = "constant",
         callback: Callable[[int, dict], Any] | None = None,
         sample_weight=None,
@@ -438,6 +439,10 @@ class BaseNetwork:
         restore_best : bool
             At the end, put back the parameters of the epoch with the best
             monitored value (the optimizer's state stays as it ended).
+        monitor : {'loss', 'val_loss', 'val_accuracy'}, optional
+            The history value ``patience`` and ``restore_best`` watch: by
+            default ``val_loss`` with validation data, else ``loss``.
+            ``val_accuracy`` (softmax or sigmoid outputs) is maximised.
         lr_schedule : {'constant', 'step', 'cosine', 'invscaling'} or callable
             The rate of each epoch of this call (``epoch`` from 0): ``lr``;
             ``lr * 0.5 ** (epoch // 10)``; ``lr * (1 + cos(pi * epoch / epochs)) / 2``;
@@ -474,7 +479,11 @@ class BaseNetwork:
             settings = check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, comm is not None)
             opt = optimizers.resolve(optimizer)
             opt.state_for(self._params.size, self._dtype)  # another network's optimizer fails here
-            return (settings, opt, *extras.prepare(self, *self._XY(X, y), distributed=comm is not None))
+            X_, Y_, weights, validation = extras.prepare(self, *self._XY(X, y), distributed=comm is not None)
+            watch[0] = _training.check_monitor(monitor, validation, self._output)
+            return settings, opt, X_, Y_, weights, validation
+
+        watch = [None]  # the history key early stopping watches, once prepare() has checked it
 
         if comm is None:
             (n_epochs, batch, rate, n_threads, _), opt, X_, Y_, weights, validation = prepare()
@@ -490,12 +499,12 @@ class BaseNetwork:
                 from . import _distributed
 
                 (n_epochs, _, rate, n_threads, _), opt, X_, Y_, validation, run, rank = _distributed.prepare(
-                    comm, prepare, f"{self!r}, {extras.describe()}", shuffle, self._params, self._kernels,
+                    comm, prepare, f"{self!r}, {extras.describe()}, monitor={monitor}", shuffle, self._params,
+                    self._kernels,
                     (self._size_codes, self._act_codes, self._loss_code),
                 )
             rate_of = _training.schedule(lr_schedule, rate, n_epochs)
-            stopper = _training.EarlyStopping("val_loss" if validation else "loss", patience, min_delta, restore_best,
-                                              self._params)
+            stopper = _training.EarlyStopping(watch[0], patience, min_delta, restore_best, self._params)
             history = _training.History(loss=[])
             progress = _training.Report(n_epochs, verbose and rank == 0, choice)
             with self._num_threads(n_threads), progress:

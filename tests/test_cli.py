@@ -236,3 +236,21 @@ def test_a_log_gets_lines_not_a_bar_and_notes_what_is_ignored(tmp_path):
     warnings = [l for l in out.stderr.splitlines() if l.startswith("warning:")]
     assert any("--momentum 0.5" in w and "ignores it" in w for w in warnings), out.stderr
     assert any("2 MPI processes without --distributed" in w for w in warnings), out.stderr
+
+
+def test_the_command_trains_in_one_fit(monkeypatch, capsys):
+    """One fit for the whole run: the checks, the conversion and any MPI set-up happen once."""
+    import fastbp
+    from fastbp.cli import main
+
+    calls = []
+    fit = fastbp.Network.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastbp.Network, "fit", counted)
+    assert main(["train", "--epochs", "4", "--quiet", "--patience", "50"]) == 0
+    assert calls == [4]
+    assert "test accuracy" in capsys.readouterr().out

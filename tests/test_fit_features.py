@@ -157,3 +157,36 @@ def test_verbose_reports_each_epoch(capsys, data):
     net_of(fastbp.Network).fit(X, y, epochs=2, verbose=True, validation_split=0.2)
     out = capsys.readouterr().out
     assert "epoch 1/2" in out and "epoch 2/2" in out and "val_loss" in out and "val_accuracy" in out
+
+
+def test_monitor_chooses_what_early_stopping_watches(Net, rng):
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] > 0).astype(int)
+    Xv, yv = X[:40], y[:40]
+    net = Net([4, 6, 2], activation="tanh", seed=0)
+    history = net.fit(X[40:], y[40:], epochs=12, lr=0.3, validation_data=(Xv, yv), patience=2,
+                      monitor="val_accuracy", restore_best=True)
+    acc = history["val_accuracy"]
+    best = int(np.argmax(acc))  # the first of the highest: later equals are no improvement
+    assert len(acc) == 12 or len(acc) == best + 3
+    assert all(a <= acc[best] for a in acc)
+    np.testing.assert_allclose(np.mean(net.predict(Xv) == yv), acc[best], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(monitor="accuracy"), "monitor must be one of loss, val_loss, val_accuracy, got 'accuracy'"),
+    (dict(monitor="val_loss"), "monitor='val_loss' needs validation data"),
+    (dict(monitor="val_accuracy", validation_split=1e-17), "validation_split=1e-17 holds out none of the 20 samples"),
+])
+def test_a_bad_monitor_is_refused_before_training(Net, rng, kwargs, message):
+    net = Net([3, 2], seed=0)
+    before = net.weights[0].copy()
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        net.fit(rng.normal(size=(20, 3)), np.arange(20) % 2, epochs=2, patience=1, **kwargs)
+    np.testing.assert_array_equal(net.weights[0], before)
+
+
+def test_val_accuracy_needs_a_classifier_output(Net, rng):
+    net = Net([3, 1], output="identity", seed=0)
+    with pytest.raises(ValueError, match="needs a softmax or sigmoid output, not 'identity'"):
+        net.fit(rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), validation_split=0.5, monitor="val_accuracy")

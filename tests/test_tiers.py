@@ -105,8 +105,7 @@ def test_setting_order_and_public_functions(monkeypatch):
         assert fastbp.get_tier() == "auto"
         with fastbp.tier("wait"):
             assert fastbp.get_tier() == "wait"
-            with _tiers.scope() as pin:
-                pin("reference")
+            with fastbp.tier("reference"):
                 assert fastbp.get_tier() == "reference"
             assert fastbp.get_tier() == "wait"
         assert fastbp.get_tier() == "auto"

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 
-from .._training import EarlyStopping
 from .._validation import as_features
 from .checks import UsageError
 from .data import Table, load_data
@@ -128,29 +127,8 @@ def _diverged_message(epoch: int, args) -> str:
             f"try {', or '.join(hints)}")
 
 
-def _needs(sizes, rows: int, optimizer, args):
-    """The kernels the run needs and its expected seconds on the reference (``fastbp._tiers``)."""
-    from .. import _tiers
-    from ..reference import is_plain
-
-    plain = bool(is_plain(optimizer.code, optimizer.hyper(args.lr)))
-    kernels = ("train_epoch" if plain else "train_epoch_optim", "forward", "loss_value")
-    seconds = _tiers.reference_seconds(sizes, rows, epochs=args.epochs, batch_size=args.batch_size,
-                                       dtype=args.dtype, stateful=not plain)
-    return kernels, seconds
-
-
 def cmd_train(args) -> int:
-    from .. import _tiers
-
-    with _tiers.scope() as pin:
-        return _train(args, pin)
-
-
-def _train(args, pin) -> int:
     import fastbp
-
-    from .. import _tiers
 
     comm, rank, size = _world(args.distributed)
     # Every rank loads and splits the data alike (same seed) and trains on rows
@@ -174,17 +152,11 @@ def _train(args, pin) -> int:
             fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
         # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback
         # (on the reference: a check is no reason to compile).
-        with _tiers.tier("reference"):
+        with fastbp.tier("reference"):
             net.loss(X[:1], data.y[:1])
         as_features(X, net.sizes[0], net.dtype)
     except ValueError as exc:
         raise UsageError(f"{table.source}: {exc}") from None
-    # One tier for the whole run (fit is called once per epoch below), chosen once every input is checked.
-    choice = _tiers.choose(args.dtype, *_needs(sizes, len(data.fit_idx) // size, optimizer, args),
-                           distributed=comm is not None,
-                           say=None if rank else (lambda message: builtins.print(message, file=sys.stderr)))
-    pin("reference" if choice.tier == "reference" else "wait")
-    progress.start(choice.how, choice.describe())
 
     what = f"{data.task} ({data.n_out} classes: {data.why})" if data.task == "classification" \
         else f"{data.task} ({data.why})"
@@ -196,37 +168,55 @@ def _train(args, pin) -> int:
         print(f"distributed: {size} ranks, each training on 1 in {size} of the {len(data.fit_idx)} training rows; "
               f"batch {args.batch_size} is the global batch", flush=True)
     mine = data.fit_idx[rank::size]
-    X_fit, y_fit = X[mine], data.y[mine]  # gathered once, not per epoch
-    history = {"loss": [], "val": []}
-    # --patience: fit's early stopping, watching the command's validation score (higher is better).
-    stopper = None if args.patience is None else EarlyStopping("score", args.patience, 0.0, True, net._params)
-    stopped = interrupted = False
+    X_fit, y_fit = X[mine], data.y[mine]  # gathered once
+    # Every rank scores the same validation rows: fit's values over all ranks are theirs.
+    validation = (X[data.val_idx], data.y[data.val_idx]) if len(data.val_idx) else None
+    classification = data.task == "classification"
+    shown = {"val": [], "history": {"loss": []}, "tick": time.perf_counter()}
+
+    def report(epoch, history) -> None:
+        """After each epoch of the one fit: the validation score and the progress report."""
+        if epoch == 0:
+            progress.start("reference" if net.last_tier == "reference" else "loaded",
+                           "the NumPy reference (kernels compiling in the background)"
+                           if net.last_tier == "reference" else "the compiled kernels")
+        shown["history"] = history
+        if validation is None:
+            value = float("nan")
+        elif classification:
+            value = history["val_accuracy"][-1]
+        else:  # R2 in the target's units (val_loss, on the standardised target, ranks epochs alike)
+            value = data.score(net, data.val_idx)
+        shown["val"].append(value)
+        now = time.perf_counter()
+        progress.epoch(epoch + 1, {"loss": history["loss"][-1], f"val {metric}": value}, now - shown["tick"])
+        shown["tick"] = now
+
+    interrupted = False
     try:
-        for epoch in range(args.epochs):
-            t = time.perf_counter()
-            loss = net.fit(X_fit, y_fit, epochs=1, batch_size=args.batch_size, lr=args.lr,
-                           optimizer=optimizer, comm=comm)["loss"][0]
-            history["loss"].append(loss)
-            history["val"].append(data.score(net, data.val_idx))
-            progress.epoch(epoch + 1, {"loss": loss, f"val {metric}": history["val"][-1]}, time.perf_counter() - t)
-            if stopper is not None and not stopper.update({"score": [-history["val"][-1]]}, epoch):
-                stopped = True
-                break
+        fitted = net.fit(X_fit, y_fit, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=optimizer, comm=comm, validation_data=validation, patience=args.patience,
+                         restore_best=args.patience is not None,
+                         monitor=None if validation is None else "val_accuracy" if classification else "val_loss",
+                         callback=report)
     except KeyboardInterrupt:
         interrupted = True
+        fitted = shown["history"]
         progress.close()
-        print(f"interrupted after {len(history['loss'])} finished epochs", file=sys.stderr)
-    except fastbp.TrainingDivergedError:
+        print(f"interrupted after {len(fitted['loss'])} finished epochs", file=sys.stderr)
+    except fastbp.TrainingDivergedError as exc:
         progress.close()
-        raise UsageError(_diverged_message(len(history["loss"]) + 1, args)) from None
+        raise UsageError(_diverged_message(len((exc.history or {"loss": []})["loss"]) + 1, args)) from None
     except ValueError as exc:
         raise UsageError(f"{exc}") from None
     finally:
         progress.close()
-    if stopped:
-        stopper.finish()
+    history = {"loss": list(fitted["loss"]), "val": shown["val"][:len(fitted["loss"])]}
+    if not interrupted and args.patience is not None and len(history["loss"]) < args.epochs:
+        # fit kept the epoch of the best validation score (the first of equals), as it watched it.
+        best = int(np.nanargmax(history["val"]))
         print(f"early stop after epoch {len(history['loss'])}: {args.patience} epochs without a better validation "
-              f"{metric}; the model of epoch {stopper.best_epoch + 1} (val {metric} {-stopper.best:.4f}) is kept")
+              f"{metric}; the model of epoch {best + 1} (val {metric} {history['val'][best]:.4f}) is kept")
     if history["loss"]:
         seconds = progress.seconds
         per_epoch = np.median(seconds[1:] if len(seconds) > 1 else seconds)
@@ -235,9 +225,9 @@ def _train(args, pin) -> int:
         else:
             result = (f"training {metric}: {data.score(net, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
                       "(no test samples: --test-split 0)")
-        first = {"reference": "on the NumPy reference", "loaded": "includes loading the kernels"}.get(choice.how, "")
-        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch took {seconds[0]:.3f} s"
-              + (f", {first})" if first else ")"))
+        first = ("on the NumPy reference" if net.last_tier == "reference"
+                 else "with fit's one-time checks and loading the kernels")
+        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch took {seconds[0]:.3f} s, {first})")
     if args.out and rank == 0:
         try:
             net.save(args.out, metadata=data.extra)
