@@ -258,15 +258,15 @@ def warm(dtype: str, kernels: Sequence[str], *, quiet: bool = False, say: Callab
 
 def _compile_in_background(dtype: str, kernels: Sequence[str]) -> None:
     """Start ``fastbp compile --background`` for these kernels (and the
-    prediction kernels) unless one started here is still running; nothing
-    where no cache folder is writable."""
+    prediction kernels), once per process: a worker waits for any compile
+    under way in the cache, so one is enough, and one that failed is not
+    started again call after call. Nothing where no cache folder is writable."""
     from . import _cache, _jit
 
     if _cache.writable_folder(_jit.cache_variant()) is None or not _can_start_python():
         return
     key = (dtype, tuple(kernels))
-    worker = _workers.get(key)
-    if worker is not None and worker.poll() is None:
+    if key in _workers:
         return
     names = list(dict.fromkeys([*kernels, "forward", "loss_value"]))
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -206,3 +206,26 @@ def test_foreground_compile_is_announced_once(tmp_path):
     assert said[0].startswith("LOG fastbp WARNING compiling fastbp's kernels for float32: first use only, about ")
     assert "`fastbp compile` does this ahead of time" in said[0]
     assert proc.stdout.split() == ["compiled"]
+
+
+def test_the_background_compile_starts_once_per_process(monkeypatch):
+    """Many small calls while the kernels are missing start one worker, even if it fails."""
+    started = []
+
+    class Failed:
+        pid = 0
+
+        def poll(self):
+            return 1  # ended, with an error
+
+    def popen(*args, **kwargs):
+        started.append(args[0])
+        return Failed()
+
+    monkeypatch.setattr(_tiers.subprocess, "Popen", popen)
+    monkeypatch.setattr(_tiers, "_workers", {})
+    for _ in range(5):
+        _tiers._compile_in_background("float32", ("train_epoch",))
+    assert len(started) == 1
+    assert started[0][-7:] == ["--background", "--dtype", "float32", "--kernels", "train_epoch", "forward",
+                               "loss_value"]
