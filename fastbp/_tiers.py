@@ -41,8 +41,8 @@ TIERS = ("auto", "wait", "reference")
 ENV = "FASTBP_TIER"
 
 #: CPU seconds to compile each top-level kernel (with its callees) from an
-#: empty cache, per dtype, on a 2-core AMD EPYC (Zen 3); a call needing
-#: several pays roughly the largest plus a little (they share callees).
+#: empty cache, per dtype, on a 2-core AMD EPYC (Zen 4), rounded up; a call
+#: needing several pays roughly the largest plus a little (they share callees).
 COMPILE_SECONDS = {
     "train_epoch": 15.0,
     "train_epoch_optim": 18.0,
