@@ -118,17 +118,19 @@ def test_the_estimate_sends_small_calls_to_the_reference_and_large_ones_to_the_c
     command's digits run and the default estimator's fit are expected to
     finish on the reference before a compile would; config M for 10 epochs
     (60,000 x 784-256-128-10) is not, so it compiles first."""
+    # Arithmetic on the calibrated rates, no clock: the rule, not a timing.
+    estimate = _tiers.reference_seconds
     fit = _tiers.compile_seconds(["train_epoch"])
-    assert _tiers.reference_seconds([64, 32, 10], 2000, batch_size=32, dtype="float32") < fit / 10
-    assert _tiers.reference_seconds([64, 64, 10], 1213, epochs=30, batch_size=32, dtype="float32") < fit
-    assert _tiers.reference_seconds([20, 100, 3], 2000, epochs=200, batch_size=200, stateful=True) < fit
-    assert _tiers.reference_seconds([784, 256, 128, 10], 60000, epochs=10, batch_size=32, dtype="float32") > 3 * fit
+    assert estimate([64, 32, 10], 2000, batch_size=32, dtype="float32") < fit / 10
+    assert estimate([64, 64, 10], 1213, epochs=30, batch_size=32, dtype="float32") < fit
+    assert estimate([20, 100, 3], 2000, epochs=200, batch_size=200, stateful=True) < fit
+    assert estimate([784, 256, 128, 10], 60000, epochs=10, batch_size=32, dtype="float32") > 3 * fit
     # More work never looks cheaper.
-    small = _tiers.reference_seconds([10, 10, 2], 100, epochs=1, batch_size=10)
-    assert small < _tiers.reference_seconds([10, 10, 2], 200, epochs=1, batch_size=10)
-    assert small < _tiers.reference_seconds([10, 10, 2], 100, epochs=2, batch_size=10)
-    assert small < _tiers.reference_seconds([10, 20, 2], 100, epochs=1, batch_size=10)
-    assert small < _tiers.reference_seconds([10, 10, 2], 100, epochs=1, batch_size=10, stateful=True)
+    small = estimate([10, 10, 2], 100, epochs=1, batch_size=10)
+    assert small < estimate([10, 10, 2], 200, epochs=1, batch_size=10)
+    assert small < estimate([10, 10, 2], 100, epochs=2, batch_size=10)
+    assert small < estimate([10, 20, 2], 100, epochs=1, batch_size=10)
+    assert small < estimate([10, 10, 2], 100, epochs=1, batch_size=10, stateful=True)
 
 
 def test_auto_chooses_by_the_estimate_when_the_kernels_are_not_ready(monkeypatch):
