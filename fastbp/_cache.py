@@ -237,21 +237,3 @@ def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
             _held.depth = 0
             if got:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def lock_is_held(variant: str) -> bool:
-    """Whether another process holds the compile lock now (a compile is under way)."""
-    path = writable_folder(variant)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return False
-    if path is None or not os.path.exists(os.path.join(path, LOCK_NAME)):
-        return False
-    with open(os.path.join(path, LOCK_NAME), "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False

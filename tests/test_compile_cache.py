@@ -20,7 +20,6 @@ import pytest
 
 from conftest import copy_package
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FORWARD = """
     import json, numpy as np, fastbp

@@ -14,7 +14,6 @@ from fastbp import _tiers, reference
 
 from conftest import copy_package, params_of
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _data(rng, n=96, n_in=5, n_out=3):
