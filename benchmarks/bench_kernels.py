@@ -7,7 +7,7 @@ loaded from the cache), never inside a timing.
 """
 import numpy as np
 
-from fastbp._codes import HIDDEN_ACTIVATIONS
+from fastbp.activations import HIDDEN as HIDDEN_ACTIVATIONS
 from fastbp.testing import KERNELS, assert_pair_close
 
 _CASES = {case.name: case for case in KERNELS if not case.name.startswith("train_epoch") and case.name not in ("batch_gradient", "apply_update")}

@@ -1,11 +1,17 @@
-"""Names and integer codes of activations and losses, and the valid combinations.
+"""The integer codes and array slots the compiled kernels branch on, and nothing else.
 
-Kernels take an activation as a runtime integer code rather than a Python
-function, so one compiled specialisation per dtype serves every activation.
+The compiled code's cache key hashes this module (``_jit.sources_digest``),
+so an edit here recompiles every kernel: it holds only what changes a
+kernel's behaviour. Names, checks, messages and NumPy twins live in the
+records of :mod:`fastbp.activations`, :mod:`fastbp.losses` and
+:mod:`fastbp.optimizers`, which take their codes from here.
+
+Kernels take an activation as a runtime integer code, a loss as a float64
+array (its code, then its parameters) and an optimizer as a code and a
+float64 ``hyper`` array, so one compiled specialisation per dtype serves them all.
 """
-from __future__ import annotations
 
-# Activation codes shared by the kernels and the reference.
+# Activations.
 IDENTITY = 0
 SIGMOID = 1
 TANH = 2
@@ -15,93 +21,31 @@ SOFTMAX = 5
 GELU = 6  # exact form z * Phi(z) (PyTorch's default), derivative from Z
 SILU = 7  # z * sigmoid(z), derivative from Z
 
-# Loss codes.
-MSE = 0
-CROSS_ENTROPY = 1
-BINARY_CROSS_ENTROPY = 2
-
 LEAKY_SLOPE = 0.01
-
-# Activations from this code on have derivatives that need the pre-activation
-# Z, not just the output A: the epoch keeps a Z block for their layers only.
-FIRST_Z_ACTIVATION = 6
 
 
 def keeps_z(act: int) -> bool:
-    """Whether layers with activation code ``act`` keep Z (compiled too, by the kernels)."""
-    return act >= FIRST_Z_ACTIVATION
-
-ACTIVATIONS = {
-    "identity": IDENTITY,
-    "sigmoid": SIGMOID,
-    "tanh": TANH,
-    "relu": RELU,
-    "leaky_relu": LEAKY_RELU,
-    "softmax": SOFTMAX,
-    "gelu": GELU,
-    "silu": SILU,
-}
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu", "silu")
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
-
-LOSSES = {"mse": MSE, "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy": BINARY_CROSS_ENTROPY}
-
-# loss -> output activations it is defined with (the README's table of outputs and losses).
-VALID_PAIRS = {
-    "mse": ("identity", "sigmoid"),
-    "cross_entropy": ("softmax",),
-    "binary_cross_entropy": ("sigmoid",),
-}
-# The loss a network gets when none is named.
-DEFAULT_LOSS = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}
+    """Whether layers with activation ``act`` keep the pre-activation Z (their
+    derivative needs it, not just the output): the workspace's size and the
+    kernels (compiled too) read this one rule."""
+    return act == GELU or act == SILU
 
 
-def _choices(names) -> str:
-    return ", ".join(repr(n) for n in names)
+# Losses: slot 0 of a loss array is its code; its parameters follow.
+LOSS_CODE = 0
+MSE = 0
+CROSS_ENTROPY = 1
+BINARY_CROSS_ENTROPY = 2
+HUBER = 3
+HUBER_DELTA = 1
 
-
-def check_config(sizes, activation: str, output: str, loss: str | None) -> tuple[list[int], str]:
-    """Validate a network's architecture; return (sizes as ints, loss name).
-
-    Raises
-    ------
-    ValueError
-        On an unknown name, an unsupported output/loss pair or bad layer sizes.
-    """
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        raise ValueError(f"sizes must be a list of layer widths, got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(
-            f"sizes must list at least an input and an output width, e.g. [784, 128, 10]; got {sizes!r}"
-        )
-    clean = []
-    for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not hasattr(s, "__index__"):
-            raise ValueError(f"sizes[{i}] must be a positive integer, got {s!r}")
-        if int(s) < 1:
-            raise ValueError(f"sizes[{i}] must be a positive integer, got {s!r}")
-        clean.append(int(s))
-    if not isinstance(activation, str) or activation not in HIDDEN_ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {activation!r}; valid hidden activations: {_choices(HIDDEN_ACTIVATIONS)}"
-        )
-    if not isinstance(output, str) or output not in OUTPUT_ACTIVATIONS:
-        raise ValueError(f"unknown output {output!r}; valid output activations: {_choices(OUTPUT_ACTIVATIONS)}")
-    if loss is None:
-        loss = DEFAULT_LOSS[output]
-    if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; valid losses: {_choices(LOSSES)}")
-    if output not in VALID_PAIRS[loss]:
-        pairs = "; ".join(f"loss={k!r} with output in ({_choices(v)})" for k, v in VALID_PAIRS.items())
-        why = ""
-        if output == "softmax" and loss == "mse":
-            why = " (the softmax derivative is a Jacobian, not elementwise)"
-        raise ValueError(f"loss={loss!r} cannot be used with output={output!r}{why}; valid pairs: {pairs}")
-    if output == "softmax" and clean[-1] < 2:
-        raise ValueError(
-            "a softmax output needs at least 2 units; for one binary output use "
-            "output='sigmoid' with loss='binary_cross_entropy'"
-        )
-    return clean, loss
+# Optimizers: the slots of the ``hyper`` array every optimizer shares, then each one's own.
+HYPER_LR, HYPER_L2, HYPER_ALPHA = 0, 1, 2
+SGD = 0
+SGD_MOMENTUM, SGD_NESTEROV = 3, 4
+ADAM = 1
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 3, 4, 5
+RMSPROP = 2
+RMSPROP_RHO, RMSPROP_EPSILON = 3, 4
+ADAMW = 3
+ADAMW_BETA_1, ADAMW_BETA_2, ADAMW_EPSILON, ADAMW_WEIGHT_DECAY, ADAMW_AMSGRAD = 3, 4, 5, 6, 7

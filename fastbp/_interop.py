@@ -5,16 +5,15 @@ Both work on the parameters alone (sizes, activations, weights, biases), so
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
-from ._codes import HIDDEN_ACTIVATIONS
+from .activations import ACTIVATIONS, HIDDEN
 
 # scikit-learn's activation names -> fastbp's (fastbp.sklearn's estimators also take fastbp's own names).
-SKLEARN_OWN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-SKLEARN_HIDDEN = {**SKLEARN_OWN_HIDDEN, **{a: a for a in HIDDEN_ACTIVATIONS if a not in SKLEARN_OWN_HIDDEN.values()}}
+SKLEARN_OWN_HIDDEN = {ACTIVATIONS[a].sklearn_name: a for a in HIDDEN if ACTIVATIONS[a].sklearn_name}
+SKLEARN_HIDDEN = {**SKLEARN_OWN_HIDDEN, **{a: a for a in HIDDEN if a not in SKLEARN_OWN_HIDDEN.values()}}
 SKLEARN_OUTPUT = {"softmax": ("softmax", "cross_entropy"), "logistic": ("sigmoid", "binary_cross_entropy"),
                   "identity": ("identity", "mse")}
 ONNX_OPSET = 17  # widely run (onnxruntime >= 1.13); GELU is written with Erf, which it has
@@ -60,26 +59,7 @@ def to_onnx(net, path: str | os.PathLike | None = None):
 
     def activate(x, act, l):
         y = f"A{l}"
-        if act == "identity":
-            nodes.append(helper.make_node("Identity", [x], [y]))
-        elif act in ("sigmoid", "tanh", "relu"):
-            nodes.append(helper.make_node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[act], [x], [y]))
-        elif act == "leaky_relu":
-            nodes.append(helper.make_node("LeakyRelu", [x], [y], alpha=0.01))
-        elif act == "softmax":
-            nodes.append(helper.make_node("Softmax", [x], [y], axis=1))
-        elif act == "silu":
-            nodes.extend([helper.make_node("Sigmoid", [x], [f"S{l}"]), helper.make_node("Mul", [x, f"S{l}"], [y])])
-        elif act == "gelu":  # x * (1 + erf(x / sqrt(2))) / 2, the exact form fastbp computes
-            nodes.extend([
-                helper.make_node("Mul", [x, const(f"rsqrt2_{l}", 1 / math.sqrt(2))], [f"G{l}a"]),
-                helper.make_node("Erf", [f"G{l}a"], [f"G{l}b"]),
-                helper.make_node("Add", [f"G{l}b", const(f"one_{l}", 1.0)], [f"G{l}c"]),
-                helper.make_node("Mul", [x, f"G{l}c"], [f"G{l}d"]),
-                helper.make_node("Mul", [f"G{l}d", const(f"half_{l}", 0.5)], [y]),
-            ])
-        else:  # pragma: no cover - every activation of fastbp._codes is above
-            raise ValueError(f"to_onnx: no ONNX form for activation {act!r}")
+        nodes.extend(ACTIVATIONS[act].onnx(helper.make_node, x, y, const))
         return y
 
     x = "X"

@@ -46,8 +46,9 @@ def sources_digest() -> str:
     recompiles every kernel that might inline it.
     """
     h = hashlib.sha256(numba.__version__.encode())
-    # The kernels' own modules and the two they read constants from.
-    files = [os.path.join(_PACKAGE_DIR, f) for f in ("_jit.py", "_codes.py", "optimizers.py")]
+    # The kernels' own modules and the one they read codes from (kept to
+    # codes alone, so that an edit elsewhere recompiles nothing).
+    files = [os.path.join(_PACKAGE_DIR, f) for f in ("_jit.py", "_codes.py")]
     kdir = os.path.join(_PACKAGE_DIR, "kernels")
     files += sorted(os.path.join(kdir, f) for f in os.listdir(kdir) if f.endswith(".py"))
     for path in files:

@@ -40,6 +40,84 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_fraction(value, name: str) -> float:
+    """A number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def check_nonnegative_number(value, name: str, strict: bool = False) -> float:
+    """A finite number >= 0 (> 0 with ``strict``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (strict and value == 0):
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'} and finite, got {value!r}")
+    return value
+
+
+def check_positive_number(value, name: str) -> float:
+    """A finite number > 0."""
+    return check_nonnegative_number(value, name, strict=True)
+
+
+def check_flag(value, name: str) -> bool:
+    """True or False (NumPy's bools too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_config(sizes, activation: str, output: str, loss):
+    """A network's architecture, checked: ``(sizes as ints, the loss object)``.
+
+    ``loss`` is a name of ``fastbp.losses.LOSSES``, a ``fastbp.losses.Loss``
+    object, or None for the output's natural loss.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name, an unsupported output/loss pair or bad layer sizes.
+    """
+    from . import activations, losses
+
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a list of layer widths, got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(
+            f"sizes must list at least an input and an output width, e.g. [784, 128, 10]; got {sizes!r}"
+        )
+    clean = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, bool) or not hasattr(s, "__index__") or int(s) < 1:
+            raise ValueError(f"sizes[{i}] must be a positive integer, got {s!r}")
+        clean.append(int(s))
+    if not isinstance(activation, str) or activation not in activations.HIDDEN:
+        raise ValueError(f"unknown activation {activation!r}; valid hidden activations: "
+                         f"{', '.join(map(repr, activations.HIDDEN))}")
+    if not isinstance(output, str) or output not in activations.OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; valid output activations: "
+                         f"{', '.join(map(repr, activations.OUTPUTS))}")
+    loss = losses.resolve(losses.DEFAULT[output] if loss is None else loss)
+    if output not in loss.outputs:
+        pairs = "; ".join(f"loss={name!r} with output in ({', '.join(map(repr, spec.outputs))})"
+                          for name, spec in losses.LOSSES.items())
+        why = " (the softmax derivative is a Jacobian, not elementwise)" if output == "softmax" else ""
+        raise ValueError(f"loss={loss.name!r} cannot be used with output={output!r}{why}; valid pairs: {pairs}")
+    if output == "softmax" and clean[-1] < 2:
+        raise ValueError(
+            "a softmax output needs at least 2 units; for one binary output use "
+            "output='sigmoid' with loss='binary_cross_entropy'"
+        )
+    return clean, loss
+
+
 def cpu_count() -> int:
     """CPUs this process may run on."""
     try:

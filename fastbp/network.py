@@ -20,10 +20,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _interop, _io, _layout, _tiers, _training, optimizers
-from ._codes import ACTIVATIONS, LOSSES, check_config
+from .activations import ACTIVATIONS
+from .losses import Loss
 from ._validation import (
     as_features,
     as_targets,
+    check_config,
     check_dtype,
     check_fit,
     check_learning_rate,
@@ -61,8 +63,7 @@ def _serialised(method):
 
 def _init_bound(n_in: int, n_out: int, activation: str) -> float:
     # Glorot-uniform, with scikit-learn's factor 2 instead of 6 for sigmoid.
-    factor = 2.0 if activation == "sigmoid" else 6.0
-    return math.sqrt(factor / (n_in + n_out))
+    return math.sqrt(ACTIVATIONS[activation].init_scale / (n_in + n_out))
 
 
 class BaseNetwork:
@@ -72,13 +73,15 @@ class BaseNetwork:
     ----------
     sizes : sequence of int
         Layer widths, input first: ``[784, 256, 128, 10]``.
-    activation : {'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'}
+    activation : {'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity', 'gelu', 'silu'}
         Activation of every hidden layer.
     output : {'softmax', 'sigmoid', 'identity'}
         Activation of the output layer.
-    loss : {'cross_entropy', 'binary_cross_entropy', 'mse'}, optional
+    loss : {'cross_entropy', 'binary_cross_entropy', 'mse', 'huber'} or fastbp.losses.Loss, optional
         Cost function. Defaults to the natural pair of ``output``:
-        cross_entropy for softmax, binary_cross_entropy for sigmoid, mse for identity.
+        cross_entropy for softmax, binary_cross_entropy for sigmoid, mse for
+        identity. ``'huber'`` (identity output) has ``delta=1.0``; pass
+        ``fastbp.losses.Huber(delta=...)`` for another.
     dtype : {'float64', 'float32'}
         Dtype of every parameter and of the arithmetic.
     seed : int or None
@@ -92,7 +95,7 @@ class BaseNetwork:
         sizes: Sequence[int],
         activation: str = "sigmoid",
         output: str = "softmax",
-        loss: str | None = None,
+        loss: str | Loss | None = None,
         dtype: Any = "float64",
         seed: int | None = None,
     ) -> None:
@@ -101,13 +104,15 @@ class BaseNetwork:
         self._sizes = tuple(sizes)
         self._activation = activation
         self._output = output
-        self._loss = loss
+        self._loss = loss.name
+        self._loss_spec = loss
         self._dtype = check_dtype(dtype)
         self._rng = np.random.default_rng(check_seed(seed))
         self._size_codes = np.array(sizes, dtype=np.int64)
         L = len(sizes) - 1
-        self._act_codes = np.array([ACTIVATIONS[activation]] * (L - 1) + [ACTIVATIONS[output]], dtype=np.int64)
-        self._loss_code = LOSSES[loss]
+        self._act_codes = np.array([ACTIVATIONS[activation].code] * (L - 1) + [ACTIVATIONS[output].code],
+                                   dtype=np.int64)
+        self._loss_code = loss.pack()  # the kernels' loss array: code, then parameters
         self._params = np.empty(_layout.n_params(sizes), dtype=self._dtype)
         self._weights, self._biases = _layout.param_views(self._params, sizes)
         for W, b in zip(self._weights, self._biases):
@@ -168,6 +173,11 @@ class BaseNetwork:
         return self._loss
 
     @property
+    def loss_function(self) -> Loss:
+        """The cost function's record and parameters, e.g. ``Huber(delta=1.0)``."""
+        return self._loss_spec
+
+    @property
     def dtype(self) -> np.dtype:
         """Dtype of every parameter and of the arithmetic (``float32`` or ``float64``)."""
         return self._dtype
@@ -192,8 +202,12 @@ class BaseNetwork:
     def __repr__(self) -> str:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}({list(self._sizes)}, activation={self._activation!r}, "
-            f"output={self._output!r}, loss={self._loss!r}, dtype={self._dtype.name!r})"
+            f"output={self._output!r}, loss={self._loss_repr()}, dtype={self._dtype.name!r})"
         )
+
+    def _loss_repr(self) -> str:
+        spec = self._loss_spec
+        return f"fastbp.losses.{spec!r}" if spec.params else repr(self._loss)
 
     # -- conversion at the boundary ------------------------------------------
     def _X(self, X) -> np.ndarray:
@@ -662,6 +676,8 @@ class BaseNetwork:
             "loss": self._loss,
             "dtype": self._dtype.name,
         }
+        if self._loss_spec.params:
+            meta["loss_params"] = self._loss_spec.values()
         if metadata:
             meta["extra"] = metadata
         _io.write_model(path, meta, self._weights, self._biases)
@@ -730,7 +746,10 @@ class BaseNetwork:
         """
         meta, weights, biases = _io.read_model(path)
         try:
-            net = cls(meta["sizes"], meta["activation"], meta["output"], meta["loss"], meta["dtype"])
+            from .losses import resolve
+
+            loss = resolve(meta["loss"], meta.get("loss_params"))
+            net = cls(meta["sizes"], meta["activation"], meta["output"], loss, meta["dtype"])
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
         for dst, src in zip(net._weights + net._biases, weights + biases):

@@ -12,28 +12,15 @@ of a batch are ``(n_l, B)`` blocks, ``Z = W A + b``, ``D[l] = dL/dZ[l]``, and
 weights are ``W[l]: (n_out, n_in)``. Only the input batch (and a network's
 output, at the public interface) is rows, ``(B, n)``, as users hand it over.
 
-This module imports no compiled code: NumPy, and the tables of
-``fastbp._codes`` and ``fastbp.optimizers``.
+This module imports no compiled code: NumPy, and the records of
+``fastbp.activations``, ``fastbp.losses`` and ``fastbp.optimizers`` (whose
+NumPy functions, and optimizers' update twins, it computes with).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _layout
-from ._codes import (
-    BINARY_CROSS_ENTROPY,
-    CROSS_ENTROPY,
-    GELU,
-    IDENTITY,
-    LEAKY_RELU,
-    LEAKY_SLOPE,
-    MSE,
-    RELU,
-    SIGMOID,
-    SILU,
-    SOFTMAX,
-    TANH,
-)
+from . import _layout, activations, losses
 from .network import BaseNetwork
 from .optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, SPECS
 
@@ -58,59 +45,22 @@ __all__ = [
     "apply_update",
 ]
 
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Imported on first use: scipy.special would add most of a second to ``import fastbp``.
-    from scipy.special import erf
-
-    return erf(x)
+# Each optimizer's update twin, from its record (``fastbp.optimizers``), by its kernel's name.
+globals().update({spec.update: spec.twin for spec in SPECS.values()})
 
 
 def activate(Z: np.ndarray, act: int) -> np.ndarray:
     """``a = sigma(z)`` elementwise (softmax: over each column, the classes of one sample)."""
-    if act == SIGMOID:
-        with np.errstate(over="ignore"):  # exp(-z) -> inf gives the right limit 0
-            return 1 / (1 + np.exp(-Z))
-    if act == TANH:
-        return np.tanh(Z)
-    if act == RELU:
-        return np.maximum(Z, 0)
-    if act == LEAKY_RELU:
-        return np.where(Z > 0, Z, Z.dtype.type(LEAKY_SLOPE) * Z)
-    if act == SOFTMAX:
-        E = np.exp(Z - Z.max(axis=0, keepdims=True))
-        return E / E.sum(axis=0, keepdims=True)
-    if act == IDENTITY:
-        return Z
-    if act == GELU:
-        return Z.dtype.type(0.5) * Z * (1 + _erf(Z / np.sqrt(Z.dtype.type(2))))
-    if act == SILU:
-        with np.errstate(over="ignore"):
-            return Z / (1 + np.exp(-Z))
-    raise ValueError(f"unknown activation code {act}")
+    return activations.by_code(act).function(Z)
 
 
 def activation_derivative(A: np.ndarray, Z: np.ndarray, act: int) -> np.ndarray:
     """``sigma'(z)``, from the stored activation ``a = sigma(z)`` where it can be
     (scikit-learn's way), from ``z`` for the activations that keep it."""
-    one = A.dtype.type(1)
-    if act == SIGMOID:
-        return A * (one - A)
-    if act == TANH:
-        return one - A * A
-    if act == RELU:
-        return (A > 0).astype(A.dtype)
-    if act == LEAKY_RELU:
-        return np.where(A > 0, one, A.dtype.type(LEAKY_SLOPE))
-    if act == IDENTITY:
-        return np.ones_like(A)
-    if act == GELU:  # Phi(z) + z phi(z)
-        return (1 + _erf(Z / np.sqrt(Z.dtype.type(2)))) / 2 + Z * np.exp(-Z * Z / 2) / np.sqrt(Z.dtype.type(2 * np.pi))
-    if act == SILU:  # s (1 + z (1 - s))
-        with np.errstate(over="ignore"):
-            s = 1 / (1 + np.exp(-Z))
-        return s * (1 + Z * (1 - s))
-    raise ValueError(f"activation code {act} has no elementwise derivative")
+    derivative = activations.by_code(act).derivative
+    if derivative is None:
+        raise ValueError(f"activation code {act} has no elementwise derivative")
+    return derivative(A, Z)
 
 
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
@@ -149,15 +99,15 @@ def forward(X, params, sizes, acts, work, out):
 
 
 def output_delta(A, Y, act, loss, out):
-    """``out <- dL/dZ`` at the output, per sample (elementwise: either layout).
-
-    mse: ``(a - y) * act'(z)``; cross-entropy with softmax and binary
-    cross-entropy with sigmoid: ``a - y``.
-    """
-    if loss == MSE:
-        out[...] = (A - Y) * activation_derivative(A, A, act)
-    else:
+    """``out <- dL/dZ`` at the output, per sample (elementwise: either layout):
+    ``A - Y`` where the loss cancels the activation's derivative
+    (cross-entropy with softmax, binary cross-entropy with sigmoid), else
+    the loss's ``dL/dA`` times ``act'(z)`` (mse: ``(a - y) act'(z)``)."""
+    spec = losses.by_code(loss)
+    if spec.cancels:
         out[...] = A - Y
+    else:
+        out[...] = spec.gradient(A, Y, loss) * activation_derivative(A, A, act)
 
 
 def hidden_delta(W_next, D_next, A, Z, act, out):
@@ -182,53 +132,6 @@ def sgd_update(W, b, dW, db, lr):
     b -= lr * db
 
 
-def momentum_update(W, b, dW, db, vW, vb, lr, momentum, nesterov, step, l2):
-    """scikit-learn's SGD with momentum, in place; returns ``sum(W**2)`` before the step.
-
-    ``g = dW + l2 W`` (biases unpenalised); ``v <- momentum v - lr g``;
-    ``W <- W + v``, or ``W + momentum v - lr g`` with Nesterov momentum.
-    """
-    t = W.dtype.type
-    lr, momentum, l2 = t(lr), t(momentum), t(l2)
-    sumsq = float(np.sum(W.astype(np.float64) ** 2))
-    for P, V, G in ((W, vW, dW + l2 * W), (b, vb, db)):
-        V[...] = momentum * V - lr * G
-        P += momentum * V - lr * G if nesterov else V
-    return sumsq
-
-
-def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step, l2):
-    """scikit-learn's Adam step number ``step``, in place; returns ``sum(W**2)`` before it.
-
-    ``g = dW + l2 W``; ``m <- beta_1 m + (1 - beta_1) g``;
-    ``v <- beta_2 v + (1 - beta_2) g^2``; ``W <- W - lr_t m / (sqrt(v) + epsilon)``
-    with ``lr_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)``, formed in float64.
-    """
-    t = W.dtype.type
-    rate = t(lr * np.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step))
-    beta_1, beta_2, epsilon, l2 = t(beta_1), t(beta_2), t(epsilon), t(l2)
-    sumsq = float(np.sum(W.astype(np.float64) ** 2))
-    for P, M, V, G in ((W, mW, vW, dW + l2 * W), (b, mb, vb, db)):
-        M[...] = beta_1 * M + (t(1) - beta_1) * G
-        V[...] = beta_2 * V + (t(1) - beta_2) * G * G
-        P -= rate * M / (np.sqrt(V) + epsilon)
-    return sumsq
-
-
-def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
-    """PyTorch's RMSprop, in place (``step`` unused); returns ``sum(W**2)`` before the step.
-
-    ``g = dW + l2 W``; ``v <- rho v + (1 - rho) g^2``; ``W <- W - lr g / (sqrt(v) + epsilon)``.
-    """
-    t = W.dtype.type
-    lr, rho, epsilon, l2 = t(lr), t(rho), t(epsilon), t(l2)
-    sumsq = float(np.sum(W.astype(np.float64) ** 2))
-    for P, V, G in ((W, vW, dW + l2 * W), (b, vb, db)):
-        V[...] = rho * V + (t(1) - rho) * G * G
-        P -= lr * G / (np.sqrt(V) + epsilon)
-    return sumsq
-
-
 def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
     """Step every layer with the optimizer of code ``optimizer`` on the mean
     gradient of ``B`` rows (the twin of the kernels' dispatch); ``state``: per
@@ -237,13 +140,15 @@ def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
     spec = SPECS.get(int(optimizer))
     if spec is None:
         raise ValueError(f"unknown optimizer code {optimizer}; known: {sorted(SPECS)}")
-    update = globals()[spec.update]
-    params = [hyper[spec.hyper_index(name)] for name, _ in spec.params]
+    params = [hyper[slot] for _, slot, _ in spec.params]
     l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
+    # Copies an object does not keep (AdamW's maximum without AMSGrad) are
+    # the last one it keeps, never read: the kernels' rule (``_state_views``).
+    state = list(state) + [state[-1]] * (spec.state_copies - len(state))
     sumsq = 0.0
     for l in range(len(weights)):
         pairs = [a for copy in state for a in (copy[0][l], copy[1][l])]
-        sumsq += update(weights[l], biases[l], g_w[l], g_b[l], *pairs, hyper[HYPER_LR], *params, step, l2)
+        sumsq += spec.twin(weights[l], biases[l], g_w[l], g_b[l], *pairs, hyper[HYPER_LR], *params, step, l2)
     return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
 
 
@@ -262,15 +167,7 @@ def loss_value(A, Y, loss):
 def _sample_losses(A, Y, loss):
     """Each sample's loss, float64, ``(B,)``: rows of ``A`` and ``Y``."""
     tiny = np.finfo(A.dtype).tiny
-    A = A.astype(np.float64)
-    Y = Y.astype(np.float64)
-    if loss == CROSS_ENTROPY:
-        return -np.sum(np.where(Y != 0, Y * np.log(np.maximum(A, tiny)), 0.0), axis=1)
-    if loss == BINARY_CROSS_ENTROPY:
-        pos = np.where(Y != 0, Y * np.log(np.maximum(A, tiny)), 0.0)
-        neg = np.where(Y != 1, (1 - Y) * np.log(np.maximum(1 - A, tiny)), 0.0)
-        return -np.sum(pos + neg, axis=1)
-    return 0.5 * np.sum((A - Y) ** 2, axis=1)
+    return losses.by_code(loss).per_sample(A.astype(np.float64), Y.astype(np.float64), loss, tiny)
 
 
 def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, weights):

@@ -19,7 +19,7 @@ Differences, each deliberate:
   and gradient over the whole data computed by the compiled
   ``fastbp.kernels.batch_gradient`` (in chunks of rows) instead of NumPy.
 - fastbp's other hidden activations (``'leaky_relu'``, slope 0.01, and the
-  rest of ``fastbp._codes.HIDDEN_ACTIVATIONS``) are accepted in addition to
+  rest of ``fastbp.activations.HIDDEN``) are accepted in addition to
   scikit-learn's four.
 - Sparse ``X``, ``sample_weight`` and ``MLPRegressor(loss='poisson')`` run
   scikit-learn's own Python loop (correct, not faster).
@@ -51,12 +51,8 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import validate_data
 
 from . import _interop, _layout
-from ._codes import (
-    ACTIVATIONS,
-    BINARY_CROSS_ENTROPY,
-    CROSS_ENTROPY,
-    MSE,
-)
+from .activations import ACTIVATIONS
+from .losses import BinaryCrossEntropy, CrossEntropy, MSE
 from .optimizers import SGD, Adam, pack
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -71,8 +67,9 @@ LBFGS_SERIAL_WORK = 1 << 24
 _SKLEARN_HIDDEN, _HIDDEN = _interop.SKLEARN_OWN_HIDDEN, _interop.SKLEARN_HIDDEN
 # scikit-learn's optimizer -> (fastbp's specification, its state lists in state-copy order).
 _OPTIMIZERS = {SGDOptimizer: (SGD, ("velocities",)), AdamOptimizer: (Adam, ("ms", "vs"))}
-# scikit-learn's output activation -> (fastbp activation, loss code).
-_OUTPUT = {"softmax": ("softmax", CROSS_ENTROPY), "logistic": ("sigmoid", BINARY_CROSS_ENTROPY), "identity": ("identity", MSE)}
+# scikit-learn's output activation -> (fastbp activation, the kernels' loss array).
+_OUTPUT = {"softmax": ("softmax", CrossEntropy().pack()), "logistic": ("sigmoid", BinaryCrossEntropy().pack()),
+           "identity": ("identity", MSE().pack())}
 # The private method whose batch loop is replaced, in the form it has had since 1.7.
 _EXPECTED_SIGNATURE = [
     "self", "X", "y", "sample_weight", "activations", "deltas", "coef_grads", "intercept_grads", "layer_units",
@@ -272,11 +269,18 @@ class _CompiledEpochs:
             A = safe_sparse_dot(A, W)
             A += b
             if i < self.n_layers_ - 2:
-                A = reference.activate(A, ACTIVATIONS[self.activation])  # elementwise: rows as columns
+                A = reference.activate(A, ACTIVATIONS[self.activation].code)  # elementwise: rows as columns
         from sklearn.neural_network._base import ACTIVATIONS as _SK_ACTIVATIONS
 
         _SK_ACTIVATIONS[self.out_activation_](A)
         return A
+
+
+def _codes_of(est, n_layers: int):
+    """The kernels' activation codes (one per layer) and loss array of a fitted estimator."""
+    out_act, loss = _OUTPUT[est.out_activation_]
+    hidden = ACTIVATIONS[_HIDDEN[est.activation]].code
+    return np.array([hidden] * (n_layers - 1) + [ACTIVATIONS[out_act].code], dtype=np.int64), loss
 
 
 def _shuffled(sample_idx, random_state):
@@ -302,9 +306,7 @@ class _FullBatch:
         self.dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
         self.X = np.ascontiguousarray(X, dtype=self.dtype)
         self.Y = np.ascontiguousarray(np.asarray(y).reshape(len(X), -1), dtype=self.dtype)
-        hidden = ACTIVATIONS[_HIDDEN[est.activation]]
-        out_act, self.loss = _OUTPUT[est.out_activation_]
-        self.acts = np.array([hidden] * (len(self.units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
+        self.acts, self.loss = _codes_of(est, len(self.units) - 1)
         # The loss as scikit-learn computes it (its clipping of probabilities at
         # machine epsilon, squared_error averaged over the outputs too): L-BFGS's
         # line search must see its values to take its steps.
@@ -378,9 +380,7 @@ class _FlatNet:
             b[...] = intercept
         est.coefs_ = [W.T for W in weights]
         est.intercepts_ = list(biases)
-        hidden = ACTIVATIONS[_HIDDEN[est.activation]]
-        out_act, self.loss = _OUTPUT[est.out_activation_]
-        self.acts = np.array([hidden] * (len(layer_units) - 2) + [ACTIVATIONS[out_act]], dtype=np.int64)
+        self.acts, self.loss = _codes_of(est, len(layer_units) - 1)
         self.grad = np.empty(n, dtype=self.dtype)
         self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts), dtype=self.dtype)
         self.state = self._load_state(opt)
@@ -416,7 +416,7 @@ class _FlatNet:
             lr, step = opt.learning_rate_init, opt.t
         else:  # the schedule's current rate; SGD keeps no step count
             lr, step = opt.learning_rate, 0
-        hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _ in spec.params})
+        hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _, _ in spec.params})
         loss, penalty = train_epoch_optim(
             X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
             spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0],

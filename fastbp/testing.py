@@ -6,7 +6,9 @@ each C function with ``bottleneck.slow`` and numbagg drives tests and
 benchmarks from one table). Each entry knows how to build valid arguments for
 a shape, dtype and variant, and which arguments the kernel writes, so one
 loop can check ``kernel == reference`` for every kernel. The optimizers'
-entries are derived from ``fastbp.optimizers.SPECS``.
+entries are derived from the records (``fastbp.activations``,
+``fastbp.losses``, ``fastbp.optimizers``): a new activation, loss or optimizer
+is checked kernel against twin with no edit here.
 """
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from typing import Callable
 import numpy as np
 
 from . import _layout, reference
-from ._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, LOSSES, VALID_PAIRS
-from .optimizers import NAMES, SPECS
+from .activations import ACTIVATIONS, HIDDEN
+from .losses import LOSSES
+from .losses import resolve as _loss
+from .optimizers import NAMES, SPECS, AdamW
 
 __all__ = ["TOLERANCES", "SHAPES", "OUTPUT_LOSS_PAIRS", "KernelCase", "KERNELS", "run_pair", "assert_pair_close"]
 
@@ -36,15 +40,18 @@ TOLERANCES = {
 #: (B, n_in, n_out) shapes every kernel is checked on: batch 1 and width 1 included.
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (16, 8, 1), (33, 17, 9), (64, 64, 64)]
 
-#: (output, loss) pairs each loss is defined with (``_codes.VALID_PAIRS``).
-OUTPUT_LOSS_PAIRS = [(out, loss) for loss, outs in VALID_PAIRS.items() for out in outs]
+#: (output, loss) pairs each loss is defined with (``fastbp.losses``).
+OUTPUT_LOSS_PAIRS = [(out, name) for name, spec in LOSSES.items() for out in spec.outputs]
+
+#: The optimizers the table runs: every name users pass, and AdamW with AMSGrad.
+OPTIMIZERS = {**NAMES, "adamw_amsgrad": lambda: AdamW(amsgrad=True)}
 
 
 def _activations_like(rng, shape, dtype, act_name):
     """``(A, Z)``: valid stored activations for ``act_name`` of pre-activations
     ``Z`` (columns ``(n, B)``; softmax over each column), drawn through the reference."""
     Z = rng.normal(0, 1.5, size=shape).astype(dtype)
-    return reference.activate(Z, ACTIVATIONS[act_name]).astype(dtype), Z
+    return reference.activate(Z, ACTIVATIONS[act_name].code).astype(dtype), Z
 
 
 def _targets(rng, shape, dtype, loss):
@@ -85,7 +92,7 @@ def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
         rng.normal(size=n_out).astype(dtype),
         (scale * rng.normal(size=(B, n_in) if rows else (n_in, B))).astype(dtype),
         rows,
-        ACTIVATIONS[act],
+        ACTIVATIONS[act].code,
         np.full((n_out, B), np.nan, dtype),
         np.full((n_out, B), np.nan, dtype),
     )
@@ -101,8 +108,8 @@ def _network(rng, shape, dtype, variant, scale=1.0):
     X = (scale * rng.normal(size=(N, n_in))).astype(dtype)
     Y = np.ascontiguousarray(_targets(rng, (3, N), dtype, loss).T)
     params = rng.normal(0, 0.5, size=_layout.n_params(sizes)).astype(dtype)
-    acts = np.array([ACTIVATIONS[hidden], ACTIVATIONS[output]], dtype=np.int64)
-    return X, Y, params, sizes, acts, LOSSES[loss]
+    acts = np.array([ACTIVATIONS[hidden].code, ACTIVATIONS[output].code], dtype=np.int64)
+    return X, Y, params, sizes, acts, _loss(loss).pack()
 
 
 def _args_forward(rng, shape, dtype, variant, scale=1.0):
@@ -117,8 +124,8 @@ def _args_output_delta(rng, shape, dtype, variant, scale=1.0):
     return (
         _activations_like(rng, (n_out, B), dtype, output)[0],
         _targets(rng, (n_out, B), dtype, loss),
-        ACTIVATIONS[output],
-        LOSSES[loss],
+        ACTIVATIONS[output].code,
+        _loss(loss).pack(),
         np.zeros((n_out, B), dtype),
     )
 
@@ -131,7 +138,7 @@ def _args_hidden_delta(rng, shape, dtype, variant, scale=1.0):
         (scale * rng.normal(size=(n_out, B))).astype(dtype),
         A,
         Z,
-        ACTIVATIONS[variant],
+        ACTIVATIONS[variant].code,
         np.full((n_in, B), np.nan, dtype),
     )
 
@@ -177,17 +184,17 @@ def _warm_state(rng, size, copies, dtype, scale=1.0):
 def _update_case(spec):
     """The kernel-table entry of ``spec``'s update kernel, from its common form
     ``(W, b, dW, db, <(sW, sb) per copy>, lr, <params>, step, l2)``; variants:
-    the names of ``NAMES`` that make this optimizer, with their parameters."""
-    names = tuple(n for n, make in NAMES.items() if type(make()) is spec)
+    the names of ``OPTIMIZERS`` that make this optimizer, with their parameters."""
+    names = tuple(n for n, make in OPTIMIZERS.items() if type(make()) is spec)
 
     def make_args(rng, shape, dtype, variant, scale=1.0):
         _, n_in, n_out = shape
-        opt = NAMES[variant]()
+        opt = OPTIMIZERS[variant]()
         state = []
         for _ in range(spec.state_copies):
             flat = _warm_state(rng, n_out * n_in + n_out, 1, dtype, scale)
             state += [flat[: n_out * n_in].reshape(n_out, n_in), flat[n_out * n_in :]]
-        params = [float(getattr(opt, name)) for name, _ in spec.params]
+        params = [float(getattr(opt, name)) for name, _, _ in spec.params]
         return (*_layer_with_gradients(rng, shape, dtype, scale), *state, 0.05, *params, 3, 1e-3)
 
     outputs = (0, 1, *range(4, 4 + 2 * spec.state_copies))
@@ -196,8 +203,8 @@ def _update_case(spec):
 
 
 def _args_is_plain(rng, shape, dtype, variant, scale=1.0):
-    """variant: a name of ``NAMES``, or "sgd+l2" / "sgd+alpha" (SGD, not plain)."""
-    opt = NAMES[variant.split("+")[0]]()
+    """variant: a name of ``OPTIMIZERS``, or "sgd+l2" / "sgd+alpha" (SGD, not plain)."""
+    opt = OPTIMIZERS[variant.split("+")[0]]()
     if variant.endswith("l2"):
         opt.l2 = 1e-3
     return (opt.code, opt.hyper(0.1, alpha=1e-4 if variant.endswith("alpha") else 0.0))
@@ -210,7 +217,7 @@ def _args_loss_value(rng, shape, dtype, variant, scale=1.0):
     return (
         np.ascontiguousarray(_activations_like(rng, (n_out, B), dtype, output)[0].T),
         np.ascontiguousarray(_targets(rng, (n_out, B), dtype, loss).T),
-        LOSSES[loss],
+        _loss(loss).pack(),
     )
 
 
@@ -236,9 +243,9 @@ def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
 def _optimizer_state(rng, variant, P, dtype):
     """``(code, hyper, state)`` of the optimizer named ``variant``, with both
     kinds of L2 and its state already warm."""
-    opt = NAMES[variant]()
+    opt = OPTIMIZERS[variant]()
     opt.l2 = 1e-3
-    return opt.code, opt.hyper(0.05, alpha=1e-2), _warm_state(rng, P, opt.state_copies, dtype)
+    return opt.code, opt.hyper(0.05, alpha=1e-2), _warm_state(rng, P, opt.copies, dtype)
 
 
 def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
@@ -267,7 +274,7 @@ def _args_apply_update(rng, shape, dtype, variant, scale=1.0):
     params = rng.normal(0, 0.5, size=P).astype(dtype)
     grad = (10 * scale * rng.normal(size=P)).astype(dtype)
     if variant == "plain":
-        opt = NAMES["sgd"]()
+        opt = OPTIMIZERS["sgd"]()
         code, hyper, state = opt.code, opt.hyper(0.05), np.zeros(0, dtype)
     else:
         code, hyper, state = _optimizer_state(rng, variant, P, dtype)
@@ -293,8 +300,8 @@ class KernelCase:
 
 
 _HIDDEN_X_PAIRS = tuple(
-    (HIDDEN_ACTIVATIONS[i % len(HIDDEN_ACTIVATIONS)], pair) for i, pair in enumerate(OUTPUT_LOSS_PAIRS)
-) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN_ACTIVATIONS)
+    (HIDDEN[i % len(HIDDEN)], pair) for i, pair in enumerate(OUTPUT_LOSS_PAIRS)
+) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN)
 
 #: Every compiled kernel with its reference twin, argument builders and variants.
 KERNELS = (
@@ -306,21 +313,22 @@ KERNELS = (
     ),
     KernelCase("forward", _args_forward, (5,), _HIDDEN_X_PAIRS),
     KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
-    KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN_ACTIVATIONS),
+    KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN),
     KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0))),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
-    KernelCase("is_plain", _args_is_plain, (), (*NAMES, "sgd+l2", "sgd+alpha")),
+    KernelCase("is_plain", _args_is_plain, (), (*OPTIMIZERS, "sgd+l2", "sgd+alpha")),
     *(_update_case(spec) for spec in SPECS.values()),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,),
                _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
     KernelCase(
         "train_epoch_optim", _args_train_epoch_optim, (4, 11),
-        tuple((h, n) for n in NAMES for h in ("tanh", "relu")) + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted")),
+        tuple((h, n) for n in OPTIMIZERS for h in ("tanh", "relu"))
+        + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted")),
     ),
     KernelCase("batch_gradient", _args_batch_gradient, (7,),
                _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
-    KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *NAMES)),
+    KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *OPTIMIZERS)),
 )
 
 
@@ -341,34 +349,61 @@ def run_pair(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: floa
     return results[0], results[1]
 
 
+def _finite_magnitude(block: np.ndarray) -> float:
+    """``max(1, max |x|)`` over the finite entries: what tolerances scale by
+    (an inf in the twin's output must not make every difference pass)."""
+    finite = block[np.isfinite(block)]
+    return max(1.0, float(np.abs(finite).max(initial=0.0)))
+
+
+def _same_non_finite(g: np.ndarray, w: np.ndarray) -> str | None:
+    """None when NaN and inf sit at the same positions with the same signs, else what differs."""
+    if g.shape != w.shape:
+        return f"shape {g.shape} against {w.shape}"
+    for name, test in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+        differ = test(g) != test(w)
+        if differ.any():
+            where = tuple(int(i) for i in np.argwhere(differ)[0])
+            return f"{name} at {where} in one and not the other ({g[where]} against {w[where]})"
+    return None
+
+
 def assert_pair_close(case: KernelCase, shape, dtype, variant, seed: int = 0, scale: float = 1.0) -> None:
     """Assert that ``case``'s kernel equals its reference twin, within ``TOLERANCES``.
 
-    In float32, where the two differ by more than that, the case is run once
-    more in float64 as the referee: the kernel passes if it is no farther from
-    that run than its float32 twin is (plus the tolerance). Ill-conditioned
-    cases (saturated activations fed inputs of size 100 through several steps
-    of momentum) round both far from the exact result; this asks the kernel
-    to be as accurate as the reference, not to round as it does.
+    Non-finite values must match exactly (NaN for NaN, inf of the same sign,
+    at the same positions); tolerances scale with each output's largest
+    finite magnitude. In float32, elements that differ by more than the
+    tolerance are judged by a referee, the twin run in float64: each such
+    element passes if the kernel is no farther from the referee than the
+    float32 twin is, plus the tolerance (``|kernel - truth| <= |twin - truth| + tol``,
+    element by element). Ill-conditioned cases (saturated activations fed
+    inputs of size 100 through several steps of momentum) round both far
+    from the exact result; this asks the kernel to be as accurate as the
+    reference at every element, not to round as it does.
     The failure message names the kernel, dtype, shape and variant.
     """
     dtype = np.dtype(dtype)
     got, want = run_pair(case, shape, dtype, variant, seed, scale)
     tol = TOLERANCES[dtype]
+    where = (f"kernel {case.name}: output {{}} differs from reference, dtype={dtype.name}, "
+             f"shape (B, n_in, n_out)={shape}, variant={variant}, seed={seed}, scale={scale}")
     truth = None
     for i, (g, w) in enumerate(zip(got, want)):
         g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        magnitude = max(1.0, float(np.abs(w).max(initial=0.0)))
-        if np.allclose(g, w, rtol=tol["rtol"], atol=tol["atol"] * magnitude):
-            continue
-        if dtype == np.float32:
+        mismatch = _same_non_finite(g, w)
+        if mismatch is not None:
+            raise AssertionError(where.format(i) + ": " + mismatch)
+        finite = np.isfinite(w)
+        g, w = g[finite], w[finite]
+        atol = tol["atol"] * _finite_magnitude(w)
+        off = np.abs(g - w) > atol + tol["rtol"] * np.abs(w)
+        if off.any() and dtype == np.float32:
             if truth is None:
                 truth = run_pair(case, shape, np.dtype(np.float64), variant, seed, scale)[1]
             t = np.asarray(truth[i], dtype=np.float64)
-            if t.shape == g.shape and np.abs(g - t).max() <= np.abs(w - t).max() + tol["atol"] * magnitude:
-                continue
-        np.testing.assert_allclose(
-            g, w, rtol=tol["rtol"], atol=tol["atol"] * magnitude,
-            err_msg=f"kernel {case.name}: output {i} differs from reference, dtype={dtype.name}, "
-            f"shape (B, n_in, n_out)={shape}, variant={variant}, seed={seed}, scale={scale}",
-        )
+            if t.shape == finite.shape:
+                t = t[finite]
+                off &= ~(np.abs(g - t) <= np.abs(w - t) + atol)
+        if off.any():
+            np.testing.assert_allclose(g[off], w[off], rtol=tol["rtol"], atol=atol, err_msg=where.format(i))

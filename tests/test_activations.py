@@ -4,7 +4,11 @@ import pytest
 
 import fastbp
 from fastbp import _layout, reference
-from fastbp._codes import ACTIVATIONS, HIDDEN_ACTIVATIONS, keeps_z
+from fastbp._codes import keeps_z
+from fastbp.activations import ACTIVATIONS as RECORDS
+from fastbp.activations import HIDDEN as HIDDEN_ACTIVATIONS
+
+ACTIVATIONS = {name: a.code for name, a in RECORDS.items()}
 from fastbp.testing import TOLERANCES
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp._codes import HIDDEN_ACTIVATIONS
+from fastbp.activations import HIDDEN as HIDDEN_ACTIVATIONS
 from fastbp.testing import OUTPUT_LOSS_PAIRS, TOLERANCES
 
 

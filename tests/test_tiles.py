@@ -108,7 +108,7 @@ def test_forward_layer_in_place_as_training_calls_it(act, shape, dtype):
     """Training passes ``Z is out`` (the activation in place), where the tiles
     fuse bias and ReLU/leaky ReLU into their stores; NaN pre-activations
     stay NaN through ReLU, as in ``np.maximum``."""
-    from fastbp._codes import ACTIVATIONS
+    from fastbp.activations import ACTIVATIONS
     from fastbp.kernels import forward_layer
 
     B, n_in, n_out = shape
@@ -118,9 +118,9 @@ def test_forward_layer_in_place_as_training_calls_it(act, shape, dtype):
     A_prev = rng.normal(size=(n_in, B)).astype(dtype)
     A_prev[0, 3] = np.nan
     Z = np.full((n_out, B), np.nan, dtype)
-    forward_layer(W, b, A_prev, False, ACTIVATIONS[act], Z, Z)
+    forward_layer(W, b, A_prev, False, ACTIVATIONS[act].code, Z, Z)
     want_z, want = np.empty_like(Z), np.empty_like(Z)
-    reference.forward_layer(W, b, A_prev, False, ACTIVATIONS[act], want_z, want)
+    reference.forward_layer(W, b, A_prev, False, ACTIVATIONS[act].code, want_z, want)
     tol = TOLERANCES[np.dtype(dtype)]
     assert np.isnan(Z[:, 3]).all(), f"forward_layer {act} {dtype} {shape}: NaN column lost"
     np.testing.assert_allclose(Z, want, rtol=tol["rtol"], atol=tol["atol"] * n_in,

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from .._codes import HIDDEN_ACTIVATIONS
+from ..activations import HIDDEN as HIDDEN_ACTIVATIONS
 from .checks import UsageError
 from .options import check_bench, check_predict, check_train
 from .predict import cmd_predict

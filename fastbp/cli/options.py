@@ -24,7 +24,7 @@ def optimizer_of(args):
     base = optimizers.NAMES[args.optimizer]()
     if args.lr is None:
         args.lr = 0.1 if isinstance(base, optimizers.SGD) else 0.001
-    values = {name: getattr(base, name) for name, _ in base.params}
+    values = {name: getattr(base, name) for name, _, _ in base.params}
     if values.get("momentum") and args.momentum is not None:
         values["momentum"] = args.momentum
     try:

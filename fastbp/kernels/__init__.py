@@ -19,10 +19,10 @@ if _numba.config.DISABLE_JIT:
 from . import _blas  # noqa: F401,E402  (first: see above)
 from ._blas import gemm  # noqa: E402
 from ._tiles import small_gemm  # noqa: E402
-from .backward import hidden_delta, output_delta, weight_gradient  # noqa: E402
+from .backward import hidden_delta, weight_gradient  # noqa: E402
 from .epoch import train_epoch, train_epoch_optim  # noqa: E402
 from .forward import forward, forward_layer  # noqa: E402
-from .loss import loss_value  # noqa: E402
+from .loss import loss_value, output_delta  # noqa: E402
 from .step import apply_update, batch_gradient  # noqa: E402
 from .update import is_plain, sgd_update  # noqa: E402
 from . import update as _update  # noqa: E402

@@ -3,11 +3,11 @@
 Activations are kept as columns, ``(n, B)`` (the seed's orientation, see
 ``epoch.py``): the bias is per row of that block and softmax runs over each
 column. The pre-activation Z is kept only for activations whose derivative
-cannot be had from the output (codes from ``FIRST_Z_ACTIVATION`` on, e.g.
-GELU); for the others the activation overwrites Z in place and ``Z is A``.
+cannot be had from the output (``_codes.keeps_z``: GELU, SiLU); for the others the activation overwrites Z in place and ``Z is A``.
 
 The branch on ``act`` sits outside the loops so each loop body is one
-straight-line expression that LLVM can vectorise.
+straight-line expression that LLVM can vectorise. Every dispatch ends in an
+error for a code it does not know.
 """
 import math
 
@@ -64,9 +64,11 @@ def _bias_and_activate_row(row, bias, act):
         for j in range(n):
             z = row[j] + bias
             row[j] = z if z > 0 else slope * z
-    else:  # IDENTITY (and SOFTMAX, whose exps come after): the bias alone
+    elif act == IDENTITY or act == SOFTMAX:  # the bias alone (softmax's exps come after)
         for j in range(n):
             row[j] += bias
+    else:
+        raise ValueError("unknown activation code")
 
 
 @jit
@@ -81,6 +83,8 @@ def _activate_row_keeping_z(z, act, out):
     elif act == SILU:
         for j in range(n):
             out[j] = z[j] / (one + fast_exp(-z[j]))
+    else:
+        raise ValueError("unknown activation code")
 
 
 @jit
@@ -183,3 +187,5 @@ def _multiply_derivative(D, A, Z, act):
         for j in range(n):
             s = one / (one + fast_exp(-z[j]))
             d[j] *= s * (one + z[j] * (one - s))
+    else:  # softmax's derivative is not elementwise: no loss asks for it
+        raise ValueError("unknown activation code, or one without an elementwise derivative")

@@ -81,11 +81,12 @@ def _layer_views(flat, sizes):
 
 @jit
 def _state_views(state, P, sizes):
-    """Per-layer views of the first and second copies of an optimizer's flat
-    state (the first twice when it has one)."""
-    s0 = _layer_views(state[:P], sizes)
-    s1 = _layer_views(state[P : 2 * P], sizes) if state.shape[0] >= 2 * P else s0
-    return s0, s1
+    """Per copy of an optimizer's flat state (``state_copies * P`` long), its
+    per-layer views ``(Ws, bs)``: as many copies as the state holds."""
+    copies = [_layer_views(state[:P], sizes)]
+    for k in range(1, state.shape[0] // P):
+        copies.append(_layer_views(state[k * P : (k + 1) * P], sizes))
+    return copies
 
 
 @jit

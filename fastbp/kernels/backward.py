@@ -1,8 +1,8 @@
-"""Backward pass: output delta, fused hidden delta, weight and bias gradients,
-and the one per-batch backward helper every epoch and ``batch_gradient`` run."""
+"""Backward pass: the fused hidden delta, weight and bias gradients, and the
+one per-batch backward helper every epoch and ``batch_gradient`` run (the
+output delta is the loss's, ``loss.py``)."""
 import numpy as np
 
-from .._codes import MSE
 from .._jit import jit, jit_inline
 from ._activation import _flat, _multiply_derivative
 from ._blas import gemm
@@ -13,21 +13,6 @@ from ._tiles import (
     fuses_derivative,
     is_small,
 )
-
-
-@jit
-def output_delta(A, Y, act, loss, out):
-    """``out <- dL/dZ`` of the output layer, per sample (not divided by B);
-    elementwise, so either layout.
-
-    mse: ``(A - Y) * act'(A)``; cross-entropy with softmax and binary
-    cross-entropy with sigmoid: ``A - Y`` (the derivative cancels).
-    """
-    a, y, d = _flat(A), _flat(Y), _flat(out)
-    for i in range(d.shape[0]):
-        d[i] = a[i] - y[i]
-    if loss == MSE:
-        _multiply_derivative(out, A, A, act)
 
 
 @jit

@@ -14,9 +14,9 @@ import numpy as np
 from .._jit import jit, jit_inline
 from ._tiles import is_small
 from ._views import _epoch_views, _gather, _layer_views, _state_views
-from .backward import _backward, output_delta
+from .backward import _backward
+from .loss import _loss_sum, output_delta
 from .forward import _forward
-from .loss import _loss_sum
 from .update import _update_layers
 
 
@@ -122,7 +122,7 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     n = perm.shape[0]
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
-    (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
+    S = _state_views(state, params.shape[0], sizes)
     full, last = _epoch_views(work, sizes, acts, batch_size, n)
     total = weight = penalty = 0.0
     for start in range(0, n, batch_size):
@@ -133,5 +133,5 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
         weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
         step += 1
-        penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
+        penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, S)
     return (total / weight if weight > 0 else 0.0), penalty / n

@@ -6,7 +6,7 @@ The same flat layout as the parameters (``fastbp._layout``) holds the
 gradients, so one buffer is one allreduce.
 """
 from .._jit import jit
-from ..optimizers import HYPER_LR
+from .._codes import HYPER_LR
 from ._views import _batch_views, _layer_views, _state_views
 from .backward import _backward
 from .epoch import _forward_batch
@@ -56,5 +56,4 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
             sgd_update(Ws[l], bs[l], gWs[l], gbs[l], t(hyper[HYPER_LR] / count))
         return 0.0
     grad *= t(1.0 / count)
-    (s0Ws, s0bs), (s1Ws, s1bs) = _state_views(state, params.shape[0], sizes)
-    return _update_layers(optimizer, hyper, step + 1, count, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs)
+    return _update_layers(optimizer, hyper, step + 1, count, Ws, bs, gWs, gbs, _state_views(state, params.shape[0], sizes))

@@ -1,20 +1,37 @@
 """In-place parameter updates, one kernel per optimizer, and the one dispatch on
 the optimizer's code (``_update_layers``) that every epoch and step goes through.
 
-Adding an optimizer: its class in ``fastbp.optimizers`` (the specification),
-its kernel and a branch of ``_update_layers`` here, its twin in ``fastbp.reference``.
+Adding an optimizer: its code and ``hyper`` slots in ``fastbp._codes``, its
+kernel and a branch of ``_update_layers`` here, its record (class and NumPy
+twin) in ``fastbp.optimizers``. Codes and slots come from ``_codes`` only, so
+an edit to the records (a docstring, a message) recompiles nothing.
 """
 import math
 
 import numpy as np
 
+from .._codes import (
+    ADAM,
+    ADAM_BETA_1,
+    ADAM_BETA_2,
+    ADAM_EPSILON,
+    ADAMW,
+    ADAMW_AMSGRAD,
+    ADAMW_BETA_1,
+    ADAMW_BETA_2,
+    ADAMW_EPSILON,
+    ADAMW_WEIGHT_DECAY,
+    HYPER_ALPHA,
+    HYPER_L2,
+    HYPER_LR,
+    RMSPROP,
+    RMSPROP_EPSILON,
+    RMSPROP_RHO,
+    SGD,
+    SGD_MOMENTUM,
+    SGD_NESTEROV,
+)
 from .._jit import jit
-from ..optimizers import HYPER_ALPHA, HYPER_L2, HYPER_LR, SGD, Adam, RMSprop
-
-_SGD, _ADAM = SGD.code, Adam.code
-_MOMENTUM, _NESTEROV = SGD.hyper_index("momentum"), SGD.hyper_index("nesterov")
-_BETA_1, _BETA_2, _EPSILON = Adam.hyper_index("beta_1"), Adam.hyper_index("beta_2"), Adam.hyper_index("epsilon")
-_RMSPROP, _RHO, _RMS_EPSILON = RMSprop.code, RMSprop.hyper_index("rho"), RMSprop.hyper_index("epsilon")
 
 
 @jit
@@ -135,32 +152,86 @@ def rmsprop_update(W, b, dW, db, vW, vb, lr, rho, epsilon, step, l2):
 
 
 @jit
-def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, s0Ws, s0bs, s1Ws, s1bs):
+def adamw_update(W, b, dW, db, mW, mb, vW, vb, sW, sb, lr, beta_1, beta_2, epsilon, weight_decay, amsgrad, step, l2):
+    """AdamW in place, PyTorch's form (``torch.optim.AdamW``), decay on weights only.
+
+    ``W <- W * (1 - lr * weight_decay)``; ``g = dW + l2 * W`` (of W before the
+    decay), ``m <- beta_1 m + (1 - beta_1) g``, ``v <- beta_2 v + (1 - beta_2) g**2``;
+    with ``amsgrad`` (nonzero) ``s <- max(s, v)``, else ``s = v`` (``sW``, ``sb``
+    not touched); ``W <- W - lr / (1 - beta_1**t) * m / (sqrt(s) / sqrt(1 - beta_2**t) + epsilon)``
+    of step ``t = step``, its factors formed in float64.
+    """
+    n_out, n_in = W.shape
+    t = W.dtype.type
+    rate = t(lr / (1.0 - beta_1**step))
+    root = t(math.sqrt(1.0 - beta_2**step))
+    shrink = t(1.0 - lr * weight_decay)
+    b1, b2, eps, decay, ams = t(beta_1), t(beta_2), t(epsilon), t(l2), amsgrad != 0
+    c1 = t(1.0) - b1
+    c2 = t(1.0) - b2
+    sumsq = 0.0
+    for i in range(n_out):
+        for j in range(n_in):
+            w = W[i, j]
+            sumsq += w * w
+            g = dW[i, j] + decay * w
+            m = b1 * mW[i, j] + c1 * g
+            v = b2 * vW[i, j] + c2 * (g * g)
+            mW[i, j] = m
+            vW[i, j] = v
+            if ams:
+                v = max(sW[i, j], v)
+                sW[i, j] = v
+            W[i, j] = w * shrink - rate * m / (np.sqrt(v) / root + eps)
+        g = db[i]
+        m = b1 * mb[i] + c1 * g
+        v = b2 * vb[i] + c2 * (g * g)
+        mb[i] = m
+        vb[i] = v
+        if ams:
+            v = max(sb[i], v)
+            sb[i] = v
+        b[i] -= rate * m / (np.sqrt(v) / root + eps)
+    return sumsq
+
+
+@jit
+def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, S):
     """Step every layer with the optimizer of code ``optimizer`` on the mean
     gradient of ``B`` rows; returns the step's L2 penalty summed over those
     rows, ``0.5 * (alpha + l2 * B) * sum(W**2)`` of the weights before it.
 
-    ``hyper``: the optimizer's array (``fastbp.optimizers``); ``step``: the
-    step's number (1 for the first). ``s0*``, ``s1*``: per-layer views of the
-    first and second state copies (the first again for one-copy optimizers).
-    L2 adds ``(l2 + alpha / B) * W`` to each weight gradient.
+    ``hyper``: the optimizer's array (``fastbp._codes``' slots); ``step``: the
+    step's number (1 for the first). ``S``: per state copy, its per-layer
+    views ``(Ws, bs)`` (``_views._state_views``: a copy an optimizer does not
+    keep is the last one it does, never read). L2 adds ``(l2 + alpha / B) * W``
+    to each weight gradient. An unknown code is an error.
     """
     lr = hyper[HYPER_LR]
     l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
+    s0Ws, s0bs = S[0]
+    s1Ws, s1bs = S[min(1, len(S) - 1)]
+    s2Ws, s2bs = S[min(2, len(S) - 1)]
     sumsq = 0.0
     for l in range(len(Ws)):
-        if optimizer == _SGD:
+        if optimizer == SGD:
             sumsq += momentum_update(
-                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[_MOMENTUM], hyper[_NESTEROV], step, l2
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[SGD_MOMENTUM], hyper[SGD_NESTEROV], step, l2
             )
-        elif optimizer == _ADAM:
+        elif optimizer == ADAM:
             sumsq += adam_update(
                 Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], s1Ws[l], s1bs[l],
-                lr, hyper[_BETA_1], hyper[_BETA_2], hyper[_EPSILON], step, l2,
+                lr, hyper[ADAM_BETA_1], hyper[ADAM_BETA_2], hyper[ADAM_EPSILON], step, l2,
             )
-        elif optimizer == _RMSPROP:
+        elif optimizer == RMSPROP:
             sumsq += rmsprop_update(
-                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[_RHO], hyper[_RMS_EPSILON], step, l2
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], lr, hyper[RMSPROP_RHO], hyper[RMSPROP_EPSILON], step, l2
+            )
+        elif optimizer == ADAMW:
+            sumsq += adamw_update(
+                Ws[l], bs[l], gWs[l], gbs[l], s0Ws[l], s0bs[l], s1Ws[l], s1bs[l], s2Ws[l], s2bs[l],
+                lr, hyper[ADAMW_BETA_1], hyper[ADAMW_BETA_2], hyper[ADAMW_EPSILON], hyper[ADAMW_WEIGHT_DECAY],
+                hyper[ADAMW_AMSGRAD], step, l2,
             )
         else:
             raise ValueError("unknown optimizer code")
@@ -172,4 +243,4 @@ def is_plain(optimizer, hyper):
     """True when the update is ``W -= lr * dW`` (SGD without momentum or L2):
     then ``train_epoch`` fuses each step into the backward pass and no state
     is read. The one place that rule is written (with its twin)."""
-    return optimizer == _SGD and hyper[_MOMENTUM] == 0 and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0
+    return optimizer == SGD and hyper[SGD_MOMENTUM] == 0 and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0
