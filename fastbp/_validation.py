@@ -108,7 +108,7 @@ def check_config(sizes, activation: str, output: str, loss):
     if output not in loss.outputs:
         pairs = "; ".join(f"loss={name!r} with output in ({', '.join(map(repr, spec.outputs))})"
                           for name, spec in losses.LOSSES.items())
-        why = " (the softmax derivative is a Jacobian, not elementwise)" if output == "softmax" else ""
+        why = " (the softmax derivative is a Jacobian, not elementwise)" if (output, loss.name) == ("softmax", "mse") else ""
         raise ValueError(f"loss={loss.name!r} cannot be used with output={output!r}{why}; valid pairs: {pairs}")
     if output == "softmax" and clean[-1] < 2:
         raise ValueError(

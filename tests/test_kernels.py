@@ -4,7 +4,7 @@ import pytest
 
 from fastbp._codes import SOFTMAX
 from fastbp.losses import BinaryCrossEntropy, CrossEntropy
-from fastbp.testing import KERNELS, SHAPES, assert_pair_close
+from fastbp.testing import KERNELS, SHAPES, KernelCase, assert_pair_close
 
 CASES = [
     pytest.param(case, variant, id=f"{case.name}-{variant}")
@@ -21,13 +21,25 @@ def test_kernel_matches_reference(case, variant, shape, dtype):
 
 
 def test_kernel_table_covers_every_kernel():
-    import fastbp.kernels
+    """Against the kernels package itself (every public compiled function of
+    its modules), not a list derived from the same records as the table; each
+    twin has its kernel's parameters."""
+    import inspect
+
+    import numba.core.registry
+
     import fastbp.reference
 
-    names = {case.name for case in KERNELS}
-    assert names == set(fastbp.kernels.__all__)
-    for name in names:
-        assert callable(getattr(fastbp.reference, name)), name
+    compiled = {}
+    for module in ("_blas", "_tiles", "backward", "epoch", "forward", "loss", "step", "update"):
+        mod = __import__(f"fastbp.kernels.{module}", fromlist=["_"])
+        compiled.update({n: v for n, v in vars(mod).items() if not n.startswith("_")
+                         and isinstance(v, numba.core.registry.CPUDispatcher) and v.__module__ == mod.__name__})
+    helpers = {"is_small", "fuses_activation", "fuses_derivative"}  # the tiles' size and fusion rules
+    assert set(compiled) - helpers == {case.name for case in KERNELS}
+    for case in KERNELS:
+        twin = getattr(fastbp.reference, case.name)
+        assert list(inspect.signature(twin).parameters) == list(inspect.signature(compiled[case.name].py_func).parameters), case.name
 
 
 def test_saturated_outputs_give_finite_loss():
@@ -67,3 +79,66 @@ def test_vectorised_exp_accuracy_and_edges(dtype, lo, hi, max_eps):
     assert err.max() <= max_eps, f"exp {dtype}: {float(err.max()):.2f} eps at x={x[err.argmax()]}"
     t = np.dtype(dtype).type
     assert fn(t(1e4)) == np.inf and fn(t(-1e4)) == 0.0 and np.isnan(fn(t(np.nan)))
+
+
+# -- the oracle itself must fail a wrong kernel --------------------------------
+class _FakeCase(KernelCase):
+    """A kernel-table entry whose kernel and twin the test supplies."""
+
+    def __init__(self, kernel, twin, make_args, outputs=(0,)):
+        super().__init__("fake", make_args, outputs, (None,))
+        object.__setattr__(self, "_pair", (kernel, twin))
+
+    def kernel(self):
+        return self._pair[0]
+
+    def reference(self):
+        return self._pair[1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_kernel_that_writes_nothing_fails(dtype):
+    case = next(c for c in KERNELS if c.name == "gemm")
+    fake = _FakeCase(lambda *args: None, case.reference(), case.make_args, case.outputs)
+    for variant in ("NN", "NN0"):
+        with pytest.raises(AssertionError, match="kernel fake: output 0"):
+            assert_pair_close(fake, (8, 5, 3), dtype, variant)
+
+
+def test_an_inf_in_the_twin_does_not_make_every_difference_pass():
+    def make_args(rng, shape, dtype, variant, scale=1.0):
+        return (np.zeros(4, dtype),)
+
+    def twin(out):
+        out[:] = [np.inf, 1.0, 2.0, 3.0]
+
+    def kernel(out):
+        out[:] = [np.inf, 1.0, 2.0, 7.0]  # right at the inf, wrong elsewhere
+
+    def kernel_without_the_inf(out):
+        out[:] = [1e30, 1.0, 2.0, 3.0]
+
+    for dtype in ("float32", "float64"):
+        for wrong in (kernel, kernel_without_the_inf):
+            with pytest.raises(AssertionError, match="kernel fake"):
+                assert_pair_close(_FakeCase(wrong, twin, make_args), (1, 1, 1), dtype, None)
+    assert_pair_close(_FakeCase(twin, twin, make_args), (1, 1, 1), "float32", None)  # and the same passes
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_kernel_wrong_in_one_place_fails(dtype):
+    """One weight 5e-4 off after a float32 epoch whose twin errs elsewhere: the
+    referee judges element by element, so the twin's other errors do not hide it."""
+    case = next(c for c in KERNELS if c.name == "train_epoch_optim")
+    real = case.kernel()
+
+    def one_off(*args):
+        result = real(*args)
+        args[4][7] += 5e-4
+        return result
+
+    fake = _FakeCase(one_off, case.reference(), case.make_args, case.outputs)
+    assert_pair_close(_FakeCase(real, case.reference(), case.make_args, case.outputs), (16, 8, 8), dtype,
+                      ("tanh", "momentum"), scale=3.0)
+    with pytest.raises(AssertionError, match="kernel fake: output 0"):
+        assert_pair_close(fake, (16, 8, 8), dtype, ("tanh", "momentum"), scale=3.0)

@@ -7,7 +7,7 @@ import pytest
 
 import fastbp
 from fastbp import kernels, optimizers, reference
-from fastbp.testing import KERNELS, _args_train_epoch_optim
+from fastbp.testing import _args_train_epoch_optim
 
 
 def test_the_reference_runs_without_any_compiled_code():
@@ -41,18 +41,27 @@ def test_an_unknown_optimizer_code_is_an_error_not_a_fallback(impl):
 
 
 def test_every_optimizer_is_reachable_everywhere():
-    """Each specification has a name, an update kernel with a twin in the
-    kernel table, and a command-line choice; codes are unique."""
-    from fastbp.cli import build_parser
+    """Each specification has a name, a command-line choice, an update kernel
+    compiled in ``kernels/update.py`` (not just a name in a table) whose
+    parameters its twin has, and ``hyper`` slots of its own; codes are unique."""
+    import inspect
 
-    table = {case.name for case in KERNELS}
+    import numba.core.registry
+
+    from fastbp.cli import build_parser
+    from fastbp.kernels import update
+
     choices = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
                    if a.dest == "optimizer").choices
     for code, spec in optimizers.SPECS.items():
         assert spec.code == code and spec.name in optimizers.NAMES and spec.name in choices
-        assert spec.update in table and callable(getattr(reference, spec.update))
-        opt = spec()
-        assert opt.hyper(0.1).size == optimizers.N_COMMON + len(spec.params)
+        kernel = vars(update).get(spec.update)
+        assert isinstance(kernel, numba.core.registry.CPUDispatcher), spec.update
+        params = list(inspect.signature(kernel.py_func).parameters)
+        assert list(inspect.signature(getattr(reference, spec.update)).parameters) == params
+        assert len(params) == 4 + 2 * spec.state_copies + 1 + len(spec.params) + 2  # (W, b, dW, db, state, lr, ..., step, l2)
+        slots = [slot for _, slot, _ in spec.params]
+        assert sorted(slots) == list(range(optimizers.N_COMMON, optimizers.N_COMMON + len(slots)))
     assert isinstance(optimizers.resolve("sgd"), fastbp.optimizers.SGD)
 
 

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from ..activations import HIDDEN as HIDDEN_ACTIVATIONS
+from ..losses import LOSSES
 from .checks import UsageError
 from .options import check_bench, check_predict, check_train
 from .predict import cmd_predict
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument(alias, dest="scale", action="store_const", const="none", help=argparse.SUPPRESS)
     t.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N", help="hidden layer widths")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh", help="hidden layers' activation")
+    t.add_argument("--loss", choices=list(LOSSES),
+                   help="cost function (default: cross_entropy for classification, mse for regression; huber: "
+                        "regression's mse turning linear past 1.0, in the standardised target's units, so "
+                        "outliers pull less)")
     t.add_argument("--optimizer", choices=list(optimizers.NAMES), default="sgd",
                    help="update rule, with its defaults (fastbp.optimizers): plain SGD, SGD with momentum or "
                         "Nesterov momentum, or an adaptive one")

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from .._validation import as_features
+from ..losses import LOSSES
 from .checks import UsageError
 from .data import Table, load_data
 from .._progress import Progress
@@ -142,8 +143,13 @@ def cmd_train(args) -> int:
     metric = "accuracy" if data.task == "classification" else "R2"
     progress = Progress(args.epochs, quiet=args.quiet or rank != 0)
     sizes = [X.shape[1], *args.hidden, data.n_out]
+    if args.loss is not None and data.output not in LOSSES[args.loss].outputs:
+        fits = [name for name, spec in LOSSES.items() if data.output in spec.outputs]
+        raise UsageError(f"--loss {args.loss} does not fit {data.task} (a {data.output} output); "
+                         f"for {data.task} use {' or '.join(fits)}, or leave --loss out")
     try:
-        net = fastbp.Network(sizes, activation=args.activation, output=data.output, dtype=args.dtype, seed=args.seed)
+        net = fastbp.Network(sizes, activation=args.activation, output=data.output, loss=args.loss, dtype=args.dtype,
+                             seed=args.seed)
         if args.threads:
             fastbp.set_num_threads(args.threads)
         elif comm is not None:  # the cores shared out over the ranks on this machine
