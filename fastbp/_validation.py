@@ -8,17 +8,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
-
-class InputTypeError(TypeError, ValueError):
-    """An argument of the wrong kind (a string array, a non-number).
-
-    It is both a ``TypeError`` and a ``ValueError`` so that either ``except``
-    catches it, as NumPy's ``AxisError`` is both a ``ValueError`` and an
-    ``IndexError``.
-    """
+from .errors import InputTypeError
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -134,21 +128,33 @@ def check_threads(n) -> int:
     return n
 
 
-def check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, distributed: bool):
-    """The arguments ``fit`` takes besides data and optimizer, checked and
-    normalised: ``(epochs, batch_size, lr, threads, average_every)``."""
+@dataclass(frozen=True)
+class FitSettings:
+    """``fit``'s arguments besides data, optimizer and extras, checked."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    threads: int | None
+    average_every: int | None
+    on_divergence: str
+
+
+def check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, distributed: bool) -> FitSettings:
+    """The arguments ``fit`` takes besides data, optimizer and extras, checked and normalised."""
     if on_divergence not in ("raise", "warn"):
         raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
     if average_every is not None:
         if not distributed:
             raise ValueError("average_every is a setting of distributed training: it needs comm=")
         average_every = check_positive_int(average_every, "average_every")
-    return (
-        check_positive_int(epochs, "epochs"),
-        check_positive_int(batch_size, "batch_size"),
-        check_learning_rate(lr),
-        None if threads is None else check_threads(threads),
-        average_every,
+    return FitSettings(
+        epochs=check_positive_int(epochs, "epochs"),
+        batch_size=check_positive_int(batch_size, "batch_size"),
+        lr=check_learning_rate(lr),
+        threads=None if threads is None else check_threads(threads),
+        average_every=average_every,
+        on_divergence=on_divergence,
     )
 
 

@@ -12,14 +12,12 @@ import contextlib
 import functools
 import math
 import os
-import sys
 import threading
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _interop, _io, _layout, _tiers, _training, optimizers
+from . import _interop, _io, _layout, _tiers, optimizers, training
 from .activations import ACTIVATIONS
 from .losses import Loss
 from ._validation import (
@@ -27,24 +25,12 @@ from ._validation import (
     as_targets,
     check_config,
     check_dtype,
-    check_fit,
     check_learning_rate,
     check_seed,
 )
+from .errors import TrainingDivergedError
 
 __all__ = ["Network", "BaseNetwork", "TrainingDivergedError"]
-
-
-class TrainingDivergedError(FloatingPointError, ValueError):
-    """Training produced a non-finite loss or parameter.
-
-    The network has been put back to its last finite parameters. The history
-    of the epochs finished before the divergence is in ``.history``.
-    """
-
-    def __init__(self, message: str, history: dict | None = None):
-        super().__init__(message)
-        self.history = history
 
 
 def _serialised(method):
@@ -294,34 +280,6 @@ class BaseNetwork:
     def _workspace(self, batch_size: int) -> np.ndarray:
         return np.empty(_layout.workspace_size(self._sizes, batch_size, self._act_codes), dtype=self._dtype)
 
-    def _epoch_runner(self, X, Y, batch_size: int, opt: optimizers.Optimizer, weights=None) -> Callable:
-        """``run(perm, lr) -> mean loss (+ L2 penalty)``: one compiled epoch with
-        ``opt`` at rate ``lr``, advancing its step count; ``weights``: per-row
-        weights or None. Buffers are made here, once per fit."""
-        kernels = self._kernels()
-        work = self._workspace(batch_size)
-        state = opt.state_for(self._params.size, self._dtype)
-        grad = np.empty_like(self._params)
-        weights = self._params[:0].copy() if weights is None else weights
-        if kernels.is_plain(opt.code, opt.hyper(1.0)):  # each step fused into the backward pass
-            def run_plain(perm, lr):
-                loss = kernels.train_epoch(X, Y, perm, batch_size, self._params, self._size_codes,
-                                           self._act_codes, self._loss_code, self._dtype.type(lr), work, weights)
-                opt.step_count += -(-perm.shape[0] // batch_size)
-                return float(loss)
-
-            return run_plain
-
-        def run(perm, lr):
-            loss, penalty = kernels.train_epoch_optim(
-                X, Y, perm, batch_size, self._params, self._size_codes, self._act_codes, self._loss_code,
-                opt.code, opt.hyper(lr), opt.step_count, state, grad, work, weights,
-            )
-            opt.step_count += -(-perm.shape[0] // batch_size)
-            return float(loss) + float(penalty)
-
-        return run
-
     @_serialised
     def step(self, X, Y, lr: float = 0.1) -> float:
         """One in-place plain SGD step on this batch: ``W -= lr * dW`` for every parameter.
@@ -350,7 +308,7 @@ class BaseNetwork:
         B = X.shape[0]
         before = self._params.copy()
         with self._call(("train_epoch",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name)):
-            loss = self._epoch_runner(X, Y, B, optimizers.SGD())(np.arange(B, dtype=np.int64), lr)
+            loss = training.runners.LocalRunner(self, X, Y, B, optimizers.SGD()).run(np.arange(B, dtype=np.int64), lr)
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
             self._params[...] = before
             raise TrainingDivergedError(
@@ -385,8 +343,8 @@ class BaseNetwork:
         callback: Callable[[int, dict], Any] | None = None,
         sample_weight=None,
         class_weight: dict | str | None = None,
-    ) -> dict[str, list[float]]:
-        """Train by minibatch gradient descent.
+    ) -> training.History:
+        """Train by minibatch gradient descent (``fastbp.training``).
 
         Parameters
         ----------
@@ -406,11 +364,12 @@ class BaseNetwork:
             the validation values.
         optimizer : str or fastbp.optimizers.Optimizer
             The update rule: a name of ``fastbp.optimizers.NAMES`` ('sgd',
-            'momentum', 'nesterov', 'adam', 'rmsprop'; each with its defaults,
-            momentum 0.9 for 'momentum' and 'nesterov') starts from fresh
-            state; an object (``fastbp.optimizers.SGD(...)``, ``Adam(...)``,
-            ``RMSprop(...)``) keeps its state across ``fit`` calls and can add
-            L2 weight decay (``l2=``). Adam and RMSprop want a smaller ``lr``, e.g. 1e-3.
+            'momentum', 'nesterov', 'adam', 'rmsprop', 'adamw'; each with its
+            defaults, momentum 0.9 for 'momentum' and 'nesterov') starts from
+            fresh state; an object (``fastbp.optimizers.SGD(...)``, ``Adam(...)``,
+            ``RMSprop(...)``, ``AdamW(...)``) keeps its state across ``fit``
+            calls and can add L2 weight decay (``l2=``). Adam, RMSprop and
+            AdamW want a smaller ``lr``, e.g. 1e-3.
         threads : int, optional
             Threads for this fit's BLAS (see ``fastbp.set_num_threads``); by
             default the current setting.
@@ -428,7 +387,7 @@ class BaseNetwork:
             weights. Shards may differ in length. A bad argument or shard on
             any rank makes every rank raise the same ``ValueError``. The
             history holds the global mean loss. ``threads`` defaults to the
-            machine's cores shared out over the ranks on it. See ``fastbp._distributed``.
+            machine's cores shared out over the ranks on it. See ``fastbp.training.distributed``.
         average_every : int, optional
             With ``comm``: local SGD instead, each rank stepping on its own
             rows and the parameters averaged over the ranks every
@@ -485,131 +444,13 @@ class BaseNetwork:
             runs a fit there while its kernels are not compiled yet and the
             reference is expected to finish first; see ``fastbp.set_tier``).
         """
-        extras = _training.Extras(validation_data, validation_split, patience, min_delta, restore_best,
-                                  lr_schedule, callback, sample_weight, class_weight)
-
-        def prepare():
-            """Every check and conversion, before any training: ``(settings, opt, X, Y, weights, validation)``."""
-            settings = check_fit(epochs, batch_size, lr, on_divergence, threads, average_every, comm is not None)
-            opt = optimizers.resolve(optimizer)
-            opt.state_for(self._params.size, self._dtype)  # another network's optimizer fails here
-            X_, Y_, weights, validation = extras.prepare(self, *self._XY(X, y), distributed=comm is not None)
-            watch[0] = _training.check_monitor(monitor, validation, self._output)
-            return settings, opt, X_, Y_, weights, validation
-
-        watch = [None]  # the history key early stopping watches, once prepare() has checked it
-
-        if comm is None:
-            (n_epochs, batch, rate, n_threads, _), opt, X_, Y_, weights, validation = prepare()
-            batch = min(batch, X_.shape[0])
-            call = self._call(*self._fit_needs(X_.shape[0], n_epochs, batch, opt, validation), verbose=verbose)
-        else:  # every rank runs the compiled kernels (or, set so, the reference)
-            call = self._call(("batch_gradient", "apply_update"), lambda: 0.0, distributed=True,
-                              verbose=verbose and comm.Get_rank() == 0)
-        with call as choice:
-            if comm is None:
-                run, rank = self._epoch_runner(X_, Y_, batch, opt, weights), 0
-            else:
-                from . import _distributed
-
-                (n_epochs, _, rate, n_threads, _), opt, X_, Y_, validation, run, rank = _distributed.prepare(
-                    comm, prepare, f"{self!r}, {extras.describe()}, monitor={monitor}", shuffle, self._params,
-                    self._kernels,
-                    (self._size_codes, self._act_codes, self._loss_code),
-                )
-            rate_of = _training.schedule(lr_schedule, rate, n_epochs)
-            stopper = _training.EarlyStopping(watch[0], patience, min_delta, restore_best, self._params)
-            history = _training.History(loss=[])
-            progress = _training.Report(n_epochs, verbose and rank == 0, choice)
-            with self._num_threads(n_threads), progress:
-                for epoch in range(n_epochs):
-                    perm = self._rng.permutation(X_.shape[0]) if shuffle else np.arange(X_.shape[0])
-                    restore = self._snapshot(opt)
-                    epoch_lr = rate_of(epoch)
-                    loss = run(perm.astype(np.int64, copy=False), epoch_lr)
-                    if not self._end_epoch(loss, epoch, epoch_lr, restore, history, on_divergence):
-                        break
-                    if validation is not None:
-                        self._score(validation, history, comm)
-                    if lr_schedule != "constant":
-                        history.setdefault("lr", []).append(epoch_lr)
-                    progress.epoch(history)
-                    going = stopper.update(history, epoch)
-                    if callback is not None and callback(epoch, history) is False:
-                        going = False
-                    if comm is not None:  # every rank stops together, or none does
-                        going = bool(comm.allreduce(int(going), op=sys.modules["mpi4py.MPI"].MIN))
-                    if not going:
-                        break
-            stopper.finish()
-        history.tier = choice.tier
-        return history
-
-    def _fit_needs(self, rows: int, epochs: int, batch: int, opt, validation) -> tuple[tuple, Callable[[], float]]:
-        """The kernels a fit runs and its expected seconds on the reference."""
-        from .reference import is_plain  # the rule, without compiled code
-
-        plain = bool(is_plain(opt.code, opt.hyper(1.0)))
-        needs = ("train_epoch",) if plain else ("train_epoch_optim",)
-        if validation is not None:
-            needs += ("forward", "loss_value")
-
-        def estimate() -> float:
-            seconds = _tiers.reference_seconds(self._sizes, rows, epochs=epochs, batch_size=batch,
-                                               dtype=self._dtype.name, stateful=not plain)
-            if validation is not None:
-                seconds += epochs * _tiers.reference_seconds(self._sizes, validation[0].shape[0], training=False)
-            return seconds
-
-        return needs, estimate
-
-    def _score(self, validation, history, comm=None) -> None:
-        """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)``
-        into ``history``; with ``comm``, over every rank's validation rows."""
-        Xv, Yv = validation
-        sums = np.zeros(3)  # loss sum, rows, right answers (elements for sigmoid outputs)
-        if Xv.shape[0]:
-            A = self._forward_rows(Xv)
-            sums[0] = float(self._kernels().loss_value(A, Yv, self._loss_code)) * Xv.shape[0]
-            sums[1] = Xv.shape[0]
-            if self._output == "softmax":
-                sums[2] = np.sum(A.argmax(axis=1) == Yv.argmax(axis=1))
-            elif self._output == "sigmoid":
-                sums[2] = np.mean((A > 0.5) == (Yv > 0.5), axis=1).sum()
-        if comm is not None:
-            sums = comm.allreduce(sums)
-        if not sums[1]:
-            raise ValueError("the validation data has no rows")
-        history.setdefault("val_loss", []).append(sums[0] / sums[1])
-        if self._output in ("softmax", "sigmoid"):
-            history.setdefault("val_accuracy", []).append(sums[2] / sums[1])
-
-    def _snapshot(self, opt: optimizers.Optimizer) -> Callable[[], None]:
-        """A function that puts the parameters and ``opt``'s state back as they are now."""
-        params = self._params.copy()
-        restore_opt = opt.snapshot()
-
-        def restore():
-            self._params[...] = params
-            restore_opt()
-
-        return restore
-
-    def _end_epoch(self, loss, epoch, lr, restore, history, on_divergence) -> bool:
-        """Record a finished epoch; False (training stops) if it diverged: then
-        ``restore()`` and raise ``TrainingDivergedError`` or warn, per ``on_divergence``."""
-        if not (math.isfinite(loss) and np.isfinite(self._params).all()):
-            restore()
-            msg = (
-                f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
-                "became non-finite; the network was put back to its parameters before that epoch"
-            )
-            if on_divergence == "raise":
-                raise TrainingDivergedError(msg, history)
-            warnings.warn(msg, RuntimeWarning, stacklevel=4)
-            return False
-        history["loss"].append(loss)
-        return True
+        return training.fit(
+            self, X, y, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=verbose,
+            optimizer=optimizer, threads=threads, on_divergence=on_divergence, comm=comm, average_every=average_every,
+            validation_data=validation_data, validation_split=validation_split, patience=patience,
+            min_delta=min_delta, restore_best=restore_best, monitor=monitor, lr_schedule=lr_schedule,
+            callback=callback, sample_weight=sample_weight, class_weight=class_weight,
+        )
 
     def predict(self, X) -> np.ndarray:
         """Predictions: class labels, or values for an identity output.
@@ -781,7 +622,7 @@ class Network(BaseNetwork):
         if self.__dict__.get("_backend") is not None:
             yield self._choice
             return
-        from ._progress import say
+        from .training.progress import say
 
         choice = _tiers.choose(self._dtype, kernels, reference_estimate(), distributed=distributed,
                                say=say if verbose else None)

@@ -29,7 +29,6 @@ This module is plain Python and NumPy.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, ClassVar
 
 import numpy as np

@@ -154,7 +154,7 @@ def _raise(exc):
 
 INJECTED = {
     "resolve": ("optimizers.resolve", _raise(ValueError("injected: optimizer"))),
-    "threads": ("network.check_fit", _raise(ValueError("injected: threads"))),
+    "threads": ("training.loop.check_fit", _raise(ValueError("injected: threads"))),
     "workspace": ("_layout.workspace_size", _raise(MemoryError("injected: workspace"))),
     "kernels": ("Network._kernels", staticmethod(_raise(ImportError("injected: kernels")))),
 }
@@ -164,7 +164,7 @@ def _injected(point):
     import importlib
 
     owner_path, fn = INJECTED[point]
-    owner_name, attr = owner_path.split(".")
+    owner_name, attr = owner_path.rsplit(".", 1)
     owner = fastbp.Network if owner_name == "Network" else importlib.import_module(f"fastbp.{owner_name}")
     X, y = data()
     original = vars(owner)[attr] if isinstance(owner, type) else getattr(owner, attr)  # keeps a staticmethod

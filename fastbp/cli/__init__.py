@@ -4,7 +4,7 @@ Every argument, output path, file format and optional package is checked
 before any work starts; bad input gets one line on stderr naming the problem
 and exit status 2, never a traceback. The modules: ``options`` and ``checks``
 (those checks), ``data`` (CSV and .npz files), ``scaling`` (standardisation
-kept in the model file), ``train``, ``predict``, ``plots`` (the progress report is ``fastbp._progress``).
+kept in the model file), ``train``, ``predict``, ``plots`` (the progress report is ``fastbp.training.progress``).
 """
 from __future__ import annotations
 

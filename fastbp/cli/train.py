@@ -17,7 +17,7 @@ from .._validation import as_features
 from ..losses import LOSSES
 from .checks import UsageError
 from .data import Table, load_data
-from .._progress import Progress
+from ..training.progress import Progress
 from .scaling import Standardizer
 
 
@@ -153,7 +153,7 @@ def cmd_train(args) -> int:
         if args.threads:
             fastbp.set_num_threads(args.threads)
         elif comm is not None:  # the cores shared out over the ranks on this machine
-            from fastbp._distributed import threads_per_rank
+            from fastbp.training.distributed import threads_per_rank
 
             fastbp.set_num_threads(threads_per_rank(comm, sys.modules["mpi4py.MPI"]))
         # Checked once here, so that bad data (a value too large for float32) is one line, not a traceback

@@ -1,6 +1,6 @@
 """One training step in two pieces, for data-parallel training: the summed
 gradient of a share of the batch, then the update from the summed gradients
-of every share (``fastbp._distributed`` allreduces between the two).
+of every share (``fastbp.training.distributed`` allreduces between the two).
 
 The same flat layout as the parameters (``fastbp._layout``) holds the
 gradients, so one buffer is one allreduce.

@@ -1,19 +1,21 @@
-"""What ``fit`` does between epochs: validation, early stopping, learning-rate
-schedules, per-row weights, callbacks and the progress report.
+"""``fit``'s options beyond the loop itself: validation rows, early stopping,
+learning-rate schedules, per-row weights and callbacks, each checked before
+any training.
 
 All of it runs once per epoch in Python, around one compiled epoch (or the
-reference's twin), so ``fastbp.Network`` and ``fastbp.reference.Network`` share
-it and a fit that uses none of it pays nothing in its batches.
+reference's twin), so a fit that uses none of it pays nothing in its batches.
 """
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ._validation import InputTypeError, check_learning_rate, check_positive_int
+from .._validation import check_learning_rate, check_positive_int
+from ..errors import InputTypeError
 
 SCHEDULES = ("constant", "step", "cosine", "invscaling")
 STEP_EPOCHS, STEP_FACTOR = 10, 0.5  # "step": halve the rate every 10 epochs
@@ -168,12 +170,29 @@ def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) 
     return w.astype(dtype)
 
 
+@dataclass
+class TrainingData:
+    """A fit's rows, converted for the network: the training ``X``, ``Y``, their
+    per-row ``weights`` (None: all 1) and ``validation``, ``(X_val, Y_val)`` or None."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    weights: np.ndarray | None
+    validation: tuple[np.ndarray, np.ndarray] | None
+
+
+def check_validation_pair(validation_data) -> tuple:
+    """``validation_data`` as the pair ``(X_val, y_val)`` it must be."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a pair (X_val, y_val)")
+    return tuple(validation_data)
+
+
 class Extras:
     """``fit``'s optional arguments beyond the loop itself, checked before any training."""
 
-    def __init__(self, validation_data, validation_split, patience, min_delta, restore_best, lr_schedule,
-                 callback, sample_weight, class_weight):
-        self.validation_data = validation_data
+    def __init__(self, validation_split, patience, min_delta, restore_best, lr_schedule, callback, sample_weight,
+                 class_weight, validation_given: bool):
         self.validation_split = validation_split
         self.sample_weight = sample_weight
         self.class_weight = class_weight
@@ -181,7 +200,7 @@ class Extras:
             raise InputTypeError(f"callback must be a callable (epoch, history), got {callback!r}")
         schedule(lr_schedule, 1.0, 1)  # checks the name
         EarlyStopping("loss", patience, min_delta, restore_best, np.zeros(0))  # checks the three
-        self.settings = (f"validation={validation_data is not None or bool(validation_split)}, "
+        self.settings = (f"validation={validation_given or bool(validation_split)}, "
                          f"weighted={sample_weight is not None or class_weight is not None}, patience={patience}, "
                          f"min_delta={min_delta}, restore_best={restore_best}, "
                          f"lr_schedule={'callable' if callable(lr_schedule) else lr_schedule}")
@@ -190,22 +209,14 @@ class Extras:
         """What every rank of a data-parallel fit must have alike (each rank's data may differ)."""
         return self.settings
 
-    def prepare(self, net, X, Y, distributed: bool = False):
-        """``(X, Y, weights, validation)``: the training rows, their weights
-        (or None) and ``(X_val, Y_val)`` (or None), all converted for ``net``."""
+    def prepare(self, X, Y, validation, output: str, dtype, distributed: bool = False) -> TrainingData:
+        """The training rows, their weights and the validation rows: ``validation``
+        (already converted) or, with ``validation_split``, the end of ``X, Y``."""
         if distributed and isinstance(self.class_weight, str) and self.class_weight == "balanced":
             raise ValueError("class_weight='balanced' would count the classes of one rank's shard: with comm=, "
                              "pass a dict {label: weight} computed over all the data")
-        weights = row_weights(self.sample_weight, self.class_weight, Y, net.output, net.dtype)
-        validation = None
-        if self.validation_data is not None:
-            if not isinstance(self.validation_data, (tuple, list)) or len(self.validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
-            try:
-                validation = net._XY(*self.validation_data)
-            except ValueError as exc:
-                raise type(exc)(f"validation_data: {exc}") from None
-        elif self.validation_split:
+        weights = row_weights(self.sample_weight, self.class_weight, Y, output, dtype)
+        if validation is None and self.validation_split:
             kept = validation_split_rows(X.shape[0], self.validation_split)
             if kept == X.shape[0]:
                 raise ValueError(f"validation_split={self.validation_split} holds out none of the {X.shape[0]} "
@@ -215,34 +226,4 @@ class Extras:
             weights = None if weights is None else weights[:kept]
             if weights is not None and not weights.any():
                 raise ValueError("the training rows left by validation_split all have weight 0")
-        return X, Y, weights, validation
-
-
-class History(dict):
-    """``fit``'s history: a dict of per-epoch lists, and ``tier``, what ran the
-    fit (``'compiled'`` or ``'reference'``; ``fastbp._tiers``)."""
-
-    tier: str | None = None
-
-
-class Report:
-    """``fit(verbose=True)``'s report of each epoch: the last values of the
-    history, after a line naming the tier (``choice``, a ``_tiers.Choice``)."""
-
-    def __init__(self, epochs: int, enabled: bool, choice=None):
-        from ._progress import Progress
-
-        self.progress = Progress(epochs, quiet=not enabled)
-        if choice is not None:
-            self.progress.start(choice.how, choice.describe())
-        self.done = 0
-
-    def epoch(self, history: dict) -> None:
-        self.done += 1
-        self.progress.epoch(self.done, {k: v[-1] for k, v in history.items() if k != "lr"})
-
-    def __enter__(self) -> "Report":
-        return self
-
-    def __exit__(self, *exc) -> None:  # the bar's line is ended however the fit ends
-        self.progress.close()
+        return TrainingData(X, Y, weights, validation)

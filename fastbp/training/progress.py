@@ -97,3 +97,24 @@ class Progress:
             sys.stderr.write("\n")
             sys.stderr.flush()
             self._drawn = False
+
+
+class Report:
+    """``fit(verbose=True)``'s report of each epoch: the last values of the
+    history, after a line naming the tier (``choice``, a ``_tiers.Choice``)."""
+
+    def __init__(self, epochs: int, enabled: bool, choice=None):
+        self.progress = Progress(epochs, quiet=not enabled)
+        if choice is not None:
+            self.progress.start(choice.how, choice.describe())
+        self.done = 0
+
+    def epoch(self, history: dict) -> None:
+        self.done += 1
+        self.progress.epoch(self.done, {k: v[-1] for k, v in history.items() if k != "lr"})
+
+    def __enter__(self) -> "Report":
+        return self
+
+    def __exit__(self, *exc) -> None:  # the bar's line is ended however the fit ends
+        self.progress.close()

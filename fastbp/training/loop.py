@@ -1,0 +1,193 @@
+"""``Network.fit``: every check before any training, then the epoch loop
+(rollback on divergence, validation scores, schedules, early stopping,
+callbacks, the progress report) around one runner's epochs.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import _tiers, optimizers
+from .._validation import FitSettings, check_fit
+from ..errors import TrainingDivergedError
+from .extras import EarlyStopping, Extras, TrainingData, check_monitor, check_validation_pair, schedule
+from .progress import Report
+from .runners import LocalRunner
+
+
+class History(dict):
+    """``fit``'s history: a dict of per-epoch lists, and ``tier``, what ran the
+    fit (``'compiled'`` or ``'reference'``; ``fastbp._tiers``)."""
+
+    tier: str | None = None
+
+
+@dataclass
+class Plan:
+    """A fit, checked: its settings, optimizer, rows and the history key early stopping watches."""
+
+    settings: FitSettings
+    optimizer: optimizers.Optimizer
+    data: TrainingData
+    monitor: str
+
+
+def make_plan(net, X, y, options: dict, extras: Extras, distributed: bool) -> Plan:
+    """Every check and conversion of a fit, before any training."""
+    settings = check_fit(options["epochs"], options["batch_size"], options["lr"], options["on_divergence"],
+                         options["threads"], options["average_every"], distributed)
+    opt = optimizers.resolve(options["optimizer"])
+    opt.state_for(net._params.size, net.dtype)  # another network's optimizer fails here
+    X, Y = net._XY(X, y)
+    validation = None
+    if options["validation_data"] is not None:
+        pair = check_validation_pair(options["validation_data"])
+        try:
+            validation = net._XY(*pair)
+        except ValueError as exc:
+            raise type(exc)(f"validation_data: {exc}") from None
+    data = extras.prepare(X, Y, validation, net.output, net.dtype, distributed=distributed)
+    return Plan(settings, opt, data, check_monitor(options["monitor"], data.validation, net.output))
+
+
+def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callable[[], float]]:
+    """The kernels a one-process fit runs and its expected seconds on the reference."""
+    from ..reference import is_plain  # the rule, without compiled code
+
+    opt, data, epochs = plan.optimizer, plan.data, plan.settings.epochs
+    plain = bool(is_plain(opt.code, opt.hyper(1.0)))
+    needs = ("train_epoch",) if plain else ("train_epoch_optim",)
+    if data.validation is not None:
+        needs += ("forward", "loss_value")
+
+    def estimate() -> float:
+        seconds = _tiers.reference_seconds(net.sizes, data.X.shape[0], epochs=epochs, batch_size=batch,
+                                           dtype=net.dtype.name, stateful=not plain)
+        if data.validation is not None:
+            seconds += epochs * _tiers.reference_seconds(net.sizes, data.validation[0].shape[0], training=False)
+        return seconds
+
+    return needs, estimate
+
+
+def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = True, **options) -> History:
+    """Train ``net`` (see ``Network.fit`` for every argument)."""
+    extras = Extras(options["validation_split"], options["patience"], options["min_delta"], options["restore_best"],
+                    options["lr_schedule"], options["callback"], options["sample_weight"], options["class_weight"],
+                    validation_given=options["validation_data"] is not None)
+    if comm is None:
+        plan = make_plan(net, X, y, options, extras, distributed=False)
+        batch = min(plan.settings.batch_size, plan.data.X.shape[0])
+        call = net._call(*kernels_needed(net, plan, batch), verbose=verbose)
+    else:  # every rank runs the compiled kernels (or, set so, the reference)
+        from .distributed import check_comm
+
+        check_comm(comm)
+        plan = None
+        call = net._call(("batch_gradient", "apply_update"), lambda: 0.0, distributed=True,
+                         verbose=verbose and comm.Get_rank() == 0)
+    with call as choice:
+        if comm is None:
+            runner = LocalRunner(net, plan.data.X, plan.data.Y, batch, plan.optimizer, plan.data.weights)
+            threads = plan.settings.threads
+        else:
+            from . import distributed
+
+            error = None
+            try:
+                plan = make_plan(net, X, y, options, extras, distributed=True)
+            except Exception as exc:  # noqa: BLE001 - shared with every rank, then raised
+                error = distributed.shared_error(exc)
+            distributed.agree(comm, error)
+            runner = distributed.DistributedRunner(comm, net, plan, f"{net!r}, {extras.describe()}, "
+                                                   f"monitor={options['monitor']}", shuffle)
+            threads = runner.threads
+        history = _train(net, runner, plan, threads, shuffle, verbose, choice, options)
+    history.tier = choice.tier
+    return history
+
+
+def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choice, options: dict) -> History:
+    """The epoch loop, on ``threads`` BLAS threads (None: the current setting)."""
+    settings, data, callback = plan.settings, plan.data, options["callback"]
+    lr_schedule = options["lr_schedule"]
+    rate_of = schedule(lr_schedule, settings.lr, settings.epochs)
+    stopper = EarlyStopping(plan.monitor, options["patience"], options["min_delta"], options["restore_best"],
+                            net._params)
+    history = History(loss=[])
+    n = data.X.shape[0]
+    with net._num_threads(threads), \
+            Report(settings.epochs, verbose and runner.rank == 0, choice) as progress:
+        for epoch in range(settings.epochs):
+            perm = net._rng.permutation(n) if shuffle else np.arange(n)
+            restore = _snapshot(net, plan.optimizer)
+            epoch_lr = rate_of(epoch)
+            loss = runner.run(perm.astype(np.int64, copy=False), epoch_lr)
+            if not _end_epoch(net, loss, epoch, epoch_lr, restore, history, settings.on_divergence):
+                break
+            if data.validation is not None:
+                score(net, data.validation, history, runner)
+            if lr_schedule != "constant":
+                history.setdefault("lr", []).append(epoch_lr)
+            progress.epoch(history)
+            going = stopper.update(history, epoch)
+            if callback is not None and callback(epoch, history) is False:
+                going = False
+            if not runner.agree(going):
+                break
+    stopper.finish()
+    return history
+
+
+def score(net, validation, history: dict, runner=LocalRunner) -> None:
+    """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)``
+    into ``history``, over every process's validation rows (``runner.total``)."""
+    Xv, Yv = validation
+    sums = np.zeros(3)  # loss sum, rows, right answers (elements for sigmoid outputs)
+    if Xv.shape[0]:
+        A = net._forward_rows(Xv)
+        sums[0] = float(net._kernels().loss_value(A, Yv, net._loss_code)) * Xv.shape[0]
+        sums[1] = Xv.shape[0]
+        if net.output == "softmax":
+            sums[2] = np.sum(A.argmax(axis=1) == Yv.argmax(axis=1))
+        elif net.output == "sigmoid":
+            sums[2] = np.mean((A > 0.5) == (Yv > 0.5), axis=1).sum()
+    sums = runner.total(sums)
+    if not sums[1]:
+        raise ValueError("the validation data has no rows")
+    history.setdefault("val_loss", []).append(sums[0] / sums[1])
+    if net.output in ("softmax", "sigmoid"):
+        history.setdefault("val_accuracy", []).append(sums[2] / sums[1])
+
+
+def _snapshot(net, opt: optimizers.Optimizer) -> Callable[[], None]:
+    """A function that puts the parameters and ``opt``'s state back as they are now."""
+    params = net._params.copy()
+    restore_opt = opt.snapshot()
+
+    def restore():
+        net._params[...] = params
+        restore_opt()
+
+    return restore
+
+
+def _end_epoch(net, loss, epoch, lr, restore, history, on_divergence) -> bool:
+    """Record a finished epoch; False (training stops) if it diverged: then
+    ``restore()`` and raise ``TrainingDivergedError`` or warn, per ``on_divergence``."""
+    if not (math.isfinite(loss) and np.isfinite(net._params).all()):
+        restore()
+        msg = (
+            f"training diverged in epoch {epoch + 1} (lr={lr}): the loss or a parameter "
+            "became non-finite; the network was put back to its parameters before that epoch"
+        )
+        if on_divergence == "raise":
+            raise TrainingDivergedError(msg, history)
+        warnings.warn(msg, RuntimeWarning, stacklevel=6)  # the caller of Network.fit
+        return False
+    history["loss"].append(loss)
+    return True
