@@ -42,3 +42,13 @@ def workspace_size(sizes, batch_size: int, acts) -> int:
     the fused SGD step writes the weight gradient straight into W, and the
     optimizers' gradients have their own flat buffer."""
     return batch_size * (2 * sizes[0] + sizes[-1] + sum(sizes[1:])) + forward_size(sizes, batch_size, acts)
+
+
+def output_block(work: np.ndarray, sizes, batch_size: int) -> np.ndarray:
+    """The ``(n_out, batch_size)`` view of ``work`` where a batch's output
+    activations (columns) are left by ``batch_gradient`` (kernel and twin):
+    after the batch's blocks and its deltas, the last layer's activation block
+    (``workspace_size``'s layout; ``kernels._views._batch_views``)."""
+    B, L = batch_size, len(sizes) - 1
+    off = B * (2 * sizes[0] + sizes[-1] + sum(sizes[1:])) + B * sum(sizes[1:L])
+    return work[off : off + sizes[-1] * B].reshape(sizes[-1], B)

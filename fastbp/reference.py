@@ -210,16 +210,19 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
     """``grad <-`` the loss gradient summed over ``X[rows]`` (flat layout),
     weighted by ``weights[rows]`` unless ``weights`` is empty; returns
     ``(summed loss, weight)``, the weight being the rows' weight sum or count.
+    The rows' output activations are left in ``work``'s output block
+    (``_layout.output_block``), as the kernel leaves them.
     No rows: zero gradient, loss 0, weight 0."""
     if len(weights) == 0:
-        return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None), float(len(rows))
+        return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None, work), float(len(rows))
     w = weights[rows].astype(np.float64)
-    return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, w), float(w.sum())
+    return _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, w, work), float(w.sum())
 
 
-def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, scale):
+def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, scale, work=None):
     """``batch_gradient``, with each row's output delta times ``scale[b]`` and
-    the returned loss ``sum_b row_weights[b] * loss_b`` when they are given."""
+    the returned loss ``sum_b row_weights[b] * loss_b`` when they are given;
+    the outputs into ``work``'s output block when it is given."""
     if len(rows) == 0:
         grad[...] = 0
         return 0.0
@@ -235,6 +238,8 @@ def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, sc
             Z.append(np.empty((sizes[l + 1], B), X.dtype))
             A.append(np.empty((sizes[l + 1], B), X.dtype))
             forward_layer(weights[l], biases[l], A[l], l == 0, acts[l], Z[l + 1], A[l + 1])
+        if work is not None:
+            _layout.output_block(work, sizes, B)[...] = A[L]
         losses = _sample_losses(A[L].T, Yt.T, loss)
         loss_sum = float(losses.sum() if row_weights is None else losses @ row_weights)
         # Backward: the output delta, then each layer's gradient (sums, scale 1)

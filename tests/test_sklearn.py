@@ -135,12 +135,111 @@ def test_float32_fits_in_float32_and_match_within_float32_rounding():
     _assert_same_fit(ours, theirs, rtol=tol["trained_rtol"], atol=tol["trained_atol"], what="float32")
 
 
-def test_sparse_input_and_sample_weight_run_scikit_learns_loop():
+def test_sparse_input_and_sample_weight_run_scikit_learns_loop(monkeypatch):
+    """Not the compiled epochs (they would fail here), and bit for bit scikit-learn's steps."""
+    from fastbp.sklearn import _flat
+
+    def no_compiled_epochs(*args, **kwargs):
+        raise AssertionError("the compiled epoch ran")
+
+    monkeypatch.setattr(_flat.FlatNet, "epoch", no_compiled_epochs)
     X, y = _digits()
     kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
-    _assert_same_fit(MLPClassifier(**kw).fit(sp.csr_matrix(X), y), SkClassifier(**kw).fit(sp.csr_matrix(X), y))
+    _assert_same_fit(MLPClassifier(**kw).fit(sp.csr_matrix(X), y), SkClassifier(**kw).fit(sp.csr_matrix(X), y),
+                     rtol=0, atol=0)
     w = np.random.default_rng(0).random(len(y))
-    _assert_same_fit(MLPClassifier(**kw).fit(X, y, sample_weight=w), SkClassifier(**kw).fit(X, y, sample_weight=w))
+    _assert_same_fit(MLPClassifier(**kw).fit(X, y, sample_weight=w), SkClassifier(**kw).fit(X, y, sample_weight=w),
+                     rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="the compiled epoch ran"):  # and a dense fit does run them
+        MLPClassifier(**kw).fit(X, y)
+
+
+def test_the_copied_loop_is_from_the_installed_scikit_learn():
+    """``fastbp/sklearn/_stochastic.py`` copies scikit-learn's ``_fit_stochastic``:
+    a scikit-learn whose method reads otherwise fails here, so that an upgrade
+    is a decision (carry the diff into the copy, record the new hash), not a drift."""
+    import sklearn
+
+    from fastbp.sklearn import _stochastic
+
+    assert _stochastic.source_digest() == _stochastic.COPIED_FROM["sha256"], (
+        f"scikit-learn {sklearn.__version__}'s BaseMultilayerPerceptron._fit_stochastic differs from the "
+        f"{_stochastic.COPIED_FROM['version']} one fastbp/sklearn/_stochastic.py was copied from: read the diff, "
+        "carry it into the copy, and record the new version and hash in COPIED_FROM"
+    )
+
+
+class _Spy:
+    """A compiled kernel that counts its calls (and still reads as compiled to ``fastbp._tiers``)."""
+
+    def __init__(self, kernel):
+        self.kernel, self.calls = kernel, 0
+        self.signatures, self._cache = kernel.signatures, kernel._cache
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.kernel(*args)
+
+
+@pytest.mark.parametrize("Est,SkEst,data", [
+    (MLPClassifier, SkClassifier, lambda: _digits()),
+    (MLPRegressor, SkRegressor, lambda: datasets.load_diabetes(return_X_y=True)),
+])
+def test_prediction_runs_the_compiled_forward(monkeypatch, Est, SkEst, data):
+    """Dense rows go through ``fastbp.kernels.forward`` (scikit-learn's NumPy pass
+    would fail here) and give scikit-learn's outputs within rounding."""
+    X, y = data()
+    est = Est(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(X, y)
+    want = SkEst._forward_pass_fast(est, X)
+
+    def not_numpy(*args, **kwargs):
+        raise AssertionError("scikit-learn's forward pass ran")
+
+    monkeypatch.setattr(SkEst, "_forward_pass_fast", not_numpy)
+    from fastbp import kernels
+
+    spy = _Spy(kernels.forward)
+    monkeypatch.setattr(kernels, "forward", spy)
+    got = est._forward_pass_fast(X)
+    assert spy.calls
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    est.predict(X[:5])
+    if Est is MLPClassifier:
+        est.predict_proba(X[:5])
+
+
+def test_lbfgs_computes_each_evaluation_s_outputs_once(monkeypatch):
+    """The objective reads the outputs ``batch_gradient`` left in its workspace:
+    no forward pass runs during an L-BFGS fit, and the coefficients are scikit-learn's."""
+    from fastbp import kernels
+
+    X, y = datasets.load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
+    spy = _Spy(kernels.forward)
+    monkeypatch.setattr(kernels, "forward", spy)
+    ours = MLPClassifier(**kw).fit(X, y)
+    monkeypatch.undo()
+    assert ours.fit_tier_ == "compiled" and spy.calls == 0
+    theirs = SkClassifier(**kw).fit(X, y)
+    for x, t in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(x, t, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("impl", ["kernels", "reference"])
+def test_batch_gradient_leaves_the_outputs_in_its_workspace(impl):
+    import fastbp
+    from fastbp import _layout
+
+    backend = getattr(fastbp, impl) if impl == "reference" else __import__("fastbp.kernels", fromlist=["_"])
+    net = fastbp.Network([5, 7, 4, 3], activation="gelu", seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 5)), np.eye(3)[rng.integers(0, 3, 20)]
+    rows = np.arange(3, 14, dtype=np.int64)
+    work = np.full(_layout.workspace_size(net.sizes, len(rows), net._act_codes), np.nan)
+    backend.batch_gradient(X, Y, rows, net._params, net._size_codes, net._act_codes, net._loss_code,
+                           np.empty_like(net._params), work, net._params[:0])
+    np.testing.assert_allclose(_layout.output_block(work, net.sizes, len(rows)).T, net.forward(X[rows]),
+                               rtol=1e-13, atol=1e-15)
 
 
 LBFGS_CASES = {

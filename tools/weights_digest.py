@@ -82,10 +82,12 @@ def main() -> None:
     sk = importlib.import_module("fastbp_digest.sklearn")
     for solver in ("sgd", "adam", "lbfgs"):
         clf = sk.MLPClassifier(hidden_layer_sizes=(20,), solver=solver, max_iter=3, random_state=0).fit(X, labels)
-        print(f"sklearn classifier {solver}", digest(*clf.coefs_, *clf.intercepts_, clf.predict_proba(X)))
+        print(f"sklearn classifier {solver} coefs", digest(*clf.coefs_, *clf.intercepts_))
+        print(f"sklearn classifier {solver} predict_proba", digest(clf.predict_proba(X)))
         reg = sk.MLPRegressor(hidden_layer_sizes=(20,), solver=solver, max_iter=3, random_state=0)
         reg.fit(X, targets["identity"])
-        print(f"sklearn regressor {solver}", digest(*reg.coefs_, *reg.intercepts_, reg.predict(X)))
+        print(f"sklearn regressor {solver} coefs", digest(*reg.coefs_, *reg.intercepts_))
+        print(f"sklearn regressor {solver} predict", digest(reg.predict(X)))
 
 
 if __name__ == "__main__":

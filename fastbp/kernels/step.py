@@ -22,7 +22,9 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
     weighted, ``sum_b w_b g_b`` and ``sum_b w_b loss_b``, and the weight is
     ``sum_b w_b``; without, the weight is the row count. No rows (an exhausted
     shard) gives a zero gradient, loss 0 and weight 0. ``work`` holds
-    ``_layout.workspace_size(sizes, len(rows), acts)`` scalars or more.
+    ``_layout.workspace_size(sizes, len(rows), acts)`` scalars or more; the
+    rows' output activations are left in its output block
+    (``_layout.output_block``: the L-BFGS objective reads them there).
     """
     B = rows.shape[0]
     if B == 0:

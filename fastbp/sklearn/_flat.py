@@ -1,0 +1,193 @@
+"""The bridges between a scikit-learn MLP and fastbp's flat buffers: the
+stochastic solvers' epochs (:class:`FlatNet`) and the L-BFGS objective
+(:class:`FullBatch`), both on the compiled kernels."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+from .. import _interop, _layout
+from ..activations import ACTIVATIONS
+from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
+from ..optimizers import SGD, Adam, pack
+
+# scikit-learn's activation names -> fastbp's: its four, then fastbp's own.
+SKLEARN_HIDDEN, HIDDEN = _interop.SKLEARN_OWN_HIDDEN, _interop.SKLEARN_HIDDEN
+# scikit-learn's optimizer -> (fastbp's specification, its state lists in state-copy order).
+OPTIMIZERS = {SGDOptimizer: (SGD, ("velocities",)), AdamOptimizer: (Adam, ("ms", "vs"))}
+# scikit-learn's output activation -> (fastbp activation, the kernels' loss array).
+OUTPUT = {"softmax": ("softmax", CrossEntropy().pack()), "logistic": ("sigmoid", BinaryCrossEntropy().pack()),
+          "identity": ("identity", MSE().pack())}
+
+
+def codes_of(est, n_layers: int):
+    """The kernels' activation codes (one per layer) and loss array of a fitted estimator."""
+    out_act, loss = OUTPUT[est.out_activation_]
+    hidden = ACTIVATIONS[HIDDEN[est.activation]].code
+    return np.array([hidden] * (n_layers - 1) + [ACTIVATIONS[out_act].code], dtype=np.int64), loss
+
+
+def flat_params(est, dtype) -> tuple[list[int], np.ndarray]:
+    """A fitted estimator's layer widths and parameters in fastbp's flat layout, of ``dtype``."""
+    units = [est.coefs_[0].shape[0]] + [c.shape[1] for c in est.coefs_]
+    params = np.empty(_layout.n_params(units), dtype=dtype)
+    for W, b, coef, intercept in zip(*_layout.param_views(params, units), est.coefs_, est.intercepts_):
+        W[...] = coef.T  # scikit-learn keeps (n_in, n_out); fastbp (n_out, n_in)
+        b[...] = intercept
+    return units, params
+
+
+#: Rows per ``forward`` call in prediction: bounds the workspace, whatever the data's size.
+PREDICT_CHUNK = 4096
+
+
+def forward(est, X) -> np.ndarray:
+    """``est``'s output activations for dense rows ``X`` (what scikit-learn's
+    ``_forward_pass_fast`` returns), by ``forward`` on the tier ``fastbp._tiers`` chooses."""
+    from .. import _tiers
+
+    dtype = np.result_type(X.dtype, est.coefs_[0].dtype)
+    dtype = np.dtype(dtype if dtype in (np.float32, np.float64) else np.float64)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    units, params = flat_params(est, dtype)
+    acts, _ = codes_of(est, len(units) - 1)
+    sizes = np.array(units, dtype=np.int64)
+    n = X.shape[0]
+    out = np.empty((n, units[-1]), dtype=dtype)
+    chunk = max(1, min(PREDICT_CHUNK, n))
+    work = np.empty(_layout.forward_size(units, chunk, acts), dtype=dtype)
+    choice = _tiers.choose(dtype, ("forward",), _tiers.reference_seconds(units, n, training=False))
+    for start in range(0, n, chunk):
+        choice.backend.forward(X[start:start + chunk], params, sizes, acts, work, out[start:start + chunk])
+    return out
+
+
+class FullBatch:
+    """The L-BFGS objective scikit-learn's ``_loss_grad_lbfgs`` computes (its
+    loss, L2 term and gradient, over every row, in its packed layout), from
+    the compiled ``batch_gradient`` summed over chunks of rows."""
+
+    CHUNK = 2048  # rows per batch_gradient call: bounds the workspace, whatever the data's size
+
+    def __init__(self, est, X, y, layer_units):
+        self.units = [int(n) for n in layer_units]
+        self.sizes = np.array(self.units, dtype=np.int64)
+        self.dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+        self.X = np.ascontiguousarray(X, dtype=self.dtype)
+        self.Y = np.ascontiguousarray(np.asarray(y).reshape(len(X), -1), dtype=self.dtype)
+        self.acts, self.loss = codes_of(est, len(self.units) - 1)
+        # The loss as scikit-learn computes it (its clipping of probabilities at
+        # machine epsilon, squared_error averaged over the outputs too): L-BFGS's
+        # line search must see its values to take its steps.
+        from sklearn.neural_network._base import LOSS_FUNCTIONS
+
+        name = "binary_log_loss" if est.loss == "log_loss" and est.out_activation_ == "logistic" else est.loss
+        self.sk_loss = LOSS_FUNCTIONS[name]
+        self.out = np.empty_like(self.Y)
+        P = _layout.n_params(self.units)
+        self.params = np.empty(P, dtype=self.dtype)
+        self.grad = np.empty(P, dtype=self.dtype)
+        self.total = np.empty(P, dtype=np.float64)
+        chunk = min(self.CHUNK, len(X))
+        self.work = np.empty(_layout.workspace_size(self.units, chunk, self.acts), dtype=self.dtype)
+        self.rows = [np.arange(s, min(s + chunk, len(X)), dtype=np.int64) for s in range(0, len(X), chunk)]
+        # packed[order] is fastbp's flat layout: coefs (n_in, n_out) row-major, then intercepts.
+        order = np.empty(P, dtype=np.int64)
+        ours_W, ours_b = _layout.param_views(order, self.units)
+        start = 0
+        for W in ours_W:
+            n_out, n_in = W.shape
+            W[...] = np.arange(start, start + n_in * n_out).reshape(n_in, n_out).T
+            start += n_in * n_out
+        for b in ours_b:
+            b[...] = np.arange(start, start + b.size)
+            start += b.size
+        self.order = order
+        self.is_weight = np.zeros(P, dtype=bool)
+        for W in _layout.param_views(self.is_weight, self.units)[0]:
+            W[...] = True
+
+    def loss_grad(self, packed, alpha):
+        from ..kernels import batch_gradient
+
+        n = self.X.shape[0]
+        self.params[...] = packed[self.order]
+        self.total[...] = 0.0
+        for rows in self.rows:
+            batch_gradient(self.X, self.Y, rows, self.params, self.sizes, self.acts, self.loss, self.grad, self.work,
+                           self.grad[:0])
+            self.total += self.grad
+            # The outputs batch_gradient computed, left in its workspace: no second forward pass.
+            self.out[rows[0]:rows[-1] + 1] = _layout.output_block(self.work, self.units, rows.shape[0]).T
+        weights = self.params[self.is_weight].astype(np.float64)
+        loss = self.sk_loss(self.Y, self.out) + 0.5 * alpha * float(weights @ weights) / n
+        self.total[self.is_weight] += alpha * weights
+        self.total /= n
+        out = np.empty(packed.shape[0], dtype=np.float64)
+        out[self.order] = self.total
+        return loss, out
+
+
+class FlatNet:
+    """An estimator's parameters and optimizer state in fastbp's flat layout,
+    for the length of one fit call.
+
+    ``coefs_``/``intercepts_`` are replaced by views of the flat buffer, so
+    scikit-learn's per-epoch code (validation scores, best-weight copies)
+    sees every step with no copying.
+    """
+
+    def __init__(self, est, layer_units, dtype, batch_size, opt):
+        self.layer_units = [int(n) for n in layer_units]
+        self.sizes = np.array(self.layer_units, dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        n = _layout.n_params(layer_units)
+        self.params = np.empty(n, dtype=self.dtype)
+        weights, biases = _layout.param_views(self.params, layer_units)
+        for W, b, coef, intercept in zip(weights, biases, est.coefs_, est.intercepts_):
+            W[...] = coef.T
+            b[...] = intercept
+        est.coefs_ = [W.T for W in weights]
+        est.intercepts_ = list(biases)
+        self.acts, self.loss = codes_of(est, len(layer_units) - 1)
+        self.grad = np.empty(n, dtype=self.dtype)
+        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts), dtype=self.dtype)
+        self.state = self._load_state(opt)
+
+    def _load_state(self, opt):
+        """Flat state from the scikit-learn optimizer's per-parameter lists
+        (velocities, or first and second moments), ordered coefs + intercepts."""
+        spec, names = OPTIMIZERS[type(opt)]
+        L = len(self.sizes) - 1
+        P = self.params.size
+        state = np.empty(spec.state_copies * P, dtype=self.dtype)
+        for k, name in enumerate(names):
+            weights, biases = _layout.param_views(state[k * P : (k + 1) * P], self.layer_units)
+            per_param = getattr(opt, name)
+            for l in range(L):
+                weights[l][...] = per_param[l].T
+                biases[l][...] = per_param[L + l]
+        return state
+
+    def store_optimizer_state(self, opt):
+        """Hand the state back to the scikit-learn optimizer (its own orientation)."""
+        P = self.params.size
+        for k, name in enumerate(OPTIMIZERS[type(opt)][1]):
+            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], self.layer_units)
+            setattr(opt, name, [W.T.copy() for W in weights] + [b.copy() for b in biases])
+
+    def epoch(self, X, Y, perm, batch_size, opt, alpha):
+        """One compiled epoch; returns (mean data loss, mean L2 penalty)."""
+        from ..kernels import train_epoch_optim
+
+        spec = OPTIMIZERS[type(opt)][0]
+        if spec is Adam:
+            lr, step = opt.learning_rate_init, opt.t
+        else:  # the schedule's current rate; SGD keeps no step count
+            lr, step = opt.learning_rate, 0
+        hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _, _ in spec.params})
+        loss, penalty = train_epoch_optim(
+            X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
+            spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0],
+        )
+        return float(loss), float(penalty)
