@@ -11,6 +11,18 @@ os.environ["FASTBP_TIER"] = "wait"
 
 import fastbp  # noqa: E402
 
+# Hypothesis draws the same examples on every run (CI's, a developer's), so a
+# failure is reproducible and a pass is not luck of the draw;
+# ``pytest --hypothesis-profile=explore`` draws new ones.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is in the dev extra
+    pass
+else:
+    _hypothesis_settings.register_profile("derandomized", derandomize=True, print_blob=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False)
+    _hypothesis_settings.load_profile("derandomized")
+
 NETWORKS = [fastbp.Network, fastbp.reference.Network]
 
 

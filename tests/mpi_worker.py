@@ -92,7 +92,10 @@ def scenario_shuffled():
     X, y = data()
     net = fastbp.Network(SIZES, seed=rank)
     hist = net.fit(X[rank::size], y[rank::size], epochs=3, batch_size=16, lr=0.1, optimizer="adam", comm=comm)
-    return dict(params=params_of(net), loss=hist["loss"])
+    ordered = fastbp.Network(SIZES, seed=rank)
+    ordered.fit(X[rank::size], y[rank::size], epochs=3, batch_size=16, lr=0.1, optimizer="adam", comm=comm,
+                shuffle=False)
+    return dict(params=params_of(net), loss=hist["loss"], ordered=params_of(ordered))
 
 
 def scenario_local_sgd_every_step_is_allreduce():

@@ -42,8 +42,14 @@ def test_validation_split_holds_out_the_last_rows(cls, data):
 @pytest.mark.parametrize("cls", NETS, ids=IDS)
 def test_validation_data_is_scored_and_checked(cls, data):
     X, y = data
-    h = net_of(cls).fit(X[:100], y[:100], epochs=2, validation_data=(X[100:], y[100:]), validation_split=0.5)
+    net = net_of(cls)
+    h = net.fit(X[:100], y[:100], epochs=2, validation_data=(X[100:], y[100:]), validation_split=0.5)
     assert len(h["val_loss"]) == 2
+    # validation_data wins: all 100 rows trained, the given rows scored.
+    assert math.isclose(h["val_loss"][-1], net.loss(X[100:], y[100:]), rel_tol=1e-9)
+    alone = net_of(cls)
+    alone.fit(X[:100], y[:100], epochs=2)
+    np.testing.assert_array_equal(alone.weights[0], net.weights[0])
     with pytest.raises(ValueError, match="validation_data"):
         net_of(cls).fit(X, y, epochs=1, validation_data=(X[:, :3], y))
     with pytest.raises(ValueError, match="validation_split"):

@@ -71,3 +71,11 @@ def test_import_fastbp_stays_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_hypothesis_draws_the_same_examples_every_run():
+    """The suite's profile (tests/conftest.py) is derandomized: CI's examples
+    are the same on every run."""
+    from hypothesis import settings
+
+    assert settings.default.derandomize
