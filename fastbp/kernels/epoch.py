@@ -41,6 +41,17 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, normal
     return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start, normalize)
 
 
+@jit_inline
+def _epoch_batch(X, Y, perm, start, batch_size, full, last, Ws, bs, acts, loss, weights):
+    """The batch of an epoch that starts at ``perm[start]``: ``_forward_batch``
+    in the views of the full batches or of the last, partial one; returns
+    ``(B, views, the batch's summed loss, its weight)``."""
+    B = min(batch_size, perm.shape[0] - start)
+    views = full if B == batch_size else last
+    batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, True)
+    return B, views, batch_loss, batch_weight
+
+
 @jit
 def _weigh_delta(A, Yt, D, loss, weights, perm, start, normalize):
     """Per-row weights: column b of the output delta times ``w_b * B / W``
@@ -91,9 +102,8 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, wei
     full, last = _epoch_views(work, sizes, acts, batch_size, n)
     total = weight = 0.0
     for start in range(0, n, batch_size):
-        B = min(batch_size, n - start)
-        Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, True)
+        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(X, Y, perm, start, batch_size, full, last,
+                                                                           Ws, bs, acts, loss, weights)
         total += batch_loss
         weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
@@ -126,9 +136,8 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     full, last = _epoch_views(work, sizes, acts, batch_size, n)
     total = weight = penalty = 0.0
     for start in range(0, n, batch_size):
-        B = min(batch_size, n - start)
-        Xb, _, _, At, Zt, Dt = views = full if B == batch_size else last
-        batch_loss, batch_weight = _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, True)
+        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(X, Y, perm, start, batch_size, full, last,
+                                                                           Ws, bs, acts, loss, weights)
         total += batch_loss
         weight += batch_weight
         _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)

@@ -31,7 +31,7 @@ from .._codes import (
     SGD_MOMENTUM,
     SGD_NESTEROV,
 )
-from .._jit import jit
+from .._jit import jit, jit_inline
 
 
 @jit
@@ -100,9 +100,22 @@ def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step,
     with the bias-corrected rate ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``
     of step ``t = step``, formed in float64.
     """
-    n_out, n_in = W.shape
     t = W.dtype.type
     rate = t(lr * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step))
+    return _adam_pass(W, b, dW, db, mW, mb, vW, vb, vW, vb, rate, t(1.0), t(1.0), beta_1, beta_2, epsilon, l2, False)
+
+
+@jit_inline
+def _adam_pass(W, b, dW, db, mW, mb, vW, vb, sW, sb, rate, inv_root, shrink, beta_1, beta_2, epsilon, l2, ams):
+    """The Adam family's pass over one layer, in place; returns ``sum(W**2)`` before it.
+
+    ``g = dW + l2 * W``, ``m <- beta_1 m + (1 - beta_1) g``, ``v <- beta_2 v + (1 - beta_2) g**2``,
+    with ``ams`` ``s <- max(s, v)`` (else ``s = v``, ``sW``/``sb`` untouched), then
+    ``W <- W * shrink - rate * m / (sqrt(s) * inv_root + epsilon)``; biases the same without ``shrink``.
+    Adam is ``inv_root = shrink = 1`` (exact: its results are unchanged by them).
+    """
+    n_out, n_in = W.shape
+    t = W.dtype.type
     b1, b2, eps, decay = t(beta_1), t(beta_2), t(epsilon), t(l2)
     c1 = t(1.0) - b1
     c2 = t(1.0) - b2
@@ -116,13 +129,19 @@ def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step,
             v = b2 * vW[i, j] + c2 * (g * g)
             mW[i, j] = m
             vW[i, j] = v
-            W[i, j] = w - rate * m / (np.sqrt(v) + eps)
+            if ams:
+                v = max(sW[i, j], v)
+                sW[i, j] = v
+            W[i, j] = w * shrink - rate * m / (np.sqrt(v) * inv_root + eps)
         g = db[i]
         m = b1 * mb[i] + c1 * g
         v = b2 * vb[i] + c2 * (g * g)
         mb[i] = m
         vb[i] = v
-        b[i] -= rate * m / (np.sqrt(v) + eps)
+        if ams:
+            v = max(sb[i], v)
+            sb[i] = v
+        b[i] -= rate * m / (np.sqrt(v) * inv_root + eps)
     return sumsq
 
 
@@ -156,43 +175,17 @@ def adamw_update(W, b, dW, db, mW, mb, vW, vb, sW, sb, lr, beta_1, beta_2, epsil
     """AdamW in place, PyTorch's form (``torch.optim.AdamW``), decay on weights only.
 
     ``W <- W * (1 - lr * weight_decay)``; ``g = dW + l2 * W`` (of W before the
-    decay), ``m <- beta_1 m + (1 - beta_1) g``, ``v <- beta_2 v + (1 - beta_2) g**2``;
-    with ``amsgrad`` (nonzero) ``s <- max(s, v)``, else ``s = v`` (``sW``, ``sb``
-    not touched); ``W <- W - lr / (1 - beta_1**t) * m / (sqrt(s) / sqrt(1 - beta_2**t) + epsilon)``
+    decay), ``m``, ``v`` as Adam's; with ``amsgrad`` (nonzero) ``s <- max(s, v)``,
+    else ``s = v`` (``sW``, ``sb`` not touched);
+    ``W <- W - lr / (1 - beta_1**t) * m / (sqrt(s) / sqrt(1 - beta_2**t) + epsilon)``
     of step ``t = step``, its factors formed in float64.
     """
-    n_out, n_in = W.shape
     t = W.dtype.type
     rate = t(lr / (1.0 - beta_1**step))
-    root = t(math.sqrt(1.0 - beta_2**step))
+    inv_root = t(1.0 / math.sqrt(1.0 - beta_2**step))
     shrink = t(1.0 - lr * weight_decay)
-    b1, b2, eps, decay, ams = t(beta_1), t(beta_2), t(epsilon), t(l2), amsgrad != 0
-    c1 = t(1.0) - b1
-    c2 = t(1.0) - b2
-    sumsq = 0.0
-    for i in range(n_out):
-        for j in range(n_in):
-            w = W[i, j]
-            sumsq += w * w
-            g = dW[i, j] + decay * w
-            m = b1 * mW[i, j] + c1 * g
-            v = b2 * vW[i, j] + c2 * (g * g)
-            mW[i, j] = m
-            vW[i, j] = v
-            if ams:
-                v = max(sW[i, j], v)
-                sW[i, j] = v
-            W[i, j] = w * shrink - rate * m / (np.sqrt(v) / root + eps)
-        g = db[i]
-        m = b1 * mb[i] + c1 * g
-        v = b2 * vb[i] + c2 * (g * g)
-        mb[i] = m
-        vb[i] = v
-        if ams:
-            v = max(sb[i], v)
-            sb[i] = v
-        b[i] -= rate * m / (np.sqrt(v) / root + eps)
-    return sumsq
+    return _adam_pass(W, b, dW, db, mW, mb, vW, vb, sW, sb, rate, inv_root, shrink, beta_1, beta_2, epsilon, l2,
+                      amsgrad != 0)
 
 
 @jit
