@@ -9,16 +9,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import optimizers, reference
+from . import activations, losses, optimizers, reference
 from ._threads import get_num_threads, set_num_threads
 from ._tiers import get_tier, set_tier, tier
-from ._validation import InputTypeError
-from .network import Network, TrainingDivergedError
+from .errors import InputTypeError, TrainingDivergedError
+from .network import Network
 
 __all__ = [
     "Network",
     "reference",
     "optimizers",
+    "losses",
+    "activations",
     "TrainingDivergedError",
     "InputTypeError",
     "set_num_threads",

@@ -36,14 +36,14 @@ class Loss:
     ----------
     name : str
     code : int
-    outputs : tuple of str
-        The output activations it may be used with.
+    outputs : tuple
+        The names of the output activations it may be used with.
     cancels : bool
         Whether the output delta is ``A - Y`` whatever the activation's
         derivative (cross-entropy with softmax, binary cross-entropy with
         sigmoid); otherwise it is ``gradient(A, Y) * act'(Z)``.
-    params : tuple of (name, slot, check)
-        Hyper-parameters: the slot of each in the loss array, and its check.
+    params : tuple
+        Hyper-parameters, each ``(its name, its slot in the loss array, its check)``.
     """
 
     name: ClassVar[str]

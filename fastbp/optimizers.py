@@ -60,7 +60,7 @@ class Optimizer:
     update: ClassVar[str]
     #: State buffers its kernel takes; an object may keep fewer (``copies``).
     state_copies: ClassVar[int]
-    #: (name, slot, check) of each hyper-parameter (slots: ``fastbp._codes``).
+    #: Each hyper-parameter as ``(its name, its slot in hyper, its check)`` (slots: ``fastbp._codes``).
     params: ClassVar[tuple[tuple[str, int, Callable], ...]]
 
     def __init__(self, l2: float = 0.0, **params) -> None:
