@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from . import activations, losses, optimizers, reference
 from ._threads import get_num_threads, set_num_threads
 from ._tiers import get_tier, set_tier, tier
-from .errors import InputTypeError, TrainingDivergedError
+from .errors import InputTypeError, StalledTrainingWarning, TrainingDivergedError
 from .network import Network
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "activations",
     "TrainingDivergedError",
     "InputTypeError",
+    "StalledTrainingWarning",
     "set_num_threads",
     "get_num_threads",
     "set_tier",

@@ -40,6 +40,9 @@ def from_sklearn(cls, estimator):
     for W, b, coef, intercept in zip(net.weights, net.biases, coefs, intercepts):
         W[...] = coef.T  # scikit-learn keeps (n_in, n_out); fastbp (n_out, n_in)
         b[...] = intercept
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and output[0] != "identity":
+        net.classes = classes  # predict gives scikit-learn's labels
     return net
 
 

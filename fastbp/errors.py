@@ -2,7 +2,7 @@
 code that catches ``ValueError`` or ``TypeError`` catches them too)."""
 from __future__ import annotations
 
-__all__ = ["InputTypeError", "TrainingDivergedError"]
+__all__ = ["InputTypeError", "TrainingDivergedError", "StalledTrainingWarning"]
 
 
 class InputTypeError(TypeError, ValueError):
@@ -24,3 +24,8 @@ class TrainingDivergedError(FloatingPointError, ValueError):
     def __init__(self, message: str, history: dict | None = None):
         super().__init__(message)
         self.history = history
+
+
+class StalledTrainingWarning(UserWarning):
+    """The loss did not improve over a fit's first epochs and the features are
+    far from unit scale: standardise them (the command does by default)."""

@@ -99,6 +99,7 @@ class BaseNetwork:
         self._act_codes = np.array([ACTIVATIONS[activation].code] * (L - 1) + [ACTIVATIONS[output].code],
                                    dtype=np.int64)
         self._loss_code = loss.pack()  # the kernels' loss array: code, then parameters
+        self._classes = None
         self._params = np.empty(_layout.n_params(sizes), dtype=self._dtype)
         self._weights, self._biases = _layout.param_views(self._params, sizes)
         for W, b in zip(self._weights, self._biases):
@@ -119,6 +120,8 @@ class BaseNetwork:
     @staticmethod
     def _kernels():  # pragma: no cover - overridden
         raise NotImplementedError
+
+    _classes = None  # (networks pickled before classes existed)
 
     #: The tier of this network's last call: ``'compiled'`` or ``'reference'``.
     last_tier: str | None = None
@@ -164,6 +167,25 @@ class BaseNetwork:
         return self._loss_spec
 
     @property
+    def classes(self) -> np.ndarray | None:
+        """Labels of the output's classes, or None (``predict`` then gives unit indices).
+
+        One label per unit for a softmax output (or sigmoid units), two
+        (negative, positive) for one sigmoid unit. Set by ``from_sklearn``,
+        kept by ``save``/``load``, assignable: ``net.classes = ["cat", "dog"]``.
+        When set, ``predict`` returns labels, and ``fit``, ``loss``,
+        ``gradients``, ``step`` and ``score`` take 1-D targets as labels
+        (``class_weight`` keys too).
+        """
+        return self._classes
+
+    @classes.setter
+    def classes(self, labels) -> None:
+        from ._labels import check_classes
+
+        self._classes = check_classes(labels, self._output, self._sizes[-1])
+
+    @property
     def dtype(self) -> np.dtype:
         """Dtype of every parameter and of the arithmetic (``float32`` or ``float64``)."""
         return self._dtype
@@ -199,9 +221,13 @@ class BaseNetwork:
     def _X(self, X) -> np.ndarray:
         return as_features(X, self._sizes[0], self._dtype)
 
-    def _XY(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
+    def _XY(self, X, Y, name: str = "Y") -> tuple[np.ndarray, np.ndarray]:
         X = self._X(X)
-        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output, self._loss, self._dtype)
+        if self._classes is not None and np.ndim(Y) == 1:
+            from ._labels import to_indices
+
+            Y = to_indices(Y, self._classes, name)
+        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output, self._loss, self._dtype, name)
         return X, Y
 
     # -- passes ----------------------------------------------------------------
@@ -462,17 +488,84 @@ class BaseNetwork:
         Returns
         -------
         ndarray
-            softmax: ``(n_samples,)`` labels ``0..n_out-1`` (the argmax);
-            sigmoid: 0/1 per unit, ``(n_samples,)`` for one unit, else
-            ``(n_samples, n_out)``; identity: the ``(n_samples, n_out)`` outputs.
+            softmax: ``(n_samples,)``, the argmax's label (``classes``) or unit
+            index ``0..n_out-1``; one sigmoid unit: ``(n_samples,)``, the label
+            of ``p > 0.5`` or 0/1; several sigmoid units: ``(n_samples, n_out)``
+            of 0/1; identity: the ``(n_samples, n_out)`` outputs.
         """
         A = self.forward(X)
         if self._output == "softmax":
-            return A.argmax(axis=1)
+            index = A.argmax(axis=1)
+            return index if self._classes is None else self._classes[index]
         if self._output == "sigmoid":
             labels = (A > 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
+            if labels.shape[1] > 1:
+                return labels
+            return labels[:, 0] if self._classes is None else self._classes[labels[:, 0]]
         return A
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of each class, as scikit-learn's classifiers give it.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+
+        Returns
+        -------
+        ndarray
+            softmax: ``(n_samples, n_out)``, rows summing to 1; one sigmoid
+            unit: ``(n_samples, 2)``, ``1 - p`` and ``p``; several sigmoid
+            units: ``(n_samples, n_out)``, each unit's probability. Columns
+            in the order of ``classes``.
+
+        Raises
+        ------
+        ValueError
+            For an identity output, which gives values, not probabilities.
+        """
+        if self._output == "identity":
+            raise ValueError("predict_proba needs a softmax or sigmoid output; this network's output is identity "
+                             "(its predict gives values)")
+        A = self.forward(X)
+        if self._output == "sigmoid" and A.shape[1] == 1:
+            return np.hstack([1 - A, A])
+        return A
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy for softmax and sigmoid outputs, R² for identity, as scikit-learn defines them.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array-like
+        y : labels (``classes``, or unit indices), one-hot or 0/1 targets, or values
+            for an identity output, as ``fit`` takes them
+        sample_weight : (n_samples,) array-like, optional
+            Weights of the samples in the mean (accuracy) or the sums (R²).
+
+        Returns
+        -------
+        float
+            softmax: the share of samples whose argmax is the target's; sigmoid:
+            the share whose every unit is on the right side of 0.5 (for several
+            units, scikit-learn's subset accuracy); identity: R² averaged over
+            the outputs (``sklearn.metrics.r2_score``, a constant target
+            scoring 1 if predicted exactly, else 0).
+        """
+        from . import _metrics
+
+        X, Y = self._XY(X, y, "y")
+        weights = None
+        if sample_weight is not None:
+            from .training.extras import row_weights
+
+            weights = row_weights(sample_weight, None, Y, self._output, np.float64)
+        A = self.forward(X)
+        if self._output == "softmax":
+            return _metrics.accuracy(A.argmax(axis=1) == Y.argmax(axis=1), weights)
+        if self._output == "sigmoid":
+            return _metrics.accuracy(np.all((A > 0.5) == (Y > 0.5), axis=1), weights)
+        return _metrics.r2(Y, A, weights)
 
     # -- files -----------------------------------------------------------------
     @_serialised
@@ -519,6 +612,8 @@ class BaseNetwork:
         }
         if self._loss_spec.params:
             meta["loss_params"] = self._loss_spec.values()
+        if self._classes is not None:
+            meta["classes"] = self._classes.tolist()
         if metadata:
             meta["extra"] = metadata
         _io.write_model(path, meta, self._weights, self._biases)
@@ -591,6 +686,7 @@ class BaseNetwork:
 
             loss = resolve(meta["loss"], meta.get("loss_params"))
             net = cls(meta["sizes"], meta["activation"], meta["output"], loss, meta["dtype"])
+            net.classes = meta.get("classes")
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
         for dst, src in zip(net._weights + net._biases, weights + biases):

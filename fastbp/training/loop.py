@@ -47,7 +47,7 @@ def make_plan(net, X, y, options: dict, extras: Extras, distributed: bool) -> Pl
     if options["validation_data"] is not None:
         pair = check_validation_pair(options["validation_data"])
         try:
-            validation = net._XY(*pair)
+            validation = net._XY(*pair, name="y_val")
         except ValueError as exc:
             raise type(exc)(f"validation_data: {exc}") from None
     data = extras.prepare(X, Y, validation, net.output, net.dtype, distributed=distributed)
@@ -76,8 +76,13 @@ def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callab
 
 def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = True, **options) -> History:
     """Train ``net`` (see ``Network.fit`` for every argument)."""
+    class_weight = options["class_weight"]
+    if isinstance(class_weight, dict) and net.classes is not None:  # keyed by label: by unit index here
+        from .._labels import to_indices
+
+        class_weight = {int(to_indices([label], net.classes, "class_weight")[0]): w for label, w in class_weight.items()}
     extras = Extras(options["validation_split"], options["patience"], options["min_delta"], options["restore_best"],
-                    options["lr_schedule"], options["callback"], options["sample_weight"], options["class_weight"],
+                    options["lr_schedule"], options["callback"], options["sample_weight"], class_weight,
                     validation_given=options["validation_data"] is not None)
     if comm is None:
         plan = make_plan(net, X, y, options, extras, distributed=False)
@@ -134,6 +139,8 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
             if lr_schedule != "constant":
                 history.setdefault("lr", []).append(epoch_lr)
             progress.epoch(history)
+            if epoch + 1 == STALL_EPOCHS and runner.rank == 0:
+                warn_if_stalled(history["loss"], data.X)
             going = stopper.update(history, epoch)
             if callback is not None and callback(epoch, history) is False:
                 going = False
@@ -141,6 +148,34 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
                 break
     stopper.finish()
     return history
+
+
+#: After this many epochs, a last loss not STALL_FRACTION below the best
+#: before it, with features far from unit scale, gets a warning.
+STALL_EPOCHS, STALL_FRACTION = 3, 0.02
+#: Features "far from unit scale": a column's mean or deviation beyond this.
+FAR_FROM_UNIT = 10.0
+
+
+def warn_if_stalled(losses: list, X: np.ndarray) -> None:
+    """Warn (``StalledTrainingWarning``) when the loss is not falling and the
+    features' scales are far from unit: the usual cause, named with its fix.
+    The features' statistics are computed only when the loss has stalled."""
+    if not losses[-1] > (1 - STALL_FRACTION) * min(losses[:-1]):
+        return
+    X = np.asarray(X, dtype=np.float64)
+    spread = np.maximum(np.abs(X.mean(axis=0)), X.std(axis=0))
+    column = int(np.argmax(spread))
+    if spread[column] <= FAR_FROM_UNIT:
+        return
+    from ..errors import StalledTrainingWarning
+
+    warnings.warn(
+        f"the loss has not improved in {len(losses)} epochs ({losses[0]:.4g} -> {losses[-1]:.4g}) and the features "
+        f"are far from unit scale (column {column}: mean {X[:, column].mean():.4g}, deviation "
+        f"{X[:, column].std():.4g}): standardise them to mean 0 and deviation 1 over the training rows "
+        "(X - mean) / std, e.g. sklearn.preprocessing.StandardScaler; `fastbp train` does this by default",
+        StalledTrainingWarning, stacklevel=6)
 
 
 def score(net, validation, history: dict, runner=LocalRunner) -> None:
