@@ -111,7 +111,8 @@ def files(tmp_path_factory):
 
 BAD = {
     "missing file": (["train", "--data", "{d}/nope.csv", "--target", "y"], "no such file"),
-    "non-numeric cell": (["train", "--data", "{d}/text.csv", "--target", "y"], "not a number"),
+    "non-numeric cell": (["train", "--data", "{d}/text.csv", "--target", "y", "--text-columns", "refuse"],
+                         "not a number"),
     "missing target column": (["train", "--data", "{d}/ok.csv", "--target", "label"], "no column 'label'"),
     "csv without target": (["train", "--data", "{d}/ok.csv"], "--target"),
     "unreadable npz": (["train", "--data", "{d}/garbage.npz"], "garbage.npz"),
@@ -148,7 +149,8 @@ def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
     model = tmp_path / "m.npz"
     # SIGINT as a terminal leaves it, even where this test runs as a background
     # job (whose shell ignores SIGINT, and Python then never sees Ctrl-C).
-    p = subprocess.Popen([sys.executable, "-m", "fastbp", "train", "--epochs", "100000", "--out", str(model)],
+    p = subprocess.Popen([sys.executable, "-m", "fastbp", "train", "--epochs", "100000", "--patience", "0",
+                          "--out", str(model)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait until training is under way (the progress bar has reported an epoch).
@@ -180,7 +182,7 @@ OUTPUTS = {
     "--out the --data file": (["train", "--data", "{d}/ok.csv", "--target", "y", "--out", "{d}/ok.csv"],
                               "same file"),
     "negative seed": (["train", "--seed", "-1"], "--seed"),
-    "zero patience": (["train", "--patience", "0"], "--patience"),
+    "negative patience": (["train", "--patience", "-1"], "--patience"),
     "patience without validation rows": (["train", "--patience", "3", "--validation-split", "0"], "--validation-split"),
     "splits leave nothing": (["train", "--test-split", "0.5", "--validation-split", "0.5"], "nothing to train"),
     "predict --out a folder": (["predict", "{d}/m.npz", "--data", "{d}/ok.csv", "--out", "{d}"], "is a folder"),

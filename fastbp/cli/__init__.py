@@ -16,8 +16,8 @@ import numpy as np
 from ..activations import HIDDEN as HIDDEN_ACTIVATIONS
 from ..losses import LOSSES
 from .checks import UsageError
-from .options import check_bench, check_predict, check_train
-from .predict import cmd_predict
+from .options import check_bench, check_evaluate, check_predict, check_train
+from .predict import cmd_evaluate, cmd_predict
 from .compile import cmd_compile
 from .train import cmd_train
 
@@ -35,7 +35,8 @@ class _Help(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if default in (None, False, argparse.SUPPRESS) or "(default" in text or not action.option_strings:
+        if default is None or default is False or default is argparse.SUPPRESS or "(default" in text \
+                or not action.option_strings:
             return text
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
         return f"{text} (default: {shown})"
@@ -116,7 +117,9 @@ def cmd_info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .. import optimizers
 
-    p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU.")
+    p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU. "
+                                           "With no subcommand (options only, or nothing) it runs train: "
+                                           "`fastbp` alone trains on scikit-learn's digits.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network (default data: scikit-learn's digits)", formatter_class=_Help,
@@ -126,13 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
                                   "when left out: scikit-learn's digits")
     t.add_argument("--target", help="name of the CSV column to learn: numbers, or text labels (classification)")
     t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
-                   help="auto: classification when the target holds text or few integer values")
+                   help="auto: classification when the target holds text, or only integers with at most "
+                        "max(2, rows / 5) distinct values; else regression")
     t.add_argument("--scale", choices=["standard", "none"], default="standard",
                    help="standard: features (and a regression target) to mean 0, deviation 1 over the training "
                         "rows, kept in the model file for predict; none: as they are")
     t.add_argument("--no-scale", dest="scale", action="store_const", const="none", help="same as --scale none")
     for alias in ("--no-standardize", "--no-standardise"):
         t.add_argument(alias, dest="scale", action="store_const", const="none", help=argparse.SUPPRESS)
+    t.add_argument("--text-columns", choices=["onehot", "refuse"], default="onehot",
+                   help="onehot: a feature column holding text becomes one 0/1 input per category of the training "
+                        "rows (a category never seen there: all zeros, with a warning); refuse: an error")
+    t.add_argument("--missing", choices=["impute", "refuse"], default="impute",
+                   help="impute: an empty feature cell becomes its column's median over the training rows, with a "
+                        "0/1 input saying it was missing (text: a category of its own); refuse: an error")
     t.add_argument("--hidden", type=int, nargs="+", default=[64], metavar="N", help="hidden layer widths")
     t.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh", help="hidden layers' activation")
     t.add_argument("--loss", choices=list(LOSSES),
@@ -157,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of the training rows held out to report a validation score each epoch")
     t.add_argument("--test-split", type=float, default=0.25, help="fraction of the rows held out for the final test")
     t.add_argument("--patience", type=int, metavar="N",
-                   help="stop after N epochs without a better validation score and keep the best epoch's model "
-                        "(default: train every epoch)")
+                   help="stop after N epochs without the validation loss falling by more than 1e-4 "
+                        "(scikit-learn's n_iter_no_change and tol) and keep the best epoch's model; 0: train every "
+                        "epoch and keep the last (default: 10, with validation rows)")
     t.add_argument("--out", help="save the model here (.npz with the scaling and labels; read by fastbp predict)")
     t.add_argument("--plot", help="write loss and validation curves to this image (.png, .pdf, .svg; needs "
                                   "matplotlib)")
@@ -175,17 +186,37 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data", required=True,
                     help="CSV with a header row (the model's feature columns are found by name) or .npz (array X)")
     pr.add_argument("--target", help="a CSV column to leave out of the features (models of older fastbp versions)")
+    pr.add_argument("--proba", action="store_true",
+                    help="a classification model's probability of each class, one column per class named by its "
+                         "label, instead of the predicted label")
     pr.add_argument("--out", help="write the predictions here instead of to stdout")
     pr.set_defaults(func=cmd_predict, check=check_predict)
 
-    b = sub.add_parser("bench", help="side-by-side comparison against peers", formatter_class=_Help,
-                       description="Seconds per epoch of fastbp and its peers, each in its own process.")
+    ev = sub.add_parser("evaluate", help="score a saved model on a labelled file", formatter_class=_Help,
+                        description="Score a saved model on a labelled CSV or .npz file, prepared as for predict: "
+                                    "accuracy, log loss and the confusion matrix for classification; R2, RMSE "
+                                    "and MAE (in the target's units) for regression.")
+    ev.add_argument("model", help="a model saved by fastbp train --out")
+    ev.add_argument("--data", required=True, help="CSV with a header row, or .npz with arrays X and y")
+    ev.add_argument("--target", help="the CSV column of true values (default: the column the model was trained on)")
+    ev.set_defaults(func=cmd_evaluate, check=check_evaluate)
+
     from ..bench import (  # standard library imports only
         CONFIGS,
         DISTRIBUTED_PEERS,
+        ESTIMATOR_CONFIGS,
         ESTIMATOR_PEERS,
         PEERS,
     )
+
+    configs = "; ".join(f"{name}: {'-'.join(map(str, sizes))}, batch {batch}, {n} rows"
+                        + (f" ({ESTIMATOR_CONFIGS[name]} estimator)" if name in ESTIMATOR_CONFIGS else "")
+                        for name, (sizes, batch, n) in CONFIGS.items())
+    b = sub.add_parser("bench", help="side-by-side comparison against peers", formatter_class=_Help,
+                       description="Seconds per epoch of fastbp and its peers, each in its own process, on "
+                                   f"synthetic data. Configurations: {configs}. Peers by default: "
+                                   f"{', '.join(PEERS)} (a peer not installed is skipped); for the estimator "
+                                   f"configurations {', '.join(ESTIMATOR_PEERS)}.")
 
     b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
                    help="S, M, L: plain SGD epochs; T, E, E32, E64: the scikit-learn estimators")

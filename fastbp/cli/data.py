@@ -19,20 +19,28 @@ _CHUNK_ROWS = 2048  # rows converted to numbers at once: bounds the memory of th
 
 @dataclass
 class Table:
-    """Features, an optional target and where they came from."""
+    """Features, an optional target and where they came from.
+
+    ``X`` holds the numbers, NaN where a cell was empty (when empty cells were
+    allowed) and in the place of a text column, whose cells are in ``text``."""
 
     X: np.ndarray  # (n, d) float64
     y: np.ndarray | None  # (n,) float64, or str labels
     source: str  # for messages: the path, or what the default data is
     features: list[str] | None = None  # the CSV's names of X's columns
+    text: dict[int, np.ndarray] | None = None  # column of X -> its cells, stripped ("" where empty)
 
 
 def load_data(path: str | None, target: str | None = None, *, need_y: bool = True,
-              features: list[str] | None = None) -> Table:
+              features: list[str] | None = None, text: bool | set = False, missing: bool = False) -> Table:
     """The table in ``path`` (CSV or ``.npz``), or scikit-learn's digits when ``path`` is None.
 
     ``features``: for a CSV, the columns to read as X, in this order (what a
     saved model was trained on); every other column is left alone.
+    ``text``: False refuses a non-number in a feature column (naming it);
+    True reads a column holding any as text; a set of names reads those
+    columns as text and the others as numbers. ``missing``: read an empty
+    feature cell (an .npz's NaN) as missing (NaN) instead of refusing it.
     """
     if path is None:
         try:
@@ -46,10 +54,10 @@ def load_data(path: str | None, target: str | None = None, *, need_y: bool = Tru
     if os.path.isdir(path):
         raise UsageError(f"{path} is a folder, not a data file")
     if path.lower().endswith(".npz"):
-        return _read_npz(path, need_y)
+        return _read_npz(path, need_y, missing)
     if need_y and target is None:
         raise UsageError("a CSV needs --target COLUMN, the name of the column to learn")
-    return read_csv(path, target, features)
+    return read_csv(path, target, features, text, missing)
 
 
 # -- CSV ----------------------------------------------------------------------
@@ -105,8 +113,10 @@ def _column_index(path: str, header: list[str], name: str, what: str) -> int:
     raise UsageError(f"{path} has no column {name!r} ({what}){hint}; its columns: {', '.join(header)}")
 
 
-def read_csv(path: str, target: str | None, features: list[str] | None = None) -> Table:
-    """A CSV with a header row: numeric feature columns, and a target column of numbers or labels."""
+def read_csv(path: str, target: str | None, features: list[str] | None = None, text: bool | set = False,
+             missing: bool = False) -> Table:
+    """A CSV with a header row: feature columns of numbers (or, as ``text``
+    allows, text), and a target column of numbers or labels."""
     records, lines = _records(path)
     if len(records) < 2:
         raise UsageError(f"{path} has no data rows under its header")
@@ -123,41 +133,72 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None) -
         cols = [j for j in range(width) if j != t]
     if not cols:
         raise UsageError(f"{path} has no feature columns besides the target {target!r}")
-    X = _numbers(path, rows, lines, cols, header)
+    names = [header[j] for j in cols]
+    as_text = {k for k, name in enumerate(names) if name in text} if isinstance(text, set) else set()
+    X, as_text = _numbers(path, rows, lines, cols, names, as_text, text is True, missing)
     y = None if t is None else _target(path, rows, lines, t, header[t])
-    return Table(X, y, path, [header[j] for j in cols])
+    cells = {k: np.array([row[cols[k]].strip() for row in rows], dtype=np.str_) for k in sorted(as_text)}
+    return Table(X, y, path, names, cells or None)
 
 
-def _cell_error(path, line, name, cell) -> UsageError:
-    where = f"{path} line {line}, column {name!r}"
+def _cell_error(path, line, name, cell, text_ok: bool = False) -> UsageError:
+    where, cell = f"{path} line {line}, column {name!r}", str(cell)
     if not cell.strip():
-        return UsageError(f"{where}: empty cell (a missing value): fill it in or drop the row")
-    return UsageError(f"{where}: {cell!r} is not a number (features must be numeric: encode text "
-                      "columns as numbers first)")
+        return UsageError(f"{where}: empty cell (a missing value): fill it in or drop the row, or leave out "
+                          "--missing refuse (empty cells are then filled in)")
+    if text_ok:  # a column the model reads as numbers
+        return UsageError(f"{where}: {cell!r} is not a number, and the model read this column as numbers")
+    return UsageError(f"{where}: {cell!r} is not a number (features must be numeric with --text-columns refuse: "
+                      "leave it out to one-hot encode text columns)")
 
 
-def _numbers(path, rows, lines, cols, header) -> np.ndarray:
-    """Columns ``cols`` as float64, a chunk of rows at a time; the first bad cell is named."""
+def _numbers(path, rows, lines, cols, names, as_text: set, detect: bool, missing: bool) -> tuple[np.ndarray, set]:
+    """Columns ``cols`` as float64, a chunk of rows at a time; NaN for the
+    columns in ``as_text`` and, with ``missing``, for empty cells. With
+    ``detect``, a column holding a non-number joins ``as_text``; otherwise the
+    first bad cell is named. Returns ``(X, as_text)``."""
+    as_text = set(as_text)
     out = np.empty((len(rows), len(cols)), dtype=np.float64)
     for start in range(0, len(rows), _CHUNK_ROWS):
         chunk = [[row[j] for j in cols] for row in rows[start:start + _CHUNK_ROWS]]
+        block = np.char.strip(np.array(chunk, dtype=np.str_).reshape(len(chunk), len(cols)))
+        block = block.astype(f"U{max(3, block.dtype.itemsize // 4)}")  # room for the "nan" of an empty cell
+        empty = block == ""
+        block[empty] = "nan"
         try:
-            block = np.array(chunk, dtype=np.str_).astype(np.float64)
+            values = block.astype(np.float64)
         except ValueError:
-            for i, cells in enumerate(chunk):
-                for k, cell in enumerate(cells):
-                    try:
-                        float(cell)
-                    except ValueError:
-                        raise _cell_error(path, lines[start + i], header[cols[k]], cell) from None
-            raise  # pragma: no cover (NumPy and float() disagree on a cell)
-        bad = np.argwhere(~np.isfinite(block))
+            values = np.full(block.shape, np.nan)
+            for k in range(len(cols)):
+                if k in as_text:
+                    continue
+                try:
+                    values[:, k] = block[:, k].astype(np.float64)
+                except ValueError:
+                    if not detect:
+                        i = next(i for i, cell in enumerate(block[:, k]) if not _is_number(cell))
+                        raise _cell_error(path, lines[start + i], names[k], block[i, k], bool(as_text)) from None
+                    as_text.add(k)
+        numeric = ~np.isin(np.arange(len(cols)), sorted(as_text))
+        if not missing and (empty & numeric).any():
+            i, k = np.argwhere(empty & numeric)[0]
+            raise _cell_error(path, lines[start + i], names[k], "")
+        bad = np.argwhere(~np.isfinite(values) & ~empty & numeric)
         if len(bad):
             i, k = bad[0]
-            raise UsageError(f"{path} line {lines[start + i]}, column {header[cols[k]]!r}: "
+            raise UsageError(f"{path} line {lines[start + i]}, column {names[k]!r}: "
                              f"{chunk[i][k].strip()!r} is NaN or infinite: fill in or drop the row")
-        out[start:start + len(chunk)] = block
-    return out
+        out[start:start + len(chunk)] = values
+    out[:, sorted(as_text)] = np.nan
+    return out, as_text
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _target(path, rows, lines, t, name) -> np.ndarray:
@@ -179,7 +220,7 @@ def _target(path, rows, lines, t, name) -> np.ndarray:
 
 # -- .npz ---------------------------------------------------------------------
 
-def _read_npz(path: str, need_y: bool) -> Table:
+def _read_npz(path: str, need_y: bool, missing: bool = False) -> Table:
     try:
         archive = np.load(path, allow_pickle=False)
     except OSError as exc:
@@ -201,6 +242,11 @@ def _read_npz(path: str, need_y: bool) -> Table:
         raise UsageError(f"{path}: X must hold numbers, it holds {X.dtype}")
     if X.ndim != 2:
         raise UsageError(f"{path}: X must be 2-D (samples x features), it has shape {X.shape}")
+    X = X.astype(np.float64)
+    if np.isinf(X).any() or (not missing and np.isnan(X).any()):
+        i, k = np.argwhere(~np.isfinite(X))[0]
+        raise UsageError(f"{path}: X[{i}, {k}] is {X[i, k]}: fill in or drop the row"
+                         + ("" if np.isinf(X[i, k]) else " (or leave out --missing refuse: NaN is then a missing value)"))
     if y is not None:
         if y.dtype.kind in "SU":
             y = y.astype(np.str_)

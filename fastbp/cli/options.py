@@ -49,9 +49,9 @@ def check_train(args) -> None:
         raise UsageError(f"--validation-split {args.validation_split} and --test-split {args.test_split} "
                          "leave nothing to train on")
     if args.patience is not None:
-        if args.patience < 1:
-            raise UsageError(f"--patience must be a positive integer, got {args.patience}")
-        if args.validation_split == 0:
+        if args.patience < 0:
+            raise UsageError(f"--patience must be a non-negative integer (0: no early stopping), got {args.patience}")
+        if args.patience > 0 and args.validation_split == 0:
             raise UsageError("--patience watches the validation score: it needs --validation-split above 0")
     if min(args.hidden) < 1:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
@@ -77,6 +77,10 @@ def check_predict(args) -> None:
     if args.out:
         check_output_file(args.out, "--out")
     check_distinct({"model": args.model, "--data": args.data, "--out": args.out})
+
+
+def check_evaluate(args) -> None:
+    check_distinct({"model": args.model, "--data": args.data})
 
 
 def check_bench(args) -> None:

@@ -1,4 +1,5 @@
-"""``fastbp predict``: a saved model's predictions, as CSV.
+"""``fastbp predict`` and ``fastbp evaluate``: a saved model's predictions
+(labels, values or class probabilities) as CSV, and its scores on a labelled file.
 
 The model file says what ``fastbp train`` did to the data: which CSV columns
 were the features (found again by name, in any order, other columns left
@@ -16,6 +17,7 @@ import numpy as np
 
 from .checks import UsageError
 from .data import load_data
+from .encoding import Encoder
 from .scaling import Standardizer
 
 
@@ -36,42 +38,148 @@ def _model(path: str):
     return net, info if isinstance(info, dict) else {}
 
 
-def cmd_predict(args) -> int:
-    net, info = _model(args.model)
+def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool = False):
+    """The model inputs of the data file ``path``, as ``fastbp train`` made
+    them for this model: its feature columns found by name, text one-hot
+    encoded and empty cells imputed as learned on its training rows,
+    standardised. Returns ``(X, table)``; ``table.y`` the target with ``need_y``."""
     features = info.get("features")
-    if not (isinstance(features, list) and len(features) == net.sizes[0] and all(isinstance(f, str) for f in features)):
+    if not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
         features = None
-    csv_input = not args.data.lower().endswith(".npz")
-    table = load_data(args.data, args.target, need_y=False, features=features if csv_input else None)
-    X = table.X
+    csv_input = not path.lower().endswith(".npz")
+    encoder = None
+    if "encoding" in info:
+        names = features if features is not None else None
+        try:
+            width = len(info["encoding"]) if isinstance(info["encoding"], list) else -1
+            encoder = Encoder.from_json(info["encoding"], names or [f"x{j}" for j in range(width)])
+        except ValueError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+        table = load_data(path, target, need_y=need_y, features=features if csv_input else None,
+                          text=encoder.text_columns, missing=True)
+        if table.X.shape[1] != len(encoder.columns):
+            raise UsageError(f"{path} has {table.X.shape[1]} feature columns; the model expects "
+                             f"{len(encoder.columns)}")
+        X = encoder.transform(table) if encoder.needed or np.isnan(table.X).any() else table.X
+    else:  # a model file of a fastbp before the encoding
+        if features is not None and len(features) != net.sizes[0]:
+            features = None
+        table = load_data(path, target, need_y=need_y, features=features if csv_input else None)
+        X = table.X
     if X.shape[1] != net.sizes[0]:
-        raise UsageError(f"{args.data} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
+        raise UsageError(f"{path} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
     try:
         if "scaling" in info:
             X = Standardizer.from_json(info["scaling"], net.sizes[0], "feature scaling").apply(X)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return X, table
+
+
+def labels_of(net, info: dict):
+    """The class labels the model file keeps, or None."""
+    classes = info.get("classes")
+    if isinstance(classes, list) and net.output == "softmax" and len(classes) == net.sizes[-1]:
+        return np.asarray(classes)
+    return None
+
+
+def cmd_predict(args) -> int:
+    net, info = _model(args.model)
+    X, _ = prepared_inputs(net, info, args.data, args.target)
+    classes = labels_of(net, info)
+    try:
         target_scaling = None
         if "target_scaling" in info and net.output == "identity":
             target_scaling = Standardizer.from_json(info["target_scaling"], net.sizes[-1], "target scaling")
-        pred = net.predict(X)
+        if args.proba:
+            if net.output == "identity":
+                raise UsageError(f"--proba needs a classification model; {args.model} is a regression model "
+                                 "(its predictions are values)")
+            pred = net.predict_proba(X)
+        else:
+            pred = net.predict(X)
     except ValueError as exc:
         raise UsageError(f"{args.data}: {exc}") from None
-    if target_scaling is not None:
-        pred = target_scaling.invert(pred)
-    classes = info.get("classes")
-    if isinstance(classes, list) and net.output == "softmax" and len(classes) == net.sizes[-1]:
-        pred = np.asarray(classes)[pred]
-    pred = pred.reshape(len(pred), -1)
-    text = io.StringIO()  # formed whole first: a failure leaves an existing --out file as it was
+    if args.proba:
+        names = [str(c) for c in classes] if classes is not None else [f"class_{j}" for j in range(pred.shape[1])]
+    else:
+        if target_scaling is not None:
+            pred = target_scaling.invert(pred)
+        if classes is not None:
+            pred = classes[pred]
+        pred = pred.reshape(len(pred), -1)
+        names = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{j}" for j in range(pred.shape[1])]
+    write_csv(names, pred, args.out)
+    return 0
+
+
+def write_csv(header: list[str], rows: np.ndarray, out: str | None) -> None:
+    """``rows`` under ``header`` as CSV, to ``out`` or stdout; formed whole first,
+    so a failure leaves an existing ``out`` file as it was."""
+    text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
-    w.writerow(["prediction"] if pred.shape[1] == 1 else [f"prediction_{j}" for j in range(pred.shape[1])])
-    for row in pred.tolist():
+    w.writerow(header)
+    for row in rows.tolist():
         w.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
-    if args.out:
+    if out:
         try:
-            with open(args.out, "w", newline="") as f:
+            with open(out, "w", newline="") as f:
                 f.write(text.getvalue())
         except OSError as exc:
-            raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text.getvalue())
+
+
+def cmd_evaluate(args) -> int:
+    """Scores of a saved model on a labelled file: accuracy, log loss and the
+    confusion matrix for classification; R², RMSE and MAE for regression."""
+    net, info = _model(args.model)
+    target = args.target or (info.get("target") if isinstance(info.get("target"), str) else None)
+    if target is None and not args.data.lower().endswith(".npz"):
+        raise UsageError(f"{args.model} does not name its target column: give --target COLUMN")
+    X, table = prepared_inputs(net, info, args.data, target, need_y=True)
+    y = table.y
+    print(f"data: {args.data}: {len(X)} samples")
+    if net.output == "identity":
+        pred = net.predict(X)[:, 0]
+        if "target_scaling" in info:
+            try:
+                pred = Standardizer.from_json(info["target_scaling"], 1, "target scaling").invert(pred)
+            except ValueError as exc:
+                raise UsageError(f"{args.model}: {exc}") from None
+        if y.dtype.kind not in "iuf":
+            raise UsageError(f"{args.data}: the target of a regression model must be numbers, it holds text")
+        y = y.astype(np.float64)
+        from .._metrics import r2
+
+        print(f"R2    {r2(y[:, None], pred[:, None]):.4f}")
+        print(f"RMSE  {np.sqrt(np.mean((y - pred) ** 2)):.6g}")
+        print(f"MAE   {np.mean(np.abs(y - pred)):.6g}")
+        return 0
+    classes = labels_of(net, info)
+    if classes is None:
+        classes = np.arange(net.sizes[-1])
+    from .._labels import to_indices
+
+    try:
+        truth = to_indices(y.astype(classes.dtype) if y.dtype.kind in "iuf" and classes.dtype.kind in "iuf" else y,
+                           classes, "the target")
+    except ValueError as exc:
+        raise UsageError(f"{args.data}: {exc}") from None
+    P = net.predict_proba(X)
+    pred = P.argmax(axis=1)
+    tiny = np.finfo(P.dtype).tiny
+    print(f"accuracy  {np.mean(pred == truth):.4f}")
+    print(f"log loss  {-np.mean(np.log(np.maximum(P[np.arange(len(truth)), truth], tiny))):.4f}")
+    k = len(classes)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (truth, pred), 1)
+    names = [str(c) for c in classes]
+    width = max(max(map(len, names)), len(str(matrix.max())), 4)
+    print("confusion matrix (rows: true label, columns: predicted label):")
+    print(" " * width + " " + " ".join(n.rjust(width) for n in names))
+    for name, row in zip(names, matrix):
+        print(name.rjust(width) + " " + " ".join(str(v).rjust(width) for v in row))
     return 0

@@ -18,7 +18,12 @@ from ..losses import LOSSES
 from .checks import UsageError
 from .data import Table, load_data
 from ..training.progress import Progress
+from .encoding import Encoder
 from .scaling import Standardizer
+
+
+#: Early stopping on the validation rows, by default: scikit-learn's n_iter_no_change and tol.
+DEFAULT_PATIENCE, EARLY_STOPPING_TOL = 10, 1e-4
 
 
 def split(n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +73,16 @@ class _Prepared:
             raise UsageError(f"--test-split {args.test_split} and --validation-split {args.validation_split} "
                              f"leave none of the {len(X)} samples to train on")
         self.extra: dict = {"task": self.task}
+        if args.target is not None:
+            self.extra["target"] = args.target
         if table.features is not None:
             self.extra["features"] = table.features
+        # Text columns one-hot, empty cells imputed: learned on the training rows only.
+        self.encoder = Encoder.fit(table, self.fit_idx)
+        self.encoded = self.encoder.needed
+        if self.encoded:
+            X = self.encoder.transform(table)
+        self.extra["encoding"] = self.encoder.to_json()
         self.features = None
         if args.scale == "standard":  # from the training rows only: test rows stay unseen
             self.features = Standardizer.fit(X[self.fit_idx])
@@ -135,7 +148,7 @@ def cmd_train(args) -> int:
     # Every rank loads and splits the data alike (same seed) and trains on rows
     # rank::size of the training part; only rank 0 prints and writes files.
     print = builtins.print if rank == 0 else (lambda *a, **k: None)  # noqa: A001
-    table = load_data(args.data, args.target)
+    table = load_data(args.data, args.target, text=args.text_columns == "onehot", missing=args.missing == "impute")
     rng = np.random.default_rng(args.seed)
     data = _Prepared(table, args, rng)
     optimizer = args.optimizer_object  # made by options.check_train, before the data was read
@@ -167,7 +180,17 @@ def cmd_train(args) -> int:
     what = f"{data.task} ({data.n_out} classes: {data.why})" if data.task == "classification" \
         else f"{data.task} ({data.why})"
     scaled = "standardised (--scale none to leave them as they are)" if args.scale == "standard" else "as they are"
-    print(f"data: {table.source}: {len(X)} samples, {X.shape[1]} features, {what}; features {scaled}", flush=True)
+    n_columns = len(data.encoder.columns)
+    encoded = ""
+    if data.encoded:
+        texts = [c for c in data.encoder.columns if c.kind == "text"]
+        imputed = [c for c in data.encoder.columns if c.indicator]
+        parts = ([f"{len(texts)} text column{'s' * (len(texts) > 1)} one-hot encoded"] if texts else []) + (
+            [f"empty cells of {len(imputed)} column{'s' * (len(imputed) > 1)} filled with the median"] if imputed
+            else [])
+        encoded = f" ({', '.join(parts)}: {X.shape[1]} inputs)"
+    print(f"data: {table.source}: {len(X)} samples, {n_columns} features{encoded}, {what}; features {scaled}",
+          flush=True)
     print(f"network: {net!r}; {optimizer!r}, lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs",
           flush=True)
     if comm is not None:
@@ -198,12 +221,17 @@ def cmd_train(args) -> int:
         progress.epoch(epoch + 1, {"loss": history["loss"][-1], f"val {metric}": value}, now - shown["tick"])
         shown["tick"] = now
 
+    patience = DEFAULT_PATIENCE if args.patience is None else args.patience
+    early = patience > 0 and validation is not None  # on by default, on the validation rows
     interrupted = False
     try:
         fitted = net.fit(X_fit, y_fit, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         optimizer=optimizer, comm=comm, validation_data=validation, patience=args.patience,
-                         restore_best=args.patience is not None,
-                         monitor=None if validation is None else "val_accuracy" if classification else "val_loss",
+                         optimizer=optimizer, comm=comm, validation_data=validation,
+                         patience=patience if early else None, min_delta=EARLY_STOPPING_TOL if early else 0.0,
+                         restore_best=early,
+                         # The validation loss, not its accuracy: on a few rows the accuracy reaches its
+                         # best early and stops training that would still help.
+                         monitor=None if validation is None else "val_loss",
                          callback=report)
     except KeyboardInterrupt:
         interrupted = True
@@ -218,11 +246,15 @@ def cmd_train(args) -> int:
     finally:
         progress.close()
     history = {"loss": list(fitted["loss"]), "val": shown["val"][:len(fitted["loss"])]}
-    if not interrupted and args.patience is not None and len(history["loss"]) < args.epochs:
-        # fit kept the epoch of the best validation score (the first of equals), as it watched it.
-        best = int(np.nanargmax(history["val"]))
-        print(f"early stop after epoch {len(history['loss'])}: {args.patience} epochs without a better validation "
-              f"{metric}; the model of epoch {best + 1} (val {metric} {history['val'][best]:.4f}) is kept")
+    if not interrupted and early and history["loss"]:
+        # fit kept the epoch of the lowest validation loss (the first of equals), as it watched it.
+        best = int(np.argmin(fitted["val_loss"]))
+        if len(history["loss"]) < args.epochs:
+            print(f"early stop after epoch {len(history['loss'])}: {patience} epochs without a lower validation "
+                  f"loss; the model of epoch {best + 1} (val {metric} {history['val'][best]:.4f}) is kept")
+        elif best + 1 < len(history["loss"]):
+            print(f"the model of epoch {best + 1}, of the lowest validation loss (val {metric} "
+                  f"{history['val'][best]:.4f}), is kept (--patience 0 keeps the last)")
     if history["loss"]:
         seconds = progress.seconds
         per_epoch = np.median(seconds[1:] if len(seconds) > 1 else seconds)

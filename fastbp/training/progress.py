@@ -63,28 +63,44 @@ class Progress:
         seconds = self.seconds[-1]
         if self.quiet:
             return
-        status = "  ".join(f"{name} {value:.4f}" for name, value in values.items() if value == value)
+        shown = [f"{name} {value:.4f}" for name, value in values.items() if value == value]
+        status = "  ".join(shown)
         if self.interactive:
-            width = 24
-            filled = width * done // self.epochs
-            bar = "#" * filled + "-" * (width - filled)
-            self._draw(f"epoch {done}/{self.epochs} [{bar}] {status}  {self._rate()}")
+            self._draw(self._line(done, shown, shutil.get_terminal_size((100, 24)).columns - 1))
             return
         now = time.monotonic()
         if done in (1, self.epochs) or now - self._last_log >= self.log_every:
             self._last_log = now
             print(f"epoch {done}/{self.epochs}  {status}  {seconds:.3f} s", flush=True)
 
-    def _rate(self) -> str:
+    def _line(self, done: int, shown: list[str], columns: int) -> str:
+        """The bar's line in at most ``columns`` characters: the least useful
+        parts go first (the bar, the rate, then values from the first on, the
+        last, the validation score, kept longest), and only then is it cut."""
+        head = f"epoch {done}/{self.epochs}"
+        rate, left = self._rate(), self._rate(short=True)
+        filled = 24 * done // self.epochs
+        bar = "[" + "#" * filled + "-" * (24 - filled) + "]"
+        candidates = [[head, bar, *shown, rate], [head, *shown, rate], [head, *shown, left]]
+        candidates += [[head, *shown[k:], left] for k in range(1, len(shown))]
+        candidates += [[head, *shown[-1:]], [head]]
+        for parts in candidates:
+            line = "  ".join(parts)
+            if len(line) <= columns:
+                return line
+        return candidates[-1][0][:columns]
+
+    def _rate(self, short: bool = False) -> str:
         # The first epoch loads or compiles the kernels: timing it in would
         # put the estimate off by the compile time for the whole run.
         steady = self.seconds[1:]
         if not steady:
-            return f"{self.seconds[0]:.2f} s (first epoch: {_FIRST_EPOCH[self.how]})"
+            return f"{self.seconds[0]:.2f} s" if short else \
+                f"{self.seconds[0]:.2f} s (first epoch: {_FIRST_EPOCH[self.how]})"
         per = statistics.median(steady[-20:])
         left = per * (self.epochs - len(self.seconds))
         rate = f"{per * 1000:.1f} ms" if per < 1 else f"{per:.2f} s"
-        return f"{rate}/epoch, {_clock(left)} left"
+        return f"{_clock(left)} left" if short else f"{rate}/epoch, {_clock(left)} left"
 
     def _draw(self, text: str) -> None:
         columns = shutil.get_terminal_size((100, 24)).columns
