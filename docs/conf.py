@@ -5,7 +5,12 @@ Sphinx because its autodoc + napoleon read the NumPy docstrings the code
 already has, and MyST lets the Markdown notes of docs/ (design, math) be
 pages as they are, with their math rendered.
 """
+import os
+import sys
+
 import fastbp
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext"))
 
 project = "fastbp"
 author = "the fastbp developers"
@@ -16,11 +21,12 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "mathml",  # docs/_ext/mathml.py: math as MathML at build time, no script or network
 ]
+html_math_renderer = "mathml"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "bench.json"]
+exclude_patterns = ["_build", "_ext", "bench.json"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
@@ -31,6 +37,8 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 nitpicky = False
 
-html_theme = "alabaster"
+# The theme of NumPy, SciPy and scikit-learn: a full-width code area, a search box in view.
+html_theme = "pydata_sphinx_theme"
 html_title = f"fastbp {release}"
-html_theme_options = {"description": "Backpropagation, fast, on the CPU", "fixed_sidebar": True}
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+html_sidebars = {"**": ["sidebar-nav-bs"]}

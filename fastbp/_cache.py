@@ -13,8 +13,11 @@ at the first call. fastbp's kernels use :class:`ChainedCache` instead:
 3. the user's cache folder (``~/.cache/fastbp/<package hash>`` on Linux).
 
 Each in a subfolder per GEMM provider (``_jit.set_cache_variant``). Loading
-takes the first folder that holds the signature for the current sources;
-saving goes to the first writable folder. With none writable, kernels
+takes the first folder that holds the signature for the current sources.
+Saving goes to the first writable of ``NUMBA_CACHE_DIR``, the user's folder,
+the package's: an ordinary run leaves nothing in the installed package (so
+``pip uninstall`` removes it whole); ``fastbp compile`` puts the package's
+folder first (:func:`write_package_first`), on purpose, for every user. With none writable, kernels
 compile in every process and one warning (logger ``fastbp``) names
 ``NUMBA_CACHE_DIR``. Writes are Numba's (a temporary file, then a rename),
 so concurrent writers cannot corrupt an entry; :func:`compile_lock` lets
@@ -68,10 +71,28 @@ def is_writable(path: str) -> bool:
         return False
 
 
+_package_first = False
+
+
+def write_package_first(first: bool = True) -> None:
+    """Save new code in the package's own folder when it is writable
+    (``fastbp compile``: an image's build step fills it for every user)."""
+    global _package_first
+    _package_first = first
+    writable_folder.cache_clear()
+
+
+def write_order(variant: str) -> list[str]:
+    """The folders new code may be saved in, in the order they are tried."""
+    paths = dict(folders(variant))
+    labels = ["NUMBA_CACHE_DIR", "package", "user"] if _package_first else ["NUMBA_CACHE_DIR", "user", "package"]
+    return [paths[label] for label in labels if label in paths]
+
+
 @functools.lru_cache(maxsize=None)
 def writable_folder(variant: str) -> str | None:
     """The folder new code for ``variant`` is saved in, or None when none is writable."""
-    for _, path in folders(variant):
+    for path in write_order(variant):
         if is_writable(path):
             return path
     log.warning(

@@ -132,7 +132,7 @@ def blas_on_one_thread(provider_too: bool):
     the network's parameters, far too short for threads) alternate with
     fastbp's products at every iteration, and OpenBLAS's worker threads, which
     spin for a while after each call, took the two cores from the serial part.
-    Small problems are faster with every BLAS serial (README, *scikit-learn
+    Small problems are faster with every BLAS serial (docs/guide.md, *scikit-learn
     estimators*); large ones keep the provider's threads for their products.
     """
     from threadpoolctl import ThreadpoolController

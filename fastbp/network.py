@@ -266,7 +266,9 @@ class BaseNetwork:
         Parameters
         ----------
         X : (n_samples, n_features) array-like
-        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+        Y : array-like
+            Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
+            (unit indices, or ``classes``).
 
         Returns
         -------
@@ -285,7 +287,9 @@ class BaseNetwork:
         Parameters
         ----------
         X : (n_samples, n_features) array-like
-        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+        Y : array-like
+            Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
+            (unit indices, or ``classes``).
 
         Returns
         -------
@@ -317,7 +321,9 @@ class BaseNetwork:
         ----------
         X : (n_samples, n_features) array-like
             The whole batch: one step, over all of its rows.
-        Y : (n_samples, n_out) targets, or (n_samples,) integer labels for a softmax output
+        Y : array-like
+            Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
+            (unit indices, or ``classes``).
         lr : float
             Learning rate, positive and finite.
 
@@ -378,10 +384,14 @@ class BaseNetwork:
         Parameters
         ----------
         X : (n_samples, n_features) array-like
-        y : (n_samples, n_out) targets, or (n_samples,) integer labels for a
-            softmax output (or values for a one-output network).
-        epochs, batch_size : int
-            The last partial batch of each epoch is trained on, not dropped.
+        y : array-like
+            Targets ``(n_samples, n_out)``, or ``(n_samples,)``: class labels
+            for a softmax output or one sigmoid unit (unit indices, or
+            ``classes``), values for a one-output identity network.
+        epochs : int
+            Passes over the training rows.
+        batch_size : int
+            Rows per step; the last partial batch of each epoch is trained on, not dropped.
         lr : float
             Learning rate.
         shuffle : bool

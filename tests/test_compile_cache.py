@@ -196,3 +196,32 @@ def test_another_user_reads_the_cache_its_owner_built(tmp_path):
         assert "Traceback" not in proc.stderr
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _entries(folder) -> list[str]:
+    found = []
+    for root, _, files in os.walk(folder):
+        found += [f for f in files if f.endswith((".nbi", ".nbc"))]
+    return found
+
+
+def test_an_ordinary_run_leaves_the_installed_package_as_installed(tmp_path):
+    """Code compiled by a call goes to the user's cache folder, so that
+    ``pip uninstall`` removes the whole package; ``fastbp compile`` fills the
+    package's own folder on purpose (an image build), which a later run reads."""
+    site = copy_package(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    package_cache = os.path.join(site, "fastbp", "kernels", "__pycache__")
+    proc = _run(FORWARD, _env(site, str(home)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _entries(package_cache) == [], "an ordinary run wrote compiled code into the package"
+    assert _entries(home), "nor did it keep it in the user's cache folder"
+    shutil.rmtree(home)
+    home.mkdir()
+    compiled = _run(None, _env(site, str(home)), args=[sys.executable, "-m", "fastbp", "compile", "--kernels",
+                                                          "forward", "--dtype", "float64"])
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    assert any(e.startswith("forward.forward") for e in _entries(package_cache))
+    again = json.loads(_run(FORWARD, _env(site, str(home))).stdout)
+    assert again["misses"] == 0 and again["hits"] >= 1  # loaded from the package's folder

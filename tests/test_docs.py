@@ -16,14 +16,20 @@ PUBLIC_MODULES = ["fastbp", "fastbp.optimizers", "fastbp.sklearn", "fastbp.refer
 
 
 @pytest.fixture(scope="module")
-def api_html(tmp_path_factory):
+def site(tmp_path_factory):
+    """The documentation site, built as CI builds it (warnings as errors)."""
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", DOCS, str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    with open(out / "api.html", encoding="utf-8") as f:
+    return out
+
+
+@pytest.fixture(scope="module")
+def api_html(site):
+    with open(site / "api.html", encoding="utf-8") as f:
         return f.read()
 
 
@@ -62,3 +68,27 @@ def test_the_tutorials_python_runs():
     namespace: dict = {}
     for block in blocks:  # one namespace, in order, as a reader would type them
         exec(compile(block, "docs/tutorial.md", "exec"), namespace)
+
+
+def test_each_fit_parameter_has_its_own_description(api_html):
+    """In the built API page, every parameter of ``Network.fit`` is listed
+    under its own name with a description of its own (no shared or mangled entries)."""
+    start = api_html.index('id="fastbp.Network.fit"')
+    section = api_html[start:api_html.index("</dl>", api_html.index("Parameters", start))]
+    entries = dict(re.findall(r"<strong>(\w+)</strong>(.*?)</li>", section, flags=re.S))
+    for name in list(inspect.signature(fastbp.Network.fit).parameters)[1:]:
+        assert name in entries, f"fit's {name!r} has no entry of its own"
+    texts = [re.sub(r"<[^>]+>|\s+", " ", t).strip() for t in entries.values()]
+    assert len(set(texts)) == len(texts), "two parameters share one description"
+
+
+def test_the_site_needs_no_network(site):
+    """Math is MathML in the page, no page loads a remote script."""
+    pages = [os.path.join(d, f) for d, _, files in os.walk(site) for f in files if f.endswith(".html")]
+    assert any(p.endswith("math.html") for p in pages)
+    for page in pages:
+        with open(page, encoding="utf-8") as f:
+            html = f.read()
+        assert not re.search(r"<script[^>]+src=\"(https?:)?//", html), f"{page} loads a remote script"
+        if page.endswith("math.html"):
+            assert html.count("<math") > 10 and "\\(" not in html, "math.html's math is not rendered"

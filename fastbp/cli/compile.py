@@ -11,9 +11,15 @@ import time
 
 from .checks import UsageError
 
+def _optimizer_kernels() -> dict[str, str]:
+    """``--optimizers`` names -> the epoch kernel each runs (plain SGD its own, the rest one)."""
+    from ..optimizers import NAMES
+
+    return {name: "train_epoch" if name == "sgd" else "train_epoch_optim" for name in NAMES}
+
+
 #: ``--optimizers`` names -> the epoch kernel each runs.
-OPTIMIZER_KERNELS = {"sgd": "train_epoch", "momentum": "train_epoch_optim", "nesterov": "train_epoch_optim",
-                     "adam": "train_epoch_optim", "rmsprop": "train_epoch_optim"}
+OPTIMIZER_KERNELS = _optimizer_kernels()
 
 
 def _megabytes(n: int) -> str:
@@ -44,6 +50,7 @@ def cmd_compile(args) -> int:
         return _background(args.dtype, names)
     from .. import _cache, _jit, _tiers, kernels
 
+    _cache.write_package_first()  # on purpose: the installation's own folder, read by every user
     variant = _jit.cache_variant()
     folder, writable = kernels.cache_folder()
     if not writable:

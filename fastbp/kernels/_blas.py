@@ -21,7 +21,7 @@ process, at import, from ``FASTBP_BLAS`` (``auto`` by default):
     always load; several times slower than a BLAS on layers of hundreds.
 
 ``auto`` takes the first that loads in that order: NumPy's BLAS ran the
-fastest GEMMs where measured (README, *Platforms*), and using it adds no
+fastest GEMMs where measured (docs/platforms.md), and using it adds no
 second BLAS with its own thread pool to the process; the wheel comes before
 SciPy's only because a user installed it on purpose.
 
