@@ -462,7 +462,8 @@ class BaseNetwork:
             With a schedule other than ``'constant'`` the history gets ``"lr"``.
         callback : callable, optional
             ``callback(epoch, history)`` after each epoch (``epoch`` from 0);
-            returning ``False`` stops training.
+            returning a false value (``False``, ``numpy.False_``, 0) stops training;
+            returning ``None`` (no answer) goes on.
         sample_weight : (n_samples,) array-like, optional
             Weights >= 0 per row: each step takes the weighted mean of its
             rows' gradients (a batch of weight 0 changes nothing) and the

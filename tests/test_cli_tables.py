@@ -1,7 +1,6 @@
 """The command on messy tables: text columns one-hot encoded, empty cells
 imputed (learned on the training rows, kept in the model file), early stopping
 by default, predict --proba, evaluate, and a progress line that fits."""
-import csv
 import os
 import subprocess
 import sys

@@ -196,3 +196,24 @@ def test_val_accuracy_needs_a_classifier_output(Net, rng):
     net = Net([3, 1], output="identity", seed=0)
     with pytest.raises(ValueError, match="needs a softmax or sigmoid output, not 'identity'"):
         net.fit(rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), validation_split=0.5, monitor="val_accuracy")
+
+
+def test_a_callback_stops_training_with_any_false_value(Net, data):
+    """``h["val_loss"][-1] > x`` is a numpy.bool_: its False stops as Python's
+    does; None (a callback that answers nothing) goes on."""
+    X, y = data
+    for answer, epochs in ((np.False_, 1), (False, 1), (0, 1), (None, 4), (np.True_, 4)):
+        h = net_of(Net).fit(X, y, epochs=4, callback=lambda e, hist, a=answer: a)
+        assert len(h["loss"]) == epochs, answer
+
+
+@pytest.mark.parametrize("weight", [1e-50, 1e39])
+def test_weights_are_checked_as_the_network_holds_them(weight):
+    """Finite and positive in float64, zero or inf in float32: refused before training, not a silent loss of 0."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    net = fastbp.Network([3, 4, 2], dtype="float32", seed=0)
+    before = net.weights[0].copy()
+    with pytest.raises(ValueError, match="float32 cannot hold"):
+        net.fit(X, y, epochs=1, sample_weight=np.full(20, weight))
+    np.testing.assert_array_equal(net.weights[0], before)

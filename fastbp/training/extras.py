@@ -167,7 +167,11 @@ def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) 
         w *= per_class[classes]
     if not w.any():
         raise ValueError("sample_weight and class_weight give every sample weight 0: nothing to learn from")
-    return w.astype(dtype)
+    cast = w.astype(dtype)
+    if not cast.any() or (np.isinf(cast).any()):  # checked as the kernels will see them
+        raise ValueError(f"sample_weight and class_weight give weights (from {w[w > 0].min():.3g} to {w.max():.3g}) "
+                         f"that {np.dtype(dtype).name} cannot hold: they are relative, so scale them nearer 1")
+    return cast
 
 
 @dataclass

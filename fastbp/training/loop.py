@@ -142,8 +142,10 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
             if epoch + 1 == STALL_EPOCHS and runner.rank == 0:
                 warn_if_stalled(history["loss"], data.X)
             going = stopper.update(history, epoch)
-            if callback is not None and callback(epoch, history) is False:
-                going = False
+            if callback is not None:
+                said = callback(epoch, history)
+                if said is not None and not said:  # False, numpy.False_, 0: stop; None (no answer): go on
+                    going = False
             if not runner.agree(going):
                 break
     stopper.finish()
