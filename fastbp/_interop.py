@@ -32,9 +32,8 @@ def from_sklearn(cls, estimator):
     if activation is None or output is None:
         raise ValueError(f"from_sklearn: activation {estimator.activation!r} / output {estimator.out_activation_!r} "
                          "has no fastbp counterpart")
+    coefs, intercepts = _checked_layers(coefs, intercepts)
     dtype = np.result_type(*coefs)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"from_sklearn: coefficients of dtype {dtype}; float32 or float64 expected")
     sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
     net = cls(sizes, activation=activation, output=output[0], loss=output[1], dtype=dtype)
     for W, b, coef, intercept in zip(net.weights, net.biases, coefs, intercepts):
@@ -44,6 +43,28 @@ def from_sklearn(cls, estimator):
     if classes is not None and output[0] != "identity":
         net.classes = classes  # predict gives scikit-learn's labels
     return net
+
+
+def _checked_layers(coefs, intercepts) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """An estimator's ``coefs_``/``intercepts_`` as arrays that chain into one
+    network of finite float32 or float64 values; a ValueError naming what does not."""
+    try:
+        coefs, intercepts = [np.asarray(c) for c in coefs], [np.asarray(b) for b in intercepts]
+    except (TypeError, ValueError):
+        raise ValueError("from_sklearn: coefs_ and intercepts_ must be lists of arrays") from None
+    if not coefs or len(coefs) != len(intercepts):
+        raise ValueError(f"from_sklearn: {len(coefs)} coefs_ and {len(intercepts)} intercepts_; one of each per "
+                         "layer expected")
+    for l, (c, b) in enumerate(zip(coefs, intercepts)):
+        if c.dtype not in (np.float32, np.float64) or b.dtype not in (np.float32, np.float64):
+            raise ValueError(f"from_sklearn: layer {l}'s coefficients are {c.dtype}/{b.dtype}; float32 or float64 "
+                             "expected")
+        if c.ndim != 2 or b.shape != (c.shape[1],) or (l and c.shape[0] != coefs[l - 1].shape[1]) or 0 in c.shape:
+            raise ValueError(f"from_sklearn: layer {l}'s coefs_ {c.shape} and intercepts_ {b.shape} do not chain "
+                             "into one network")
+        if not (np.isfinite(c).all() and np.isfinite(b).all()):
+            raise ValueError(f"from_sklearn: layer {l}'s coefficients hold NaN or infinity")
+    return coefs, intercepts
 
 
 def to_onnx(net, path: str | os.PathLike | None = None):
@@ -82,5 +103,8 @@ def to_onnx(net, path: str | os.PathLike | None = None):
     model.ir_version = 8  # what opset 17 needs, so that older runtimes load it
     onnx.checker.check_model(model)
     if path is not None:
-        onnx.save_model(model, os.fspath(path))
+        from ._io import write_file
+
+        data = model.SerializeToString()
+        write_file(path, lambda f: f.write(data), "the ONNX model")
     return model

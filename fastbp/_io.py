@@ -34,7 +34,7 @@ _NPY_HEADER_BYTES = 4096  # an .npy header is 128 bytes or a few multiples of 64
 _MAX_ENTRIES = 2 * 10_000 + 1
 
 
-def file_to_replace(path: str) -> str:
+def file_to_replace(path: str, what: str = "the model") -> str:
     """The file to replace: ``path``, or the file a symbolic link there points to.
 
     Raises ValueError for anything that exists and is not a regular file of
@@ -50,10 +50,59 @@ def file_to_replace(path: str) -> str:
                 else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
                 or stat.S_ISBLK(st.st_mode) else "not a regular file")
         shown = path if target == os.path.abspath(path) else f"{path} (-> {target})"
-        raise ValueError(f"cannot save the model to {shown!r}: it is {kind}, not a regular file")
+        raise ValueError(f"cannot save {what} to {shown!r}: it is {kind}, not a regular file")
     if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise ValueError(f"cannot save the model to {path!r}: the file belongs to another user (uid {st.st_uid})")
+        raise ValueError(f"cannot save {what} to {path!r}: the file belongs to another user (uid {st.st_uid})")
     return target
+
+
+def identity(path) -> tuple:
+    """What names a file whatever its name: ``(device, inode)`` of an existing
+    file (hard links and symbolic links to it share it), else its resolved path."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def write_file(path, write, what: str = "the model", inputs=()) -> None:
+    """Write a file the safe way, whatever it holds: ``write(f)`` fills a new
+    temporary file in the target's folder, which is flushed, fsynced and
+    renamed over the target in one step, so a failure (a full disk, an
+    exception) leaves a previous file as it was. Refused, before anything is
+    written: a target that is not a regular file of this user
+    (:func:`file_to_replace`), and one that is the same file as any of
+    ``inputs`` (hard links included)."""
+    path = os.fspath(path)
+    target = file_to_replace(path, what)
+    mine = identity(target)
+    for other in inputs:
+        if other is not None and identity(other) == mine:
+            raise ValueError(f"cannot save {what} to {path!r}: it is the same file as {os.fspath(other)!r}, "
+                             "which would be lost")
+    try:
+        fd, tmp = _create_beside(target)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot save {what} to {path!r}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:  # an existing file keeps its permissions
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.filename == tmp:
+            raise type(exc)(exc.errno, f"cannot save {what} to {path!r}: {exc.strerror}") from None
+        raise
 
 
 def _create_beside(target: str) -> tuple[int, str]:
@@ -80,36 +129,22 @@ def check_parameters(weights, biases) -> None:
 
 
 def write_model(path, meta: dict, weights, biases) -> None:
-    """Atomically write ``meta`` and the parameter arrays to ``path`` (see the module's notes)."""
-    path = os.fspath(path)
+    """Atomically write ``meta`` and the parameter arrays to ``path`` (see the
+    module's notes); refused first, the target untouched, if ``read_model``
+    would refuse the file (non-finite parameters, metadata over its caps)."""
     check_parameters(weights, biases)
-    arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
+    text = json.dumps(meta)
+    if len(text.encode("utf-8")) > MAX_META_BYTES:
+        raise ValueError(f"cannot save the model: its metadata takes {len(text.encode('utf-8'))} bytes, more than "
+                         f"the {MAX_META_BYTES} load() reads (the previous file was left as it was)")
+    if not _json_depth_ok(text):
+        raise ValueError(f"cannot save the model: its metadata nests deeper than the {_MAX_JSON_DEPTH} levels "
+                         "load() reads (the previous file was left as it was)")
+    arrays = {"meta": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for i, (W, b) in enumerate(zip(weights, biases)):
         arrays[f"W{i}"] = W
         arrays[f"b{i}"] = b
-    target = file_to_replace(path)
-    try:
-        fd, tmp = _create_beside(target)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        try:  # an existing file keeps its permissions
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and exc.filename == tmp:
-            raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {exc.strerror}") from None
-        raise
+    write_file(path, lambda f: np.savez(f, **arrays))
 
 
 def read_model(path) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:

@@ -47,9 +47,8 @@ def set_num_threads(n: int) -> None:
     Raises
     ------
     ValueError
-        If ``n`` is out of that range.
-    RuntimeError
-        If a ``fit`` is running in this process (BLAS threads are process-wide).
+        If ``n`` is out of that range, or a ``fit`` is running in this process
+        (BLAS threads are process-wide), as ``fit(threads=)`` refuses another count then.
     """
     global _blas_limiter
     n = check_threads(n)
@@ -59,7 +58,7 @@ def set_num_threads(n: int) -> None:
 
     with _state:
         if _running:
-            raise RuntimeError(
+            raise ValueError(
                 f"set_num_threads({n}) while {_running} fit(s) run in this process would change their "
                 "thread count mid-training (BLAS threads are process-wide); call it before or after them"
             )

@@ -211,6 +211,10 @@ def _from_table(data, name: str):
 
 
 def _numeric_array(data, name: str) -> np.ndarray:
+    if type(data).__module__.startswith("scipy.sparse"):
+        raise InputTypeError(f"{name} is a scipy.sparse {type(data).__name__}: fastbp.Network takes dense arrays "
+                             f"({name}.toarray() where it fits in memory; fastbp.sklearn's estimators take sparse "
+                             "input)")
     if not isinstance(data, np.ndarray):
         table = _from_table(data, name)  # pandas: nullable dtypes, NA
         if table is not None:

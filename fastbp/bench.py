@@ -457,8 +457,12 @@ def plot(results, path):
             ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
     fig.suptitle("fastbp and its peers: seconds per epoch, medians (lower is better)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from ._io import write_file
+
+    try:
+        write_file(path, lambda f: fig.savefig(f, dpi=110, format=path.rsplit(".", 1)[-1].lower()), "the chart")
+    finally:
+        plt.close(fig)
 
 
 def main(argv=None):
@@ -504,8 +508,10 @@ def main(argv=None):
         results[config] = report(config, times, args.dtype, args.threads, blas=blas, rate=rate)
         sys.stdout.flush()
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"dtype": args.dtype, "threads": args.threads, "seconds_per_epoch": results}, f, indent=1)
+        from ._io import write_file
+
+        text = json.dumps({"dtype": args.dtype, "threads": args.threads, "seconds_per_epoch": results}, indent=1)
+        write_file(args.json, lambda f: f.write(text.encode()), "the benchmark's JSON")
     if args.plot:
         plot(results, args.plot)
 

@@ -259,6 +259,36 @@ def scenario_batch_larger_than_all_data():
     return dict(params=params_of(a), whole=params_of(b))
 
 
+def _fails_on_rank_1_in_epoch_2(what):
+    """A fit whose ``what`` (callback, schedule) fails on rank 1 alone, after training has started."""
+    X, y = data()
+
+    def callback(epoch, history):
+        if rank == 1 and epoch == 1:
+            raise RuntimeError("injected: callback")
+
+    def lr_schedule(epoch):
+        if rank == 1 and epoch == 1:
+            return float("nan") if what == "schedule_value" else 1 / 0
+        return 0.05
+
+    kw = {"callback": callback} if what == "callback" else {"lr_schedule": lr_schedule}
+    kw["validation_split"] = 0.2
+    return _error(lambda: fastbp.Network(SIZES, seed=0).fit(X[rank::size], y[rank::size], epochs=4, comm=comm, **kw))
+
+
+def scenario_during_training_callback():
+    return _fails_on_rank_1_in_epoch_2("callback")
+
+
+def scenario_during_training_schedule_raises():
+    return _fails_on_rank_1_in_epoch_2("schedule_raises")
+
+
+def scenario_during_training_schedule_value():
+    return _fails_on_rank_1_in_epoch_2("schedule_value")
+
+
 def scenario_after_errors_training_still_works():
     """No rank was left behind in a collective by the errors above."""
     X, y = data()

@@ -256,3 +256,14 @@ def test_the_command_trains_in_one_fit(monkeypatch, capsys):
     assert main(["train", "--epochs", "4", "--quiet", "--patience", "50"]) == 0
     assert calls == [4]
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("env,words", [({"NUMBA_DISABLE_JIT": "1"}, "NUMBA_DISABLE_JIT"),
+                                       ({"FASTBP_BLAS": "bogus"}, "FASTBP_BLAS='bogus'")])
+@pytest.mark.parametrize("command", [["train", "--epochs", "1"], ["info"], ["compile", "--kernels", "forward"]])
+def test_a_bad_environment_is_one_line(env, words, command):
+    proc = subprocess.run([sys.executable, "-m", "fastbp", *command], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines

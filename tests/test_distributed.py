@@ -115,6 +115,10 @@ def test_local_sgd_switch(results):
     ("injected_threads", "rank 1 of 2: injected: threads"),
     ("injected_workspace", "rank 1 of 2: MemoryError: injected: workspace"),
     ("injected_kernels", "rank 1 of 2: ImportError: injected: kernels"),
+    # After training has started: a failure on one rank is every rank's, before the next collective.
+    ("during_training_callback", "rank 1 of 2: RuntimeError: injected: callback"),
+    ("during_training_schedule_raises", "rank 1 of 2: ZeroDivisionError: division by zero"),
+    ("during_training_schedule_value", "rank 1 of 2: lr_schedule(1) must be a positive finite number, got nan"),
     ("validation_on_one_rank_only", "fit arguments differ from rank 0's"),
     ("balanced_class_weight", "class_weight='balanced' would count the classes of one rank's shard"),
 ])

@@ -225,7 +225,7 @@ def test_concurrent_fits_asking_for_different_threads_are_refused():
             net.fit(X, y, epochs=1, threads=2)
         with pytest.raises(ValueError, match=r"threads=None\) while another fit"):
             net.fit(X, y, epochs=1)
-        with pytest.raises(RuntimeError, match="would change their thread count mid-training"):
+        with pytest.raises(ValueError, match="would change their thread count mid-training"):
             fastbp.set_num_threads(1)
         net.fit(X, y, epochs=1, threads=1)  # the same count is fine
     net.fit(X, y, epochs=1, threads=2)

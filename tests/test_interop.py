@@ -80,3 +80,23 @@ def test_the_estimators_export_through_their_network(iris):
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0).fit(X, y)
     session = ort.InferenceSession(clf.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(["Y"], {"X": X})[0], clf.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("break_it,match", [
+    (lambda e: e.coefs_[0].__setitem__((0, 0), np.nan), "NaN or infinity"),
+    (lambda e: setattr(e, "coefs_", e.coefs_[:1]), "one of each per layer"),
+    (lambda e: setattr(e, "intercepts_", [e.intercepts_[0][:2], e.intercepts_[1]]), "do not chain"),
+    (lambda e: setattr(e, "coefs_", [e.coefs_[0].astype(np.int64), e.coefs_[1]]), "float32 or float64"),
+])
+def test_from_sklearn_refuses_a_malformed_estimator(break_it, match):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = np.random.default_rng(0).normal(size=(30, 4)), np.arange(30) % 3
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    break_it(est)
+    with pytest.raises(ValueError, match=match):
+        fastbp.Network.from_sklearn(est)

@@ -131,3 +131,14 @@ def test_import_is_light():
     code = "import sys, fastbp; fastbp.Network; fastbp.reference.Network; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sparse_input_and_array_schedules_get_clear_messages():
+    import scipy.sparse as sp
+
+    net = fastbp.Network([3, 2])
+    X = sp.csr_matrix(np.eye(3))
+    with pytest.raises(ValueError, match="scipy.sparse csr_matrix: fastbp.Network takes dense arrays"):
+        net.forward(X)
+    with pytest.raises(ValueError, match="lr_schedule must be one of .*list of rates"):
+        net.fit(np.eye(3), [0, 1, 0], lr_schedule=np.array([0.1, 0.2]))

@@ -114,6 +114,21 @@ def cmd_info(args) -> int:
 
 # -- main ---------------------------------------------------------------------
 
+def _check_environment(args) -> None:
+    """The environment settings the kernels read (``FASTBP_BLAS``,
+    ``NUMBA_DISABLE_JIT``), checked once, as one line: importing the kernels
+    chooses the GEMM provider and compiles nothing. The background compile
+    worker's failures are its own."""
+    if getattr(args, "background", False):
+        return
+    try:
+        import fastbp.kernels  # noqa: F401
+    except (ImportError, ValueError) as exc:
+        if "fastbp" not in str(exc) and "FASTBP" not in str(exc):
+            raise
+        raise UsageError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import optimizers
 
@@ -268,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.check is not None:
             args.check(args)
+        _check_environment(args)
         return args.func(args)
     except UsageError as exc:
         mpi = sys.modules.get("mpi4py.MPI")  # under --distributed every rank fails alike; rank 0 says so

@@ -69,12 +69,15 @@ def check_plot_file(path: str, flag: str = "--plot") -> str:
 
 
 def check_distinct(paths: dict[str, str | None]) -> None:
-    """Two flags naming one file would overwrite an input or one output with another."""
-    seen: dict[str, str] = {}
+    """Two flags naming one file would overwrite an input or one output with
+    another: compared as files (device and inode, so hard links too), not names."""
+    from .._io import identity
+
+    seen: dict[tuple, str] = {}
     for flag, path in paths.items():
         if not path or not os.path.exists(os.path.dirname(os.path.abspath(path)) or "."):
             continue
-        key = os.path.realpath(path)
+        key = identity(path)
         if key in seen:
             raise UsageError(f"{seen[key]} and {flag} name the same file, {path}: give them different names")
         seen[key] = flag

@@ -6,7 +6,7 @@ import numpy as np
 from .checks import UsageError
 
 
-def plot_history(history: dict, metric: str, path: str, title: str) -> None:
+def plot_history(history: dict, metric: str, path: str, title: str, inputs=()) -> None:
     """Training loss (left axis) and validation ``metric`` (right axis) per epoch, legend below the axes."""
     import matplotlib
 
@@ -26,9 +26,12 @@ def plot_history(history: dict, metric: str, path: str, title: str) -> None:
     # Below the plot, not over it: inside, the legend covered the right axis's label or the curves.
     ax.legend(handles=lines, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
+    from .. import _io
+
     try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        _io.write_file(path, lambda f: fig.savefig(f, dpi=110, format=path.rsplit(".", 1)[-1].lower()), "the plot",
+                       inputs)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
         plt.close(fig)

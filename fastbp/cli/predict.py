@@ -110,24 +110,25 @@ def cmd_predict(args) -> int:
             pred = classes[pred]
         pred = pred.reshape(len(pred), -1)
         names = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{j}" for j in range(pred.shape[1])]
-    write_csv(names, pred, args.out)
+    write_csv(names, pred, args.out, inputs=(args.model, args.data))
     return 0
 
 
-def write_csv(header: list[str], rows: np.ndarray, out: str | None) -> None:
-    """``rows`` under ``header`` as CSV, to ``out`` or stdout; formed whole first,
-    so a failure leaves an existing ``out`` file as it was."""
+def write_csv(header: list[str], rows: np.ndarray, out: str | None, inputs=()) -> None:
+    """``rows`` under ``header`` as CSV, to ``out`` (``_io.write_file``: a
+    failure leaves an existing file as it was; never one of ``inputs``) or stdout."""
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
     w.writerow(header)
     for row in rows.tolist():
         w.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
     if out:
+        from .. import _io
+
         try:
-            with open(out, "w", newline="") as f:
-                f.write(text.getvalue())
-        except OSError as exc:
-            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+            _io.write_file(out, lambda f: f.write(text.getvalue().encode("utf-8")), "the predictions", inputs)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from None
     else:
         sys.stdout.write(text.getvalue())
 

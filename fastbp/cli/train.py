@@ -277,6 +277,7 @@ def cmd_train(args) -> int:
 
         shape = "-".join(map(str, net.sizes))
         plot_history(history, metric, args.plot, title=f"{table.source}: {shape} {args.activation}, "
-                     f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}, {args.dtype}")
+                     f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}, {args.dtype}",
+                     inputs=(args.data, args.out))
         print(f"curves written to {args.plot}")
     return 130 if interrupted else 0

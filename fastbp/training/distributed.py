@@ -192,6 +192,10 @@ class DistributedRunner:
         self.comm.Bcast(self.net._params, root=0)
         return float(loss)
 
+    def check(self, error: BaseException | None) -> None:
+        """A failure on any rank is every rank's ``ValueError``, naming the rank."""
+        agree(self.comm, None if error is None else shared_error(error))
+
     def agree(self, going: bool) -> bool:
         """Every rank stops together, or none does."""
         return bool(self.comm.allreduce(int(going), op=self.MPI.MIN))

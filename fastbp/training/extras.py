@@ -49,6 +49,10 @@ def schedule(lr_schedule, lr: float, epochs: int) -> Callable[[int], float]:
                 raise ValueError(str(exc)) from None
 
         return custom
+    if not isinstance(lr_schedule, str):
+        raise ValueError(f"lr_schedule must be one of {SCHEDULES} or a callable epoch -> lr, got a "
+                         f"{type(lr_schedule).__name__}" + (" (a list of rates: pass lambda epoch: rates[epoch])"
+                                                            if hasattr(lr_schedule, "__len__") else ""))
     if lr_schedule == "constant":
         return lambda epoch: lr
     if lr_schedule == "step":

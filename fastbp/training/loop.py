@@ -127,15 +127,8 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
     n = data.X.shape[0]
     with net._num_threads(threads), \
             Report(settings.epochs, verbose and runner.rank == 0, choice) as progress:
-        for epoch in range(settings.epochs):
-            perm = net._rng.permutation(n) if shuffle else np.arange(n)
-            restore = _snapshot(net, plan.optimizer)
-            epoch_lr = rate_of(epoch)
-            loss = runner.run(perm.astype(np.int64, copy=False), epoch_lr)
-            if not _end_epoch(net, loss, epoch, epoch_lr, restore, history, settings.on_divergence):
-                break
-            if data.validation is not None:
-                score(net, data.validation, history, runner)
+        def after(epoch: int, epoch_lr: float) -> bool:
+            """Everything between an epoch and the next; whether training goes on."""
             if lr_schedule != "constant":
                 history.setdefault("lr", []).append(epoch_lr)
             progress.epoch(history)
@@ -146,7 +139,22 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
                 said = callback(epoch, history)
                 if said is not None and not said:  # False, numpy.False_, 0: stop; None (no answer): go on
                     going = False
-            if not runner.agree(going):
+            return going
+
+        # Whatever can raise on one process alone (a schedule, the validation
+        # pass, a callback) runs in ``agreed``: with MPI, every rank then raises
+        # the same error before the next collective, instead of waiting in it.
+        for epoch in range(settings.epochs):
+            perm = net._rng.permutation(n) if shuffle else np.arange(n)
+            restore = _snapshot(net, plan.optimizer)
+            epoch_lr = agreed(runner, lambda: rate_of(epoch))
+            loss = runner.run(perm.astype(np.int64, copy=False), epoch_lr)
+            if not _end_epoch(net, loss, epoch, epoch_lr, restore, history, settings.on_divergence):
+                break  # the same on every rank: the loss and the parameters are every rank's
+            if data.validation is not None:
+                record_scores(net, runner.total(agreed(runner, lambda: validation_sums(net, data.validation))),
+                              history)
+            if not runner.agree(agreed(runner, lambda: after(epoch, epoch_lr))):
                 break
     stopper.finish()
     return history
@@ -177,14 +185,25 @@ def warn_if_stalled(losses: list, X: np.ndarray) -> None:
         f"are far from unit scale (column {column}: mean {X[:, column].mean():.4g}, deviation "
         f"{X[:, column].std():.4g}): standardise them to mean 0 and deviation 1 over the training rows "
         "(X - mean) / std, e.g. sklearn.preprocessing.StandardScaler; `fastbp train` does this by default",
-        StalledTrainingWarning, stacklevel=6)
+        StalledTrainingWarning, stacklevel=9)  # the caller of Network.fit
 
 
-def score(net, validation, history: dict, runner=LocalRunner) -> None:
-    """``val_loss`` (and ``val_accuracy`` for classifiers) of ``validation = (X, Y)``
-    into ``history``, over every process's validation rows (``runner.total``)."""
+def agreed(runner, step: Callable[[], Any]) -> Any:
+    """``step()``, whose failure on any process is every process's (``runner.check``)."""
+    error = None
+    try:
+        result = step()
+    except Exception as exc:  # noqa: BLE001 - handed to every process, then raised
+        error, result = exc, None
+    runner.check(error)
+    return result
+
+
+def validation_sums(net, validation) -> np.ndarray:
+    """This process's validation rows: loss sum, row count, right answers
+    (elements for sigmoid outputs)."""
     Xv, Yv = validation
-    sums = np.zeros(3)  # loss sum, rows, right answers (elements for sigmoid outputs)
+    sums = np.zeros(3)
     if Xv.shape[0]:
         A = net._forward_rows(Xv)
         sums[0] = float(net._kernels().loss_value(A, Yv, net._loss_code)) * Xv.shape[0]
@@ -193,7 +212,11 @@ def score(net, validation, history: dict, runner=LocalRunner) -> None:
             sums[2] = np.sum(A.argmax(axis=1) == Yv.argmax(axis=1))
         elif net.output == "sigmoid":
             sums[2] = np.mean((A > 0.5) == (Yv > 0.5), axis=1).sum()
-    sums = runner.total(sums)
+    return sums
+
+
+def record_scores(net, sums: np.ndarray, history: dict) -> None:
+    """``val_loss`` (and ``val_accuracy`` for classifiers) from the sums over every process's rows."""
     if not sums[1]:
         raise ValueError("the validation data has no rows")
     history.setdefault("val_loss", []).append(sums[0] / sums[1])

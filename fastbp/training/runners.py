@@ -7,6 +7,8 @@ data-parallel one (``training.distributed``):
   at learning rate ``lr``; the mean (weighted) loss, plus the L2 penalty.
 - ``agree(going) -> bool``: whether training goes on, decided alike by every
   process taking part.
+- ``check(error)``: raise ``error`` (an exception, or None for none) on every
+  process if any process has one, before the next collective.
 - ``total(sums) -> sums``: a vector of sums (validation scores) over every
   process's rows.
 - ``rank``: 0 for the process that reports.
@@ -62,6 +64,11 @@ class LocalRunner:
     @staticmethod
     def agree(going: bool) -> bool:
         return going
+
+    @staticmethod
+    def check(error: BaseException | None) -> None:
+        if error is not None:
+            raise error
 
     @staticmethod
     def total(sums: np.ndarray) -> np.ndarray:
