@@ -156,6 +156,12 @@ class ChainedCache(FunctionCache):
             cache_file.save(key, self._impl.reduce(data))
         except OSError as exc:  # a full disk, a folder made read-only since: the code still runs
             log.warning("fastbp: could not save compiled code in %s: %s", path, exc)
+        except Exception as exc:  # noqa: BLE001 - an unreadable index (empty, truncated, garbage): start it afresh
+            _rebuilt_index(cache_file._index_path, exc)
+            try:
+                cache_file.save(key, self._impl.reduce(data))
+            except Exception as again:  # noqa: BLE001 - the code still runs; only its saving failed
+                log.warning("fastbp: could not save compiled code in %s: %s", path, again)
 
     def holds(self, dtype: str) -> bool:
         """Whether a folder holds code for arrays of ``dtype`` that this process
@@ -170,6 +176,17 @@ class ChainedCache(FunctionCache):
             if any(dtype in str(key[0]) and key[1] == _magic_tuple() and key[2][0] == code_hash for key in index):
                 return True
         return False
+
+
+def _rebuilt_index(index_path: str, why: BaseException) -> None:
+    """Remove an index file Numba cannot read (its entries are then compiled
+    and saved again), with one warning per file."""
+    try:
+        os.unlink(index_path)
+    except OSError:
+        pass
+    log.warning("fastbp: the compiled-code cache index %s was unreadable (%s: %s) and is rebuilt: the kernels "
+                "it listed compile once more", index_path, type(why).__name__, why)
 
 
 @functools.lru_cache(maxsize=None)

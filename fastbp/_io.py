@@ -260,11 +260,17 @@ def _read_npy(zf, info, shape, dtype, name) -> np.ndarray:
             shape = got_shape
         elif got_shape != tuple(shape):
             raise _Invalid(f"array {name} has shape {got_shape}, the metadata's sizes need {tuple(shape)}")
-        nbytes = math.prod(shape) * dtype.itemsize
-        data = f.read(nbytes)
-        if len(data) != nbytes:
-            raise _Invalid(f"array {name} is truncated ({len(data)} of {nbytes} bytes)")
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+        # Read into the array itself, a chunk at a time: the declared size once
+        # in memory (a read of the whole entry, then a copy, held three times it).
+        arr = np.empty(math.prod(shape), dtype=dtype)
+        view = memoryview(arr.view(np.uint8))
+        got = 0
+        while got < view.nbytes:
+            n = f.readinto(view[got:got + (1 << 24)])
+            if not n:
+                raise _Invalid(f"array {name} is truncated ({got} of {view.nbytes} bytes)")
+            got += n
+    return arr.reshape(shape, order="F" if fortran else "C")
 
 
 def _json_depth_ok(text: str) -> bool:

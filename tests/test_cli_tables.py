@@ -162,3 +162,42 @@ def test_help_texts():
     bench = out("bench", "--help")
     assert "S: 64-32-10, batch 16" in bench and "Peers by default: fastbp, reference" in bench
     assert "confusion matrix" in out("evaluate", "--help")
+
+
+def test_labels_come_back_as_the_file_spells_them(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = ["007", "12345678901", "42"]
+    rows = [[f"{x:.4f}", f"{x * 2:.4f}", labels[int(x > 0.5) + int(x > -0.5)]] for x in rng.normal(size=300)]
+    write(str(tmp_path / "t.csv"), ["a", "b", "y"], rows)
+    model = str(tmp_path / "m.npz")
+    code, out = _run("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--quiet", "--out", model,
+                     capsys=capsys)
+    assert code == 0 and "classification (3 classes" in out.out, out.err
+    code, out = _run("predict", model, "--data", str(tmp_path / "t.csv"), capsys=capsys)
+    assert code == 0
+    assert set(out.out.splitlines()[1:]) <= set(labels) and "007" in out.out.splitlines()[1:]
+    code, out = _run("predict", model, "--data", str(tmp_path / "t.csv"), "--proba", capsys=capsys)
+    assert out.out.splitlines()[0] == ",".join(sorted(labels))
+    code, out = _run("evaluate", model, "--data", str(tmp_path / "t.csv"), capsys=capsys)
+    assert code == 0 and float(out.out.split("accuracy")[1].split()[0]) > 0.8
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("classes", ["a", "b"], "classes are malformed"),
+    ("classes", [{"x": 1}, None, 3], "classes are malformed"),
+    ("features", "a,b", "features are malformed"),
+    ("features", ["a", "a"], "features are malformed"),
+    ("target_scaling", {"mean": [0.0], "scale": [1e308]}, "target scaling turns predictions infinite"),
+])
+def test_the_model_files_metadata_is_checked_on_load(tmp_path, capsys, field, value, words):
+    import fastbp
+    from fastbp import _io
+
+    output = "identity" if field == "target_scaling" else "softmax"
+    net = fastbp.Network([2, 3, 1 if output == "identity" else 3], output=output, seed=0)
+    extra = {"features": ["a", "b"], field: value}
+    net.save(tmp_path / "m.npz", metadata=extra)
+    write(str(tmp_path / "rows.csv"), ["a", "b"], [["1", "2"], ["3", "4"]])
+    code, out = _run("predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "rows.csv"), capsys=capsys)
+    assert code == 2 and words in out.err, out.err
+    assert _io.read_model(tmp_path / "m.npz")  # the file itself is valid: its extra fields are the command's

@@ -225,3 +225,24 @@ def test_an_ordinary_run_leaves_the_installed_package_as_installed(tmp_path):
     assert any(e.startswith("forward.forward") for e in _entries(package_cache))
     again = json.loads(_run(FORWARD, _env(site, str(home))).stdout)
     assert again["misses"] == 0 and again["hits"] >= 1  # loaded from the package's folder
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage\x00\x01"], ids=["empty", "garbage"])
+def test_a_corrupt_cache_index_is_rebuilt_not_a_crash(tmp_path, content):
+    site = copy_package(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(site, str(home))
+    first = _run(FORWARD, env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    indexes = [os.path.join(d, f) for d, _, files in os.walk(home) for f in files if f.endswith(".nbi")]
+    assert indexes
+    for index in indexes:
+        with open(index, "wb") as f:
+            f.write(content)
+    proc = _run(FORWARD, env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["sum"] == json.loads(first.stdout)["sum"]
+    assert "unreadable" in proc.stderr and "rebuilt" in proc.stderr
+    again = json.loads(_run(FORWARD, env).stdout)  # the rebuilt cache serves the next process
+    assert again["misses"] == 0 and again["hits"] >= 1

@@ -217,3 +217,28 @@ def test_weights_are_checked_as_the_network_holds_them(weight):
     with pytest.raises(ValueError, match="float32 cannot hold"):
         net.fit(X, y, epochs=1, sample_weight=np.full(20, weight))
     np.testing.assert_array_equal(net.weights[0], before)
+
+
+def test_an_interrupted_epoch_leaves_parameters_and_optimizer_together(monkeypatch):
+    """Ctrl-C arrives when a compiled epoch returns: the parameters and the
+    optimizer's state and step count go back to the last finished epoch."""
+    from fastbp.training import runners
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), rng.integers(0, 2, 64)
+    net = fastbp.Network([3, 4, 2], seed=0)
+    opt = fastbp.optimizers.Adam()
+    net.fit(X, y, epochs=2, batch_size=16, optimizer=opt, lr=0.01)
+    params, state, steps = net._params.copy(), opt._state.copy(), opt.step_count
+    real = runners.LocalRunner.run
+
+    def interrupted(self, perm, lr):
+        real(self, perm, lr)  # the epoch ran: parameters and state moved
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runners.LocalRunner, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=3, batch_size=16, optimizer=opt, lr=0.01)
+    np.testing.assert_array_equal(net._params, params)
+    np.testing.assert_array_equal(opt._state, state)
+    assert opt.step_count == steps

@@ -7,7 +7,6 @@ import resource
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import fastbp

@@ -29,6 +29,7 @@ class Table:
     source: str  # for messages: the path, or what the default data is
     features: list[str] | None = None  # the CSV's names of X's columns
     text: dict[int, np.ndarray] | None = None  # column of X -> its cells, stripped ("" where empty)
+    y_text: np.ndarray | None = None  # a CSV target's cells as read (labels come back as they were)
 
 
 def load_data(path: str | None, target: str | None = None, *, need_y: bool = True,
@@ -138,7 +139,8 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None, t
     X, as_text = _numbers(path, rows, lines, cols, names, as_text, text is True, missing)
     y = None if t is None else _target(path, rows, lines, t, header[t])
     cells = {k: np.array([row[cols[k]].strip() for row in rows], dtype=np.str_) for k in sorted(as_text)}
-    return Table(X, y, path, names, cells or None)
+    y_text = None if t is None else np.array([row[t].strip() for row in rows], dtype=np.str_)
+    return Table(X, y, path, names, cells or None, y_text)
 
 
 def _cell_error(path, line, name, cell, text_ok: bool = False) -> UsageError:

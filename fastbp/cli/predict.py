@@ -44,8 +44,9 @@ def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool
     encoded and empty cells imputed as learned on its training rows,
     standardised. Returns ``(X, table)``; ``table.y`` the target with ``need_y``."""
     features = info.get("features")
-    if not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
-        features = None
+    if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)
+                                     and len(set(features)) == len(features)):
+        raise UsageError("the model file's features are malformed: a list of distinct column names expected")
     csv_input = not path.lower().endswith(".npz")
     encoder = None
     if "encoding" in info:
@@ -77,11 +78,17 @@ def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool
 
 
 def labels_of(net, info: dict):
-    """The class labels the model file keeps, or None."""
-    classes = info.get("classes")
-    if isinstance(classes, list) and net.output == "softmax" and len(classes) == net.sizes[-1]:
-        return np.asarray(classes)
-    return None
+    """The class labels the model file keeps, or None; a UsageError naming the
+    field when they do not fit the model (a list of numbers or strings, one per class)."""
+    if "classes" not in info:
+        return None
+    classes = info["classes"]
+    if not (isinstance(classes, list) and net.output == "softmax" and len(classes) == net.sizes[-1]
+            and all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes)
+            and len({type(c) is str for c in classes}) == 1):
+        raise UsageError(f"the model file's classes are malformed: a list of {net.sizes[-1]} labels (all numbers "
+                         "or all strings) expected for its softmax output")
+    return np.asarray(classes)
 
 
 def cmd_predict(args) -> int:
@@ -106,6 +113,9 @@ def cmd_predict(args) -> int:
     else:
         if target_scaling is not None:
             pred = target_scaling.invert(pred)
+            if not np.isfinite(pred).all():
+                raise UsageError(f"{args.model}: the model file's target scaling turns predictions infinite: "
+                                 "the file is damaged")
         if classes is not None:
             pred = classes[pred]
         pred = pred.reshape(len(pred), -1)
@@ -141,7 +151,7 @@ def cmd_evaluate(args) -> int:
     if target is None and not args.data.lower().endswith(".npz"):
         raise UsageError(f"{args.model} does not name its target column: give --target COLUMN")
     X, table = prepared_inputs(net, info, args.data, target, need_y=True)
-    y = table.y
+    y = table.y_text if table.y_text is not None else table.y
     print(f"data: {args.data}: {len(X)} samples")
     if net.output == "identity":
         pred = net.predict(X)[:, 0]
@@ -150,6 +160,7 @@ def cmd_evaluate(args) -> int:
                 pred = Standardizer.from_json(info["target_scaling"], 1, "target scaling").invert(pred)
             except ValueError as exc:
                 raise UsageError(f"{args.model}: {exc}") from None
+        y = table.y
         if y.dtype.kind not in "iuf":
             raise UsageError(f"{args.data}: the target of a regression model must be numbers, it holds text")
         y = y.astype(np.float64)
@@ -165,10 +176,12 @@ def cmd_evaluate(args) -> int:
     from .._labels import to_indices
 
     try:
-        truth = to_indices(y.astype(classes.dtype) if y.dtype.kind in "iuf" and classes.dtype.kind in "iuf" else y,
-                           classes, "the target")
+        truth = to_indices(y, classes, "the target")
     except ValueError as exc:
-        raise UsageError(f"{args.data}: {exc}") from None
+        try:  # "7.0" in the file for the label "7": the same number
+            truth = to_indices(y.astype(np.float64), classes.astype(np.float64), "the target")
+        except ValueError:
+            raise UsageError(f"{args.data}: {exc}") from None
     P = net.predict_proba(X)
     pred = P.argmax(axis=1)
     tiny = np.finfo(P.dtype).tiny

@@ -37,7 +37,8 @@ class Standardizer:
         return (np.asarray(values, dtype=np.float64) - self.mean) / self.scale
 
     def invert(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=np.float64) * self.scale + self.mean
+        with np.errstate(over="ignore", invalid="ignore"):  # a damaged scale: the caller checks the result
+            return np.asarray(values, dtype=np.float64) * self.scale + self.mean
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}

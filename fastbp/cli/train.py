@@ -91,7 +91,9 @@ class _Prepared:
         self.X = X
         self.target_scaling = None
         if self.task == "classification":
-            self.classes, self.targets = np.unique(y, return_inverse=True)
+            # The labels as the file spells them ("007", "12345678901"), not as numbers read from them.
+            labels = table.y_text if table.y_text is not None else y
+            self.classes, self.targets = np.unique(labels, return_inverse=True)
             if len(self.classes) < 2:
                 raise UsageError(f"{table.source}: classification needs at least 2 classes in the target, "
                                  f"it holds only {self.classes[0]!r}")

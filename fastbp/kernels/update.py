@@ -31,7 +31,7 @@ from .._codes import (
     SGD_MOMENTUM,
     SGD_NESTEROV,
 )
-from .._jit import jit, jit_inline
+from .._jit import jit
 
 
 @jit
@@ -105,7 +105,7 @@ def adam_update(W, b, dW, db, mW, mb, vW, vb, lr, beta_1, beta_2, epsilon, step,
     return _adam_pass(W, b, dW, db, mW, mb, vW, vb, vW, vb, rate, t(1.0), t(1.0), beta_1, beta_2, epsilon, l2, False)
 
 
-@jit_inline
+@jit
 def _adam_pass(W, b, dW, db, mW, mb, vW, vb, sW, sb, rate, inv_root, shrink, beta_1, beta_2, epsilon, l2, ams):
     """The Adam family's pass over one layer, in place; returns ``sum(W**2)`` before it.
 

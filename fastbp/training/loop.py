@@ -148,7 +148,11 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
             perm = net._rng.permutation(n) if shuffle else np.arange(n)
             restore = _snapshot(net, plan.optimizer)
             epoch_lr = agreed(runner, lambda: rate_of(epoch))
-            loss = runner.run(perm.astype(np.int64, copy=False), epoch_lr)
+            try:
+                loss = runner.run(perm.astype(np.int64, copy=False), epoch_lr)
+            except KeyboardInterrupt:  # parameters and optimizer state back to the last finished epoch, together
+                restore()
+                raise
             if not _end_epoch(net, loss, epoch, epoch_lr, restore, history, settings.on_divergence):
                 break  # the same on every rank: the loss and the parameters are every rank's
             if data.validation is not None:
