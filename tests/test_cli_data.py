@@ -170,3 +170,30 @@ def test_semicolons_a_bom_and_a_near_miss_target_name(tmp_path):
     out = run("train", "--data", str(path), "--target", "Label", "--quiet", "--epochs", "2")
     assert out.returncode == 0, out.stderr
     assert "2 features" in out.stdout and "2 classes" in out.stdout
+
+
+@pytest.mark.parametrize("content,cap,words", [
+    ("a,b,y\n1," + "x" * 5000 + ",0\n1,2,0\n", ("MAX_CELL_CHARS", 1000), "field larger than field limit (1000)"),
+    ("a,b,y\n" + "1" * 5000 + "\n", ("MAX_LINE_CHARS", 1000), "line 2: longer than 1000 characters"),
+    (",".join(f"c{i}" for i in range(50)) + "\n", ("MAX_COLUMNS", 40), "names 50 columns, more than the 40"),
+], ids=["cell", "line", "columns"])
+def test_a_csv_beyond_the_readers_caps_is_refused_before_it_is_read(tmp_path, monkeypatch, content, cap, words):
+    import re
+
+    from fastbp.cli import data, main
+
+    monkeypatch.setattr(data, *cap)
+    path = tmp_path / "big.csv"
+    path.write_text(content)
+    with pytest.raises(data.UsageError, match=re.escape(words)):
+        data.read_csv(str(path), "y")
+    assert main(["train", "--data", str(path), "--target", "y"]) == 2
+
+
+def test_an_endless_file_is_refused_not_read_whole():
+    from fastbp.cli import data
+
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    with pytest.raises(data.UsageError, match="longer than"):
+        data.read_csv("/dev/zero", "y")

@@ -72,22 +72,51 @@ def _delimiter(first_line: str) -> str:
     return ","
 
 
+#: Caps that refuse a hostile or mistaken file before its memory is spent: a
+#: line's characters, a cell's, and the columns of the header.
+MAX_LINE_CHARS = 16 << 20
+MAX_CELL_CHARS = 1 << 20
+MAX_COLUMNS = 100_000
+
+
+def _lines(f, path: str):
+    """The file's lines, each read with a cap on its length (a file of one
+    endless line, such as /dev/zero, is refused, not read whole)."""
+    number = 0
+    while True:
+        line = f.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise UsageError(f"{path} line {number}: longer than {MAX_LINE_CHARS} characters: not a CSV table "
+                             "this command reads")
+        yield line
+
+
 def _records(path: str) -> tuple[list[list[str]], list[int]]:
     """The non-blank records of a CSV file and the line each starts on (1-based)."""
+    limit = csv.field_size_limit()
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            delimiter = _delimiter(f.readline())
+            delimiter = _delimiter(next(_lines(f, path), ""))
             f.seek(0)
-            reader = csv.reader(f, delimiter=delimiter)
+            csv.field_size_limit(MAX_CELL_CHARS)
+            reader = csv.reader(_lines(f, path), delimiter=delimiter)
             records, lines, end = [], [], 0
             try:
                 for record in reader:
                     start, end = end + 1, reader.line_num
+                    if not records and len(record) > MAX_COLUMNS:
+                        raise UsageError(f"{path} line {start}: the header names {len(record)} columns, more than "
+                                         f"the {MAX_COLUMNS} this command reads")
                     if any(cell.strip() for cell in record):
                         records.append(record)
                         lines.append(start)
             except csv.Error as exc:
                 raise UsageError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+            finally:
+                csv.field_size_limit(limit)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -130,28 +130,38 @@ def _activate(Z, act, A):
 
 @jit
 def _softmax_columns(Z, A):
-    """``A <- softmax(Z)`` over each column of ``(n, B)`` blocks (n, the
-    classes, is small next to B). The column's maximum is subtracted first so
-    that exp cannot overflow; the exps run as one pass over the whole block
-    (a vector loop), the strided maximum and sum are plain scalar loops."""
+    """``A <- softmax(Z)`` over each column of ``(n, B)`` blocks. The column's
+    maximum is subtracted first so that exp cannot overflow. Every pass runs
+    along rows, the contiguous direction, keeping one running maximum and sum
+    per column: a pass down each column read memory B apart, one cache line
+    per element, and made wide outputs (thousands of classes) several times
+    slower. Each column's maximum and sum are taken in the order of its rows,
+    as down the column."""
     n, B = Z.shape
-    for i in range(B):
-        m = Z[0, i]
-        for o in range(1, n):
-            m = max(m, Z[o, i])
-        for o in range(n):
-            A[o, i] = Z[o, i] - m
+    m = Z[0].copy()
+    for o in range(1, n):
+        row = Z[o]
+        for i in range(B):
+            m[i] = max(m[i], row[i])
+    for o in range(n):
+        zrow, arow = Z[o], A[o]
+        for i in range(B):
+            arow[i] = zrow[i] - m[i]
     flat = _flat(A)
     for k in range(flat.shape[0]):
         flat[k] = fast_exp(flat[k])
+    s = A[0].copy()
+    for o in range(1, n):
+        row = A[o]
+        for i in range(B):
+            s[i] += row[i]
     one = A.dtype.type(1.0)
     for i in range(B):
-        s = A.dtype.type(0.0)
-        for o in range(n):
-            s += A[o, i]
-        inv = one / s
-        for o in range(n):
-            A[o, i] *= inv
+        s[i] = one / s[i]
+    for o in range(n):
+        row = A[o]
+        for i in range(B):
+            row[i] *= s[i]
 
 
 @jit

@@ -95,12 +95,27 @@ def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
     ``columns``, into ``Xc`` (columns: the input the register tiles read);
     of Y into ``Yt`` (columns)."""
     B, n = Xb.shape
+    m = Yt.shape[0]
     for i in range(B):
         r = perm[start + i]
         for k in range(n):
             Xb[i, k] = X[r, k]
-        for k in range(Yt.shape[0]):
-            Yt[k, i] = Y[r, k]
+    # Y's rows into columns four at a time, as Xc below: wide targets (many
+    # classes) were one cache line per element written one at a time.
+    i = 0
+    while i + 4 <= B:
+        y0, y1, y2, y3 = Y[perm[start + i]], Y[perm[start + i + 1]], Y[perm[start + i + 2]], Y[perm[start + i + 3]]
+        for k in range(m):
+            c = Yt[k]
+            c[i] = y0[k]
+            c[i + 1] = y1[k]
+            c[i + 2] = y2[k]
+            c[i + 3] = y3[k]
+        i += 4
+    for r in range(i, B):
+        y = Y[perm[start + r]]
+        for k in range(m):
+            Yt[k, r] = y[k]
     if not columns:
         return
     # Transposed from the gathered rows, four at a time: four neighbouring

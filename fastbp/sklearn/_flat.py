@@ -83,7 +83,11 @@ class FullBatch:
 
         name = "binary_log_loss" if est.loss == "log_loss" and est.out_activation_ == "logistic" else est.loss
         self.sk_loss = LOSS_FUNCTIONS[name]
-        self.out = np.empty_like(self.Y)
+        # Outputs and targets as columns (n_out, n): the outputs are copied from
+        # batch_gradient's columns block row by row; scikit-learn's loss reads
+        # both through .T views (its sums and means do not care about order).
+        self.out_cols = np.empty((self.Y.shape[1], self.Y.shape[0]), dtype=self.dtype)
+        self.Y_cols = np.ascontiguousarray(self.Y.T)
         P = _layout.n_params(self.units)
         self.params = np.empty(P, dtype=self.dtype)
         self.grad = np.empty(P, dtype=self.dtype)
@@ -118,9 +122,9 @@ class FullBatch:
                            self.grad[:0])
             self.total += self.grad
             # The outputs batch_gradient computed, left in its workspace: no second forward pass.
-            self.out[rows[0]:rows[-1] + 1] = _layout.output_block(self.work, self.units, rows.shape[0]).T
+            self.out_cols[:, rows[0]:rows[-1] + 1] = _layout.output_block(self.work, self.units, rows.shape[0])
         weights = self.params[self.is_weight].astype(np.float64)
-        loss = self.sk_loss(self.Y, self.out) + 0.5 * alpha * float(weights @ weights) / n
+        loss = self.sk_loss(self.Y_cols.T, self.out_cols.T) + 0.5 * alpha * float(weights @ weights) / n
         self.total[self.is_weight] += alpha * weights
         self.total /= n
         out = np.empty(packed.shape[0], dtype=np.float64)

@@ -123,6 +123,12 @@ class EarlyStopping:
             self.params[...] = self.best_params
 
 
+#: Weights count only relative to each other (each step is their weighted
+#: mean); when the largest is outside this range, all are divided by it, so
+#: that 1e308 or 1e-320 train as 1 does instead of overflowing.
+EXTREME_WEIGHTS = (1e-30, 1e30)
+
+
 def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) -> np.ndarray | None:
     """Each row's weight in the loss and gradient (``sample_weight`` times its
     class's ``class_weight``), or None when both are None.
@@ -171,11 +177,10 @@ def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) 
         w *= per_class[classes]
     if not w.any():
         raise ValueError("sample_weight and class_weight give every sample weight 0: nothing to learn from")
-    cast = w.astype(dtype)
-    if not cast.any() or (np.isinf(cast).any()):  # checked as the kernels will see them
-        raise ValueError(f"sample_weight and class_weight give weights (from {w[w > 0].min():.3g} to {w.max():.3g}) "
-                         f"that {np.dtype(dtype).name} cannot hold: they are relative, so scale them nearer 1")
-    return cast
+    top = w.max()
+    if not EXTREME_WEIGHTS[0] <= top <= EXTREME_WEIGHTS[1]:  # relative: only their ratios count
+        w = w / top
+    return w.astype(dtype)  # the largest is at least 1e-30: a normal number in float32 too
 
 
 @dataclass
