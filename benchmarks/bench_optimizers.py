@@ -96,3 +96,37 @@ class Lbfgs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.Est(hidden_layer_sizes=(100,), solver="lbfgs", max_iter=100, random_state=0).fit(self.X, self.y)
+
+
+class LbfgsWideOutput:
+    """Seconds for ``fit(solver='lbfgs')`` with 2,000 classes (15 iterations):
+    a softmax over wide outputs, where column-wise passes once made fastbp
+    several times slower than scikit-learn (issue 27)."""
+
+    params = (["fastbp", "sklearn"],)
+    param_names = ["impl"]
+    number = 1
+    repeat = (1, 3, 30.0)
+    timeout = 300
+
+    def setup(self, impl):
+        if impl == "fastbp":
+            from fastbp.sklearn import MLPClassifier
+
+            fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+            fastbp.set_tier("wait")
+        else:
+            from sklearn.neural_network import MLPClassifier
+        self.Est = MLPClassifier
+        rng = np.random.default_rng(0)
+        self.X = rng.standard_normal((8_000, 20))
+        self.y = rng.integers(0, 2_000, 8_000)
+        with warnings.catch_warnings():  # compile, or load, outside the timing
+            warnings.simplefilter("ignore")
+            self.Est(hidden_layer_sizes=(50,), solver="lbfgs", max_iter=1, random_state=0).fit(self.X[:100],
+                                                                                              self.y[:100] % 3)
+
+    def time_fit(self, impl):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.Est(hidden_layer_sizes=(50,), solver="lbfgs", max_iter=15, random_state=0).fit(self.X, self.y)

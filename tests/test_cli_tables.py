@@ -201,3 +201,12 @@ def test_the_model_files_metadata_is_checked_on_load(tmp_path, capsys, field, va
     code, out = _run("predict", str(tmp_path / "m.npz"), "--data", str(tmp_path / "rows.csv"), capsys=capsys)
     assert code == 2 and words in out.err, out.err
     assert _io.read_model(tmp_path / "m.npz")  # the file itself is valid: its extra fields are the command's
+
+
+def test_patience_without_validation_rows_says_so(tmp_path, capsys):
+    """A validation split that rounds to no rows: a warning, every epoch trained, no NaN score kept."""
+    write(str(tmp_path / "tiny.csv"), ["a", "y"], [[str(i), str(i % 2)] for i in range(6)])
+    code, out = _run("train", "--data", str(tmp_path / "tiny.csv"), "--target", "y", "--patience", "3", "--quiet",
+                     "--epochs", "5", capsys=capsys)
+    assert code == 0 and "--patience 3 watches validation rows" in out.err
+    assert "early stop" not in out.out and "nan" not in out.out.lower()

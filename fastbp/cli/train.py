@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validation import as_features
 from ..losses import LOSSES
-from .checks import UsageError
+from .checks import UsageError, warn
 from .data import Table, load_data
 from ..training.progress import Progress
 from .encoding import Encoder
@@ -202,6 +202,9 @@ def cmd_train(args) -> int:
     X_fit, y_fit = X[mine], data.y[mine]  # gathered once
     # Every rank scores the same validation rows: fit's values over all ranks are theirs.
     validation = (X[data.val_idx], data.y[data.val_idx]) if len(data.val_idx) else None
+    if validation is None and args.patience and rank == 0:
+        warn(f"--patience {args.patience} watches validation rows, and --validation-split {args.validation_split} "
+             f"holds out none of the {len(data.fit_idx)} training rows: training every epoch")
     classification = data.task == "classification"
     shown = {"val": [], "history": {"loss": []}, "tick": time.perf_counter()}
 
