@@ -4,7 +4,7 @@ and the per-batch workspace (``_layout.workspace_size``). Nothing is
 allocated per batch: every block is a view made once per epoch."""
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ._activation import _keeps_z
 
 
@@ -95,41 +95,37 @@ def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
     ``columns``, into ``Xc`` (columns: the input the register tiles read);
     of Y into ``Yt`` (columns)."""
     B, n = Xb.shape
-    m = Yt.shape[0]
     for i in range(B):
         r = perm[start + i]
         for k in range(n):
             Xb[i, k] = X[r, k]
-    # Y's rows into columns four at a time, as Xc below: wide targets (many
-    # classes) were one cache line per element written one at a time.
+    _rows_into_columns(Y, perm, start, False, Yt)
+    if columns:
+        _rows_into_columns(Xb, perm, start, True, Xc)
+
+
+@jit_inline
+def _rows_into_columns(src, perm, start, gathered, dst):
+    """``dst[:, b] <-`` row b of ``src`` (``gathered``), else its row
+    ``perm[start + b]``: four rows at a time, so that each column gets four
+    neighbouring stores instead of one store per cache line (wide targets,
+    thousands of classes, were several times slower one row at a time)."""
+    B, m = dst.shape[1], dst.shape[0]
     i = 0
     while i + 4 <= B:
-        y0, y1, y2, y3 = Y[perm[start + i]], Y[perm[start + i + 1]], Y[perm[start + i + 2]], Y[perm[start + i + 3]]
+        if gathered:
+            r0, r1, r2, r3 = src[i], src[i + 1], src[i + 2], src[i + 3]
+        else:
+            r0, r1, r2, r3 = src[perm[start + i]], src[perm[start + i + 1]], src[perm[start + i + 2]], \
+                src[perm[start + i + 3]]
         for k in range(m):
-            c = Yt[k]
-            c[i] = y0[k]
-            c[i + 1] = y1[k]
-            c[i + 2] = y2[k]
-            c[i + 3] = y3[k]
+            c = dst[k]
+            c[i] = r0[k]
+            c[i + 1] = r1[k]
+            c[i + 2] = r2[k]
+            c[i + 3] = r3[k]
         i += 4
-    for r in range(i, B):
-        y = Y[perm[start + r]]
+    for b in range(i, B):
+        row = src[b] if gathered else src[perm[start + b]]
         for k in range(m):
-            Yt[k, r] = y[k]
-    if not columns:
-        return
-    # Transposed from the gathered rows, four at a time: four neighbouring
-    # stores per column instead of one store per cache line.
-    i = 0
-    while i + 4 <= B:
-        x0, x1, x2, x3 = Xb[i], Xb[i + 1], Xb[i + 2], Xb[i + 3]
-        for k in range(n):
-            c = Xc[k]
-            c[i] = x0[k]
-            c[i + 1] = x1[k]
-            c[i + 2] = x2[k]
-            c[i + 3] = x3[k]
-        i += 4
-    for r in range(i, B):
-        for k in range(n):
-            Xc[k, r] = Xb[r, k]
+            dst[k, b] = row[k]
