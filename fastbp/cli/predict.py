@@ -82,13 +82,15 @@ def labels_of(net, info: dict):
     field when they do not fit the model (a list of numbers or strings, one per class)."""
     if "classes" not in info:
         return None
+    from .._labels import check_classes
+
     classes = info["classes"]
-    if not (isinstance(classes, list) and net.output == "softmax" and len(classes) == net.sizes[-1]
-            and all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes)
-            and len({type(c) is str for c in classes}) == 1):
-        raise UsageError(f"the model file's classes are malformed: a list of {net.sizes[-1]} labels (all numbers "
-                         "or all strings) expected for its softmax output")
-    return np.asarray(classes)
+    try:
+        if not isinstance(classes, list) or net.output != "softmax":
+            raise ValueError("a list for a softmax output expected")
+        return check_classes(classes, net.output, net.sizes[-1])  # Network.classes' own rule
+    except ValueError as exc:
+        raise UsageError(f"the model file's classes are malformed: {exc}") from None
 
 
 def cmd_predict(args) -> int:

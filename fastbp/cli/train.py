@@ -122,15 +122,16 @@ class _Prepared:
         return pred
 
     def score(self, net, idx) -> float:
-        """Accuracy, or R² (1 - residual / total sum of squares), on rows ``idx``; NaN if none."""
+        """Accuracy, or R² in the target's units (``fastbp._metrics``, as
+        ``Network.score`` and ``fastbp evaluate``), on rows ``idx``; NaN if none."""
+        from .. import _metrics
+
         if len(idx) == 0:
             return float("nan")
         pred = self.predictions(net, idx)
         if self.task == "classification":
-            return float(np.mean(pred == self.targets[idx]))
-        truth = self.targets[idx]
-        total = np.sum((truth - truth.mean()) ** 2)
-        return float(1 - np.sum((pred - truth) ** 2) / total) if total > 0 else float("nan")
+            return _metrics.accuracy(pred == self.targets[idx])
+        return _metrics.r2(self.targets[idx][:, None], pred[:, None])
 
 
 def _diverged_message(epoch: int, args) -> str:
