@@ -175,13 +175,37 @@ def _reference_choice() -> Choice:
     return Choice("reference", "reference", reference)
 
 
+#: The suffix of a tier key for sparse input (``variant``): its kernels are
+#: other specialisations of the same functions, compiled on first use.
+SPARSE = "-sparse"
+#: The top-level kernels that take X, and so compile once more for sparse input.
+TAKE_X = ("train_epoch", "train_epoch_optim", "forward", "batch_gradient")
+
+
+def variant(dtype, sparse: bool = False) -> str:
+    """The key a call's kernels are found under: the dtype's name, with
+    ``-sparse`` for sparse X (``float64-sparse``)."""
+    name = getattr(dtype, "name", str(dtype))
+    return name + SPARSE if sparse else name
+
+
+def signature_probe(kernel: str, key: str) -> str:
+    """Text that a compiled signature of ``kernel`` holds (as ``str`` of its
+    argument types) for the tier key ``key``: the dtype, or for sparse input
+    the start of the CSR tuple's type, where the kernel takes X."""
+    dtype = key.removesuffix(SPARSE)
+    if key.endswith(SPARSE) and kernel in TAKE_X:
+        return f"Tuple((Array({dtype}, 1, 'C'"
+    return dtype
+
+
 def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distributed: bool = False,
            say: Callable[[str], None] | None = None) -> Choice:
     """The tier of one call that runs ``kernels`` on arrays of ``dtype``.
 
     Parameters
     ----------
-    dtype : numpy dtype or str
+    dtype : numpy dtype or str, or a ``variant`` key (``float64-sparse``)
     kernels : names in ``fastbp.kernels`` the call runs.
     reference_estimate : the call's expected seconds on the reference (:func:`reference_seconds`).
     distributed : every rank must run the same tier: the kernels, unless the setting is 'reference'.
@@ -200,7 +224,7 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
     from . import _jit
     from . import kernels as compiled
 
-    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), dtype)]
+    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), signature_probe(k, dtype))]
     if not missing or getattr(_warming, "on", False):
         loaded = _missing_in_memory(compiled, kernels, dtype)
         if not loaded:
@@ -214,8 +238,9 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
     return Choice("compiled", "compiled", compiled)
 
 
-def _missing_in_memory(compiled, kernels, dtype) -> bool:
-    return any(not any(dtype in str(sig) for sig in getattr(compiled, k).signatures) for k in kernels)
+def _missing_in_memory(compiled, kernels, key) -> bool:
+    return any(not any(signature_probe(k, key) in str(sig) for sig in getattr(compiled, k).signatures)
+               for k in kernels)
 
 
 def announce(dtype: str, kernels: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._sparse import as_csr, is_sparse
 from .errors import InputTypeError
 
 
@@ -212,9 +213,8 @@ def _from_table(data, name: str):
 
 def _numeric_array(data, name: str) -> np.ndarray:
     if type(data).__module__.startswith("scipy.sparse"):
-        raise InputTypeError(f"{name} is a scipy.sparse {type(data).__name__}: fastbp.Network takes dense arrays "
-                             f"({name}.toarray() where it fits in memory; fastbp.sklearn's estimators take sparse "
-                             "input)")
+        raise InputTypeError(f"{name} is a scipy.sparse {type(data).__name__}: {name} must be dense "
+                             f"({name}.toarray()); only the input X may be sparse")
     if not isinstance(data, np.ndarray):
         table = _from_table(data, name)  # pandas: nullable dtypes, NA
         if table is not None:
@@ -280,8 +280,11 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains {kind} (first at index {where}); inputs must be finite")
 
 
-def as_features(X, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous ``(n_samples, n_features)`` array of ``dtype``."""
+def as_features(X, n_features: int, dtype: np.dtype, name: str = "X"):
+    """``X`` as a C-contiguous ``(n_samples, n_features)`` array of ``dtype``,
+    or, for SciPy sparse input, a checked CSR matrix (``_sparse.as_csr``)."""
+    if is_sparse(X):
+        return as_csr(X, n_features, dtype, name)
     arr = _numeric_array(X, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}); got shape {arr.shape}")

@@ -25,18 +25,25 @@ KERNELS = {
 DEFAULT = tuple(KERNELS)
 
 
-def _tiny(dtype):
+def _tiny(key):
+    from ._tiers import SPARSE
     from .network import Network
 
     rng = np.random.default_rng(0)
-    net = Network([3, 4, 2], activation="tanh", dtype=dtype, seed=0)
+    net = Network([3, 4, 2], activation="tanh", dtype=key.removesuffix(SPARSE), seed=0)
     X = rng.standard_normal((8, 3))
+    if key.endswith(SPARSE):
+        import scipy.sparse as sp
+
+        X = sp.csr_matrix(X)
     y = np.arange(8) % 2
     return net, X, y
 
 
 def run(name: str, dtype: str) -> None:
-    """Make the call that compiles kernel ``name`` (a key of :data:`KERNELS`) for ``dtype``."""
+    """Make the call that compiles kernel ``name`` (a key of :data:`KERNELS`)
+    for ``dtype``, a dtype's name or a sparse key (``float64-sparse``:
+    ``fastbp._tiers.variant``)."""
     net, X, y = _tiny(dtype)
     if name == "train_epoch":
         net.fit(X, y, epochs=1, batch_size=4)

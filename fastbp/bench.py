@@ -25,6 +25,14 @@ T is the default ``MLPClassifier()`` itself (adam, one hidden layer of 100,
 batch 200) on tabular data, 20 features and two classes: run it with
 ``--dtype float64``, the dtype scikit-learn trains in.
 
+X is the sparse configuration: a text-like table, 20,000 rows of 50,000
+columns with 0.5% nonzeros (TF-IDF-like values in [0, 1)), 20 classes, held
+as a CSR matrix; ``MLPClassifier(hidden_layer_sizes=(100,), solver='adam',
+batch_size=200)`` trains on it (run it with ``--dtype float64``). Its dense
+form would take 8 GB: neither peer makes one. Every configuration reports
+each peer's peak memory during an epoch (where Linux lets a process reset
+its peak: ``/proc/self/clear_refs``) beside its time.
+
 The distributed row (``--peers one_rank two_ranks``, best on config L) times
 ``fit(comm=...)``: two_ranks is 2 MPI ranks under mpiexec, 1 thread each, each
 holding half the rows and taking half of every global batch; one_rank is one
@@ -50,9 +58,12 @@ CONFIGS = {
     "E32": ([784, 256, 128, 10], 32, 20_000),  # E with batch_size=32
     "E64": ([784, 256, 128, 10], 64, 20_000),
     "T": ([20, 100, 2], 200, 20_000),
+    "X": ([50_000, 100, 20], 200, 20_000),
 }
 #: The configurations that time the scikit-learn estimators, with their solver.
-ESTIMATOR_CONFIGS = {"E": "sgd", "E32": "sgd", "E64": "sgd", "T": "adam"}
+ESTIMATOR_CONFIGS = {"E": "sgd", "E32": "sgd", "E64": "sgd", "T": "adam", "X": "adam"}
+#: The configurations whose X is a sparse CSR matrix, with its density.
+SPARSE_CONFIGS = {"X": 0.005}
 PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
@@ -68,6 +79,34 @@ def make_data(sizes, n, dtype, seed=0):
     Y = np.zeros((n, sizes[-1]), dtype=dtype)
     Y[np.arange(n), y] = 1
     return X, y, Y
+
+
+def make_sparse_data(sizes, n, density, dtype, seed=0):
+    """``make_data`` for a sparse table: a CSR matrix with ``density`` of its
+    entries nonzero (values in [0, 1), about the same count in each row, the
+    columns uniform), drawn row by row: no dense array, and no draw over all
+    ``n * sizes[0]`` positions (``scipy.sparse.random`` makes one of 8 bytes each)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    k = max(1, round(density * sizes[0]))
+    indices = np.sort(rng.integers(0, sizes[0], size=(n, k)), axis=1).astype(np.int32)
+    data = rng.random((n, k)).astype(dtype)
+    X = sp.csr_matrix((data.ravel(), indices.ravel(), np.arange(0, n * k + 1, k)), shape=(n, sizes[0]))
+    X.sum_duplicates()  # a column drawn twice in a row: one entry
+    y = rng.integers(0, sizes[-1], size=n)
+    Y = np.zeros((n, sizes[-1]), dtype=dtype)
+    Y[np.arange(n), y] = 1
+    return X, y, Y
+
+
+def data_for(config, dtype):
+    """The configuration's data, dense or sparse: ``(X, y, Y)``."""
+    sizes, _, n = CONFIGS[config]
+    if config in SPARSE_CONFIGS:
+        return make_sparse_data(sizes, n, SPARSE_CONFIGS[config], dtype)
+    return make_data(sizes, n, dtype)
 
 
 # -- peers: each returns a function that runs one epoch ------------------------
@@ -263,7 +302,7 @@ def worker(peer, config, dtype, threads):
 
     set_tier("wait")  # the compiled epochs are timed: the warm-up compiles, never runs on the reference
     sizes, batch, n = CONFIGS[config]
-    X, y, Y = make_data(sizes, n, dtype)
+    X, y, Y = data_for(config, dtype)
     extra = {"solver": ESTIMATOR_CONFIGS[config]} if peer in ESTIMATOR_PEERS else {}
     epoch = globals()[f"_peer_{peer}"](sizes, batch, X, y, Y, dtype, threads, **extra)
     comm = None
@@ -283,10 +322,37 @@ def worker(peer, config, dtype, threads):
             comm.Barrier()
         if not go:
             break
+        peak = _PeakMemory()
         t0 = time.perf_counter()
         epoch()
+        seconds = time.perf_counter() - t0
         if rank == 0:
-            print(f"{time.perf_counter() - t0:.6f}", flush=True)
+            print(f"{seconds:.6f} {peak.megabytes():.1f}", flush=True)
+
+
+class _PeakMemory:
+    """This process's peak resident memory from now on, in MB: Linux's VmHWM
+    after resetting it (``/proc/self/clear_refs``); elsewhere, or where the
+    reset is refused, the peak over the process's life (``ru_maxrss``)."""
+
+    def __init__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def megabytes(self) -> float:
+        if self.reset:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def _numpy_blas() -> str:
@@ -359,9 +425,10 @@ def _available(peer):
     return importlib.util.find_spec(mod) is not None
 
 
-def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout, blas=None):
+def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=sys.stdout, blas=None, memory=None):
     """Run the peers side by side; return ``{peer: [seconds per epoch, ...]}``
-    (and fill ``blas``, if given, with what runs each peer's matrix products).
+    (and fill ``blas``, if given, with what runs each peer's matrix products,
+    and ``memory`` with each peer's largest peak resident MB during an epoch).
 
     ``settle`` seconds pass between two timed epochs: BLAS and OpenMP pools
     spin-wait for a while after their last task (OpenBLAS for ~0.1 s, OpenMP
@@ -400,34 +467,43 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
         if line != "ready":
             print(f"  note: {peer} failed to start (exit {p.wait()}); skipped", file=out)
             del procs[peer]
+    memory = {} if memory is None else memory
     for _ in range(rounds):
         for peer, p in procs.items():
             time.sleep(settle)
             p.stdin.write("run\n")
             p.stdin.flush()
-            times.setdefault(peer, []).append(float(p.stdout.readline()))
+            seconds, megabytes = p.stdout.readline().split()
+            times.setdefault(peer, []).append(float(seconds))
+            memory[peer] = max(memory.get(peer, 0.0), float(megabytes))
     for p in procs.values():
         p.stdin.close()
         p.wait()
     return times
 
 
-def report(config, times, dtype, threads, out=sys.stdout, blas=None, rate=None):
-    """Print the medians and ratios; ``rate`` (FLOP/s of the provider's best
-    GEMM) adds the ``limit`` row: the epoch's FLOPs at that rate."""
+def report(config, times, dtype, threads, out=sys.stdout, blas=None, rate=None, memory=None):
+    """Print the medians and ratios, and each peer's peak memory (``memory``,
+    MB); ``rate`` (FLOP/s of the provider's best GEMM) adds the ``limit``
+    row: the epoch's FLOPs at that rate (dense configurations only)."""
     sizes, batch, n = CONFIGS[config]
     med = {peer: statistics.median(ts) for peer, ts in times.items()}
     rounds = len(next(iter(times.values()))) if times else 0
-    if rate:
+    sparse = config in SPARSE_CONFIGS
+    if rate and not sparse:
         med["limit"] = epoch_flops(sizes, n) / rate
-    print(f"config {config}: {'-'.join(map(str, sizes))}, batch {batch}, {n} samples, {dtype}, "
-          f"{threads} threads; seconds per epoch (median of {rounds} rounds)", file=out)
+    kind = f", sparse CSR ({100 * SPARSE_CONFIGS[config]:g}% nonzero)" if sparse else ""
+    print(f"config {config}: {'-'.join(map(str, sizes))}{kind}, batch {batch}, {n} samples, {dtype}, "
+          f"{threads} threads; seconds per epoch (median of {rounds} rounds), peak memory during an epoch",
+          file=out)
     ours = next((p for p in ("fastbp", "estimator", "one_rank") if p in med), None)
     base = med.get(ours)
+    memory = memory or {}
     for peer in sorted(med, key=med.get):
         ratio = f"{ours}/{peer} = {base / med[peer]:.3f}" if base and peer != ours else ""
-        print(f"  {peer:<10} {med[peer]:9.4f} s   {ratio}", file=out)
-    if rate:
+        mb = f"{memory[peer]:8.0f} MB" if peer in memory else " " * 11
+        print(f"  {peer:<17} {med[peer]:9.4f} s {mb}   {ratio}", file=out)
+    if "limit" in med:
         print(f"  limit: the epoch's {epoch_flops(sizes, n) / 1e9:.2f} GFLOP at the best {rate / 1e9:.0f} GFLOP/s "
               f"of a 2048^3 GEMM through fastbp's provider", file=out)
     for peer, line in (blas or {}).items():
@@ -503,9 +579,9 @@ def main(argv=None):
     results = {}
     for config in args.config:
         peers = args.peers or (ESTIMATOR_PEERS if config in ESTIMATOR_CONFIGS else PEERS)
-        blas = {}
-        times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle, blas=blas)
-        results[config] = report(config, times, args.dtype, args.threads, blas=blas, rate=rate)
+        blas, memory = {}, {}
+        times = compare(config, peers, args.rounds, args.dtype, args.threads, args.settle, blas=blas, memory=memory)
+        results[config] = report(config, times, args.dtype, args.threads, blas=blas, rate=rate, memory=memory)
         sys.stdout.flush()
     if args.json:
         from ._io import write_file

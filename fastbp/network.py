@@ -28,6 +28,7 @@ from ._validation import (
     check_learning_rate,
     check_seed,
 )
+from ._sparse import is_sparse, kernel_input
 from .errors import TrainingDivergedError
 
 __all__ = ["Network", "BaseNetwork", "TrainingDivergedError"]
@@ -45,6 +46,10 @@ def _serialised(method):
             return method(self, *args, **kwargs)
 
     return locked
+
+
+#: ``seed`` for a network whose parameters are about to be overwritten (``load``): none drawn.
+_NO_DRAW = object()
 
 
 def _init_bound(n_in: int, n_out: int, activation: str) -> float:
@@ -90,6 +95,8 @@ class BaseNetwork:
     ) -> None:
         sizes, loss = check_config(sizes, activation, output, loss)
         self._lock = threading.RLock()
+        draw = seed is not _NO_DRAW
+        seed = None if not draw else seed
         self._sizes = tuple(sizes)
         self._activation = activation
         self._output = output
@@ -105,6 +112,8 @@ class BaseNetwork:
         self._classes = None
         self._params = np.empty(_layout.n_params(sizes), dtype=self._dtype)
         self._weights, self._biases = _layout.param_views(self._params, sizes)
+        if not draw:  # ``load``: the file's parameters replace them at once
+            return
         for W, b in zip(self._weights, self._biases):
             n_out, n_in = W.shape
             bound = _init_bound(n_in, n_out, activation)
@@ -131,7 +140,7 @@ class BaseNetwork:
 
     @contextlib.contextmanager
     def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
-              verbose: bool = False):
+              verbose: bool = False, sparse: bool = False):
         """One public call's backend: here always this class's own (the reference
         has one tier); ``fastbp.Network`` chooses per call (``fastbp._tiers``).
         Yields a ``_tiers.Choice``."""
@@ -234,11 +243,23 @@ class BaseNetwork:
         return X, Y
 
     # -- passes ----------------------------------------------------------------
+    def _kernel_params(self, X) -> np.ndarray:
+        """The parameters as the kernels read them for ``X``: the buffer itself
+        for dense rows; for sparse rows a copy whose first block is stored
+        input-major (``_layout.input_major``; ``self`` is never rearranged
+        outside ``fit``, where another thread may be reading it)."""
+        if not is_sparse(X):
+            return self._params
+        params = self._params.copy()
+        _layout.set_input_major([params], self._sizes)
+        return params
+
     def _forward_rows(self, X: np.ndarray) -> np.ndarray:
         B = X.shape[0]
         out = np.empty((B, self._sizes[-1]), dtype=self._dtype)
         work = np.empty(_layout.forward_size(self._sizes, B, self._act_codes), dtype=self._dtype)
-        self._kernels().forward(X, self._params, self._size_codes, self._act_codes, work, out)
+        self._kernels().forward(kernel_input(X), self._kernel_params(X), self._size_codes, self._act_codes, work,
+                                out)
         return out
 
     @_serialised
@@ -256,7 +277,8 @@ class BaseNetwork:
             Probabilities for softmax (rows sum to 1) and sigmoid outputs, values for identity.
         """
         X = self._X(X)
-        with self._call(("forward",), lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False)):
+        with self._call(("forward",), lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False),
+                        sparse=is_sparse(X)):
             return self._forward_rows(X)
 
     @_serialised
@@ -277,7 +299,7 @@ class BaseNetwork:
         """
         X, Y = self._XY(X, Y)
         with self._call(("forward", "loss_value"),
-                        lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False)):
+                        lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False), sparse=is_sparse(X)):
             return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
 
     @_serialised
@@ -302,16 +324,19 @@ class BaseNetwork:
         X, Y = self._XY(X, Y)
         B = X.shape[0]
         grad = np.empty_like(self._params)
-        with self._call(("batch_gradient",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name)):
+        with self._call(("batch_gradient",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name),
+                        sparse=is_sparse(X)):
             self._kernels().batch_gradient(
-                X, Y, np.arange(B, dtype=np.int64), self._params, self._size_codes, self._act_codes,
-                self._loss_code, grad, self._workspace(B), self._params[:0].copy(),
+                kernel_input(X), Y, np.arange(B, dtype=np.int64), self._kernel_params(X), self._size_codes,
+                self._act_codes, self._loss_code, grad, self._workspace(B, is_sparse(X)), self._params[:0].copy(),
             )
         grad /= self._dtype.type(B)
+        if is_sparse(X):  # the first block came back input-major
+            _layout.set_input_major([grad], self._sizes, on=False)
         return _layout.param_views(grad, self._sizes)
 
-    def _workspace(self, batch_size: int) -> np.ndarray:
-        return np.empty(_layout.workspace_size(self._sizes, batch_size, self._act_codes), dtype=self._dtype)
+    def _workspace(self, batch_size: int, sparse: bool = False) -> np.ndarray:
+        return np.empty(_layout.workspace_size(self._sizes, batch_size, self._act_codes, sparse), dtype=self._dtype)
 
     @_serialised
     def step(self, X, Y, lr: float = 0.1) -> float:
@@ -342,7 +367,8 @@ class BaseNetwork:
         lr = check_learning_rate(lr)
         B = X.shape[0]
         before = self._params.copy()
-        with self._call(("train_epoch",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name)):
+        with self._call(("train_epoch",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name),
+                        sparse=is_sparse(X)):
             loss = training.runners.LocalRunner(self, X, Y, B, optimizers.SGD()).run(np.arange(B, dtype=np.int64), lr)
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
             self._params[...] = before
@@ -699,7 +725,9 @@ class BaseNetwork:
             from .losses import resolve
 
             loss = resolve(meta["loss"], meta.get("loss_params"))
-            net = cls(meta["sizes"], meta["activation"], meta["output"], loss, meta["dtype"])
+            # No initial weights drawn (a temporary of the largest layer's size
+            # beside the file's arrays): the file's are copied in below.
+            net = cls(meta["sizes"], meta["activation"], meta["output"], loss, meta["dtype"], seed=_NO_DRAW)
             net.classes = meta.get("classes")
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a valid fastbp model file: {exc}") from None
@@ -723,18 +751,19 @@ class Network(BaseNetwork):
 
     @contextlib.contextmanager
     def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
-              verbose: bool = False):
+              verbose: bool = False, sparse: bool = False):
         """Run one public call on one tier (``fastbp._tiers.choose``): the
-        compiled kernels, or the NumPy reference while they are not compiled
-        and the call is expected to finish sooner there. A call made inside
-        another (``predict`` in ``forward``, validation in ``fit``) keeps the
-        outer call's tier."""
+        compiled kernels (for ``sparse`` X, their sparse specialisations), or
+        the NumPy reference while they are not compiled and the call is
+        expected to finish sooner there. A call made inside another
+        (``predict`` in ``forward``, validation in ``fit``) keeps the outer
+        call's tier."""
         if self.__dict__.get("_backend") is not None:
             yield self._choice
             return
         from .training.progress import say
 
-        choice = _tiers.choose(self._dtype, kernels, reference_estimate(), distributed=distributed,
+        choice = _tiers.choose(_tiers.variant(self._dtype, sparse), kernels, reference_estimate(), distributed=distributed,
                                say=say if verbose else None)
         self._backend, self._choice, self.last_tier = choice.backend, choice, choice.tier
         try:

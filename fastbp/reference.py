@@ -35,6 +35,8 @@ __all__ = [
     "output_delta",
     "hidden_delta",
     "weight_gradient",
+    "sparse_forward_layer",
+    "sparse_weight_gradient",
     "sgd_update",
     "is_plain",
     *(spec.update for spec in SPECS.values()),
@@ -87,11 +89,39 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
     out[...] = activate(Z, act)
 
 
+def _matrix(X, n_cols: int):
+    """The input as an operand: a dense array as it is, the kernels' CSR tuple
+    ``(data, indices, indptr)`` as a SciPy CSR array (its products sum
+    duplicate indices and do not need them sorted, as the kernels)."""
+    if not isinstance(X, tuple):
+        return X
+    import scipy.sparse as sp
+
+    data, indices, indptr = X
+    return sp.csr_array((data, indices, indptr), shape=(indptr.shape[0] - 1, n_cols))
+
+
+def sparse_forward_layer(WT, b, X, perm, start, act, Z, out):
+    """``forward_layer`` on the rows ``perm[start:start+B]`` of the CSR matrix
+    ``X = (data, indices, indptr)``, the weights given input-major ``WT = W.T``."""
+    rows = perm[start : start + Z.shape[1]]
+    forward_layer(WT.T, b, _matrix(X, WT.shape[0])[rows], True, act, Z, out)
+
+
+def sparse_weight_gradient(D, X, perm, start, scale, beta, dWT, db):
+    """``weight_gradient`` on the rows ``perm[start:start+B]`` of the CSR matrix
+    ``X = (data, indices, indptr)``, into the input-major ``dWT`` (``dW.T``)."""
+    rows = perm[start : start + D.shape[1]]
+    weight_gradient(D, _matrix(X, dWT.shape[0])[rows], True, scale, beta, dWT.T, db)
+
+
 def forward(X, params, sizes, acts, work, out):
-    """The network's output for the input rows ``X``, as rows ``(B, nL)``.
-    ``work`` is accepted for the kernel's signature; NumPy allocates its own."""
-    weights, biases = _layout.param_views(params, [int(s) for s in sizes])
-    A = X.T
+    """The network's output for the input rows ``X`` (dense, or a CSR tuple),
+    as rows ``(B, nL)``. ``work`` is accepted for the kernel's signature;
+    NumPy allocates its own."""
+    # Sparse input: the first block is stored input-major (``kernels.sparse``).
+    weights, biases = _layout.param_views(params, [int(s) for s in sizes], isinstance(X, tuple))
+    A = _matrix(X, int(sizes[0])).T
     with np.errstate(over="ignore", invalid="ignore"):
         for W, b, act in zip(weights, biases, acts):
             A = activate(W @ A + b[:, None], act)
@@ -132,16 +162,19 @@ def sgd_update(W, b, dW, db, lr):
     b -= lr * db
 
 
-def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
+def _update_layers(optimizer, hyper, step, B, weight, weights, biases, g_w, g_b, state):
     """Step every layer with the optimizer of code ``optimizer`` on the mean
-    gradient of ``B`` rows (the twin of the kernels' dispatch); ``state``: per
-    copy, its ``(weights, biases)`` views. Returns the step's L2 penalty
-    summed over the rows, ``0.5 (alpha + l2 B) sum(W**2)`` before the step."""
+    gradient of ``B`` rows of weight sum ``weight`` (the twin of the kernels'
+    dispatch); ``state``: per copy, its ``(weights, biases)`` views. Returns
+    the step's L2 penalty summed over the rows,
+    ``0.5 (alpha B / weight + l2 B) sum(W**2)`` before the step."""
     spec = SPECS.get(int(optimizer))
     if spec is None:
         raise ValueError(f"unknown optimizer code {optimizer}; known: {sorted(SPECS)}")
     params = [hyper[slot] for _, slot, _ in spec.params]
-    l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
+    # scikit-learn's alpha over the batch's weight sum; a batch of weight 0 takes none.
+    alpha = hyper[HYPER_ALPHA] if weight == B else (hyper[HYPER_ALPHA] * B / weight if weight > 0 else 0.0)
+    l2 = hyper[HYPER_L2] + (hyper[HYPER_ALPHA] / weight if weight > 0 else 0.0)
     # Copies an object does not keep (AdamW's maximum without AMSGrad) are
     # the last one it keeps, never read: the kernels' rule (``_state_views``).
     state = list(state) + [state[-1]] * (spec.state_copies - len(state))
@@ -149,7 +182,7 @@ def _update_layers(optimizer, hyper, step, B, weights, biases, g_w, g_b, state):
     for l in range(len(weights)):
         pairs = [a for copy in state for a in (copy[0][l], copy[1][l])]
         sumsq += spec.twin(weights[l], biases[l], g_w[l], g_b[l], *pairs, hyper[HYPER_LR], *params, step, l2)
-    return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
+    return 0.5 * (alpha + hyper[HYPER_L2] * B) * sumsq
 
 
 def is_plain(optimizer, hyper):
@@ -181,14 +214,15 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, wei
 
 def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimizer, hyper, step, state, grad, work,
                       weights):
-    """One epoch with any optimizer and L2; returns ``(mean loss, mean L2 penalty)``
-    (see the kernel's docstring). ``grad`` and ``work`` are accepted for the signature.
+    """One epoch with any optimizer and L2; returns ``(mean loss, mean L2
+    penalty, mean batch loss)`` (see the kernel's docstring). ``grad`` and
+    ``work`` are accepted for the signature.
 
     With per-row ``weights``, each step's gradient is the weighted mean of its
     rows' gradients (the output delta of row b scaled by ``w_b * B / W``, W the
     batch's weight sum) and the loss the weighted mean over the epoch."""
     grad = np.empty_like(params)
-    total = weight = penalty = 0.0
+    total = weight = penalty = batch_means = 0.0
     for start in range(0, len(perm), batch_size):
         rows = perm[start : start + batch_size]
         B = len(rows)
@@ -196,14 +230,17 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
             w = weights[rows].astype(np.float64)
             W = w.sum()
             scale = w * B / W if W > 0 else np.zeros(B)
-            total += _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, scale)
-            weight += W
+            batch_loss = _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, w, scale)
         else:
-            total += _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None)
-            weight += B
-        penalty += apply_update(params, grad, B, sizes, optimizer, hyper, step, state)
+            W = float(B)
+            batch_loss = _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, None, None)
+        total += batch_loss
+        weight += W
+        if W > 0:
+            batch_means += B * batch_loss / W
+        penalty += _step(params, grad, B, W, sizes, optimizer, hyper, step, state)
         step += 1
-    return (total / weight if weight > 0 else 0.0), penalty / len(perm)
+    return (total / weight if weight > 0 else 0.0), penalty / len(perm), batch_means / len(perm)
 
 
 def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
@@ -227,19 +264,20 @@ def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, sc
         grad[...] = 0
         return 0.0
     sizes = [int(s) for s in sizes]
-    weights, biases = _layout.param_views(params, sizes)
-    g_w, g_b = _layout.param_views(grad, sizes)
+    sparse = isinstance(X, tuple)  # then the first blocks are stored input-major (``kernels.sparse``)
+    weights, biases = _layout.param_views(params, sizes, sparse)
+    g_w, g_b = _layout.param_views(grad, sizes, sparse)
     L, B = len(weights), len(rows)
-    Xb, Yt = X[rows], Y[rows].T
+    Xb, Yt = _matrix(X, sizes[0])[rows], Y[rows].T
     with np.errstate(over="ignore", invalid="ignore"):
         # Forward, columns: A[l] = act(Z[l]), Z[l] = W[l] A[l-1] + b[l]; A[0] is the rows Xb.
         A, Z = [Xb], [None]
         for l in range(L):
-            Z.append(np.empty((sizes[l + 1], B), X.dtype))
-            A.append(np.empty((sizes[l + 1], B), X.dtype))
+            Z.append(np.empty((sizes[l + 1], B), params.dtype))
+            A.append(np.empty((sizes[l + 1], B), params.dtype))
             forward_layer(weights[l], biases[l], A[l], l == 0, acts[l], Z[l + 1], A[l + 1])
         if work is not None:
-            _layout.output_block(work, sizes, B)[...] = A[L]
+            _layout.output_block(work, sizes, B, isinstance(X, tuple))[...] = A[L]
         losses = _sample_losses(A[L].T, Yt.T, loss)
         loss_sum = float(losses.sum() if row_weights is None else losses @ row_weights)
         # Backward: the output delta, then each layer's gradient (sums, scale 1)
@@ -261,6 +299,11 @@ def _batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, row_weights, sc
 def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
     """One optimizer step from ``grad`` summed over ``count`` rows (divided in
     place, except for plain SGD); returns its L2 penalty summed over the rows (0 for plain SGD)."""
+    return _step(params, grad, count, count, sizes, optimizer, hyper, step, state)
+
+
+def _step(params, grad, count, weight, sizes, optimizer, hyper, step, state):
+    """``apply_update`` for ``count`` rows of weight sum ``weight`` (scikit-learn's L2 divisor)."""
     t = params.dtype.type
     sizes = [int(s) for s in sizes]
     weights, biases = _layout.param_views(params, sizes)
@@ -273,7 +316,7 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
         grad *= t(1.0 / count)
         P = params.size
         copies = [_layout.param_views(state[k * P : (k + 1) * P], sizes) for k in range(state.size // P)]
-        return _update_layers(optimizer, hyper, step + 1, count, weights, biases, g_w, g_b, copies)
+        return _update_layers(optimizer, hyper, step + 1, count, weight, weights, biases, g_w, g_b, copies)
 
 
 class Network(BaseNetwork):

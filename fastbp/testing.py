@@ -98,6 +98,46 @@ def _args_forward_layer(rng, shape, dtype, variant, scale=1.0):
     )
 
 
+def _sparse_rows(rng, dense: np.ndarray) -> tuple:
+    """The kernels' CSR tuple ``(data, indices, indptr)`` (int32 indices) of
+    ``dense`` with about two thirds of its entries zeroed, each row's indices
+    in shuffled order and one stored entry split in two under the same index:
+    unsorted and duplicate indices, which the kernels handle as SciPy does."""
+    keep = rng.random(dense.shape) < 0.35
+    data, indices, indptr = [], [], [0]
+    for r in range(dense.shape[0]):
+        cols = rng.permutation(np.flatnonzero(keep[r]))
+        vals = list(dense[r, cols])
+        cols = list(cols)
+        if cols:  # a duplicate: the first value split in two
+            vals[0] /= 2
+            cols.append(cols[0])
+            vals.append(vals[0])
+        data += vals
+        indices += cols
+        indptr.append(len(indices))
+    return (np.array(data, dtype=dense.dtype), np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int32))
+
+
+def _args_sparse_forward_layer(rng, shape, dtype, variant, scale=1.0):
+    """``forward_layer``'s case on the rows (shuffled, one repeated) of a CSR
+    matrix of ``B + 3`` rows; the weights input-major, as the kernel reads them."""
+    W, b, X, _, act, Z, out = _args_forward_layer(rng, (shape[0] + 3, *shape[1:]), dtype, (variant, True), scale)
+    perm = np.concatenate([[0, 1], rng.permutation(X.shape[0])]).astype(np.int64)
+    perm[3] = perm[2]  # a row twice (in the batch when B > 1)
+    return (np.ascontiguousarray(W.T), b, _sparse_rows(rng, X), perm, 2, act, Z[:, : shape[0]].copy(),
+            out[:, : shape[0]].copy())
+
+
+def _args_sparse_weight_gradient(rng, shape, dtype, variant, scale=1.0):
+    """``weight_gradient``'s case (variant: beta) on rows of a CSR matrix of
+    ``B + 3`` rows, into an input-major gradient."""
+    D, X, _, scale_, beta, dW, db = _args_weight_gradient(rng, (shape[0] + 3, *shape[1:]), dtype, (True, variant),
+                                                          scale)
+    perm = np.concatenate([[0], rng.permutation(X.shape[0])]).astype(np.int64)
+    return (D[:, : shape[0]].copy(), _sparse_rows(rng, X), perm, 1, scale_, beta, np.ascontiguousarray(dW.T), db)
+
+
 def _network(rng, shape, dtype, variant, scale=1.0):
     """A 3-layer net ``n_in -> n_out -> 3`` and ``2B+1`` rows of data for it:
     ``(X, Y, params, sizes, acts, loss code)``; variant ``(hidden, (output, loss))``."""
@@ -113,9 +153,13 @@ def _network(rng, shape, dtype, variant, scale=1.0):
 
 
 def _args_forward(rng, shape, dtype, variant, scale=1.0):
-    X, _, params, sizes, acts, _ = _network(rng, shape, dtype, variant, scale)
-    work = np.full(_layout.forward_size(sizes, X.shape[0], acts), np.nan, dtype)
-    return (X, params, sizes, acts, work, np.full((X.shape[0], 3), np.nan, dtype))
+    """variant ``(hidden, (output, loss))``, with ``"sparse"`` after them for CSR input."""
+    X, _, params, sizes, acts, _ = _network(rng, shape, dtype, variant[:2], scale)
+    N = X.shape[0]
+    if "sparse" in variant[2:]:
+        X = _sparse_rows(rng, X)
+    work = np.full(_layout.forward_size(sizes, N, acts), np.nan, dtype)
+    return (X, params, sizes, acts, work, np.full((N, 3), np.nan, dtype))
 
 
 def _args_output_delta(rng, shape, dtype, variant, scale=1.0):
@@ -232,12 +276,16 @@ def _row_weights(rng, n, dtype, weighted):
 
 def _args_train_epoch(rng, shape, dtype, variant, scale=1.0):
     """``_network``'s data in batches of ``B`` (so the last batch is partial);
-    variant ``(hidden, (output, loss))``, with ``"weighted"`` after them for per-row weights."""
+    variant ``(hidden, (output, loss))``, with ``"weighted"`` after them for
+    per-row weights and ``"sparse"`` for CSR input."""
     X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant[:2], scale)
     B = shape[0]
-    work = np.zeros(_layout.workspace_size(sizes, B, acts), dtype)
-    weights = _row_weights(rng, X.shape[0], dtype, "weighted" in variant[2:])
-    return (X, Y, rng.permutation(X.shape[0]), B, params, sizes, acts, loss, dtype.type(0.1), work, weights)
+    sparse = "sparse" in variant[2:]
+    if sparse:
+        X = _sparse_rows(rng, X)
+    work = np.zeros(_layout.workspace_size(sizes, B, acts, sparse), dtype)
+    weights = _row_weights(rng, Y.shape[0], dtype, "weighted" in variant[2:])
+    return (X, Y, rng.permutation(Y.shape[0]), B, params, sizes, acts, loss, dtype.type(0.1), work, weights)
 
 
 def _optimizer_state(rng, variant, P, dtype):
@@ -303,6 +351,9 @@ _HIDDEN_X_PAIRS = tuple(
     (HIDDEN[i % len(HIDDEN)], pair) for i, pair in enumerate(OUTPUT_LOSS_PAIRS)
 ) + tuple((h, ("softmax", "cross_entropy")) for h in HIDDEN)
 
+# CSR input (``_sparse_rows``), plain and weighted.
+_SPARSE_PAIRS = ((*_HIDDEN_X_PAIRS[0], "sparse"), (*_HIDDEN_X_PAIRS[1], "weighted", "sparse"))
+
 #: Every compiled kernel with its reference twin, argument builders and variants.
 KERNELS = (
     KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
@@ -311,23 +362,26 @@ KERNELS = (
         "forward_layer", _args_forward_layer, (5, 6),
         tuple((a, False) for a in ACTIVATIONS) + (("sigmoid", True), ("softmax", True)),
     ),
-    KernelCase("forward", _args_forward, (5,), _HIDDEN_X_PAIRS),
+    KernelCase("forward", _args_forward, (5,), _HIDDEN_X_PAIRS + _SPARSE_PAIRS),
     KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN),
     KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0))),
+    KernelCase("sparse_forward_layer", _args_sparse_forward_layer, (6, 7), tuple(ACTIVATIONS)),
+    KernelCase("sparse_weight_gradient", _args_sparse_weight_gradient, (6, 7), (0.0, 1.0, 0.5)),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),
     KernelCase("is_plain", _args_is_plain, (), (*OPTIMIZERS, "sgd+l2", "sgd+alpha")),
     *(_update_case(spec) for spec in SPECS.values()),
     KernelCase("loss_value", _args_loss_value, (), tuple(OUTPUT_LOSS_PAIRS)),
     KernelCase("train_epoch", _args_train_epoch, (4,),
-               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
+               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4]) + _SPARSE_PAIRS),
     KernelCase(
         "train_epoch_optim", _args_train_epoch_optim, (4, 11),
         tuple((h, n) for n in OPTIMIZERS for h in ("tanh", "relu"))
-        + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted")),
+        + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted"), ("relu", "adam", "sparse"),
+           ("tanh", "sgd", "weighted", "sparse")),
     ),
     KernelCase("batch_gradient", _args_batch_gradient, (7,),
-               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])),
+               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4]) + _SPARSE_PAIRS),
     KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *OPTIMIZERS)),
 )
 

@@ -31,7 +31,7 @@ def test_kernel_table_covers_every_kernel():
     import fastbp.reference
 
     compiled = {}
-    for module in ("_blas", "_tiles", "backward", "epoch", "forward", "loss", "step", "update"):
+    for module in ("_blas", "_tiles", "backward", "epoch", "forward", "loss", "sparse", "step", "update"):
         mod = __import__(f"fastbp.kernels.{module}", fromlist=["_"])
         # By the name each module gives it (the numba provider's gemm is _loopgemm's loop_gemm).
         compiled.update({n: v for n, v in vars(mod).items() if not n.startswith("_")

@@ -329,3 +329,23 @@ def test_fuzzed_model_files_raise_only_value_error_in_bounded_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert outcomes["refused"] > 400, outcomes
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_load_holds_the_model_about_twice_not_more(tmp_path, dtype):
+    """The file's arrays and the network's buffer, plus bounded read and check
+    buffers: no initial weights drawn only to be overwritten (a float64
+    temporary of the largest layer, twice a float32 model's bytes)."""
+    net = fastbp.Network([3000, 1500, 10], dtype=dtype, seed=0)
+    path = tmp_path / "big.npz"
+    net.save(path)
+    size = net._params.nbytes
+    tracemalloc.start()
+    try:
+        loaded = fastbp.Network.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(loaded._params, net._params)
+    # 2x the model, a quarter for the finiteness check's mask, 16 MiB of read buffer.
+    assert peak < 2.3 * size + (17 << 20), f"{peak / size:.2f} x the model's {size / 2**20:.0f} MiB"

@@ -135,23 +135,82 @@ def test_float32_fits_in_float32_and_match_within_float32_rounding():
     _assert_same_fit(ours, theirs, rtol=tol["trained_rtol"], atol=tol["trained_atol"], what="float32")
 
 
-def test_sparse_input_and_sample_weight_run_scikit_learns_loop(monkeypatch):
-    """Not the compiled epochs (they would fail here), and bit for bit scikit-learn's steps."""
+def test_sparse_input_and_sample_weight_run_the_compiled_epochs(monkeypatch):
+    """Counted, not assumed: every epoch of these fits is a compiled one, and
+    the fits take scikit-learn's steps (its weighted means and L2 divisor)."""
     from fastbp.sklearn import _flat
 
-    def no_compiled_epochs(*args, **kwargs):
-        raise AssertionError("the compiled epoch ran")
+    calls = []
+    original = _flat.FlatNet.epoch
 
-    monkeypatch.setattr(_flat.FlatNet, "epoch", no_compiled_epochs)
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("weights", args[6] if len(args) > 6 else None) is not None)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_flat.FlatNet, "epoch", counted)
     X, y = _digits()
-    kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
-    _assert_same_fit(MLPClassifier(**kw).fit(sp.csr_matrix(X), y), SkClassifier(**kw).fit(sp.csr_matrix(X), y),
-                     rtol=0, atol=0)
     w = np.random.default_rng(0).random(len(y))
-    _assert_same_fit(MLPClassifier(**kw).fit(X, y, sample_weight=w), SkClassifier(**kw).fit(X, y, sample_weight=w),
-                     rtol=0, atol=0)
-    with pytest.raises(AssertionError, match="the compiled epoch ran"):  # and a dense fit does run them
-        MLPClassifier(**kw).fit(X, y)
+    w[::7] = 0.0  # some rows weigh nothing
+    tol = TOLERANCES[np.dtype(np.float64)]
+    for solver in ("adam", "sgd"):
+        kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, solver=solver)
+        for Xin, weights in ((sp.csr_matrix(X), None), (X, w), (sp.csc_matrix(X), w)):
+            calls.clear()
+            ours = MLPClassifier(**kw).fit(Xin, y, sample_weight=weights)
+            assert ours.fit_tier_ == "compiled" and calls == [weights is not None] * 5, (solver, calls)
+            _assert_same_fit(ours, SkClassifier(**kw).fit(Xin, y, sample_weight=weights),
+                             rtol=tol["trained_rtol"], atol=tol["trained_atol"], what=f"{solver} {type(Xin)}")
+
+
+def test_sample_weight_follows_scikit_learn_in_every_solver_and_early_stopping():
+    X, y = _digits()
+    rng = np.random.default_rng(1)
+    w = rng.integers(0, 4, len(y)).astype(float)  # integers, zeros among them
+    tol = TOLERANCES[np.dtype(np.float64)]
+    for solver in ("adam", "sgd", "lbfgs"):
+        for early in (False, True) if solver != "lbfgs" else (False,):
+            kw = dict(hidden_layer_sizes=(12,), max_iter=6, random_state=0, solver=solver, early_stopping=early)
+            ours = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+            theirs = SkClassifier(**kw).fit(X, y, sample_weight=w)
+            assert ours.fit_tier_ == "compiled"
+            if solver == "lbfgs":
+                for a, b in zip(ours.coefs_, theirs.coefs_):
+                    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+                assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+            else:
+                _assert_same_fit(ours, theirs, rtol=tol["trained_rtol"], atol=tol["trained_atol"],
+                                 what=f"{solver} early_stopping={early}")
+    Xr, yr = datasets.make_regression(300, 10, n_targets=2, random_state=0)
+    yr = yr / yr.std()
+    wr = rng.random(300)
+    for solver in ("adam", "sgd", "lbfgs"):
+        kw = dict(hidden_layer_sizes=(8,), max_iter=6, random_state=0, solver=solver, learning_rate_init=1e-3)
+        ours, theirs = MLPRegressor(**kw).fit(Xr, yr, sample_weight=wr), SkRegressor(**kw).fit(Xr, yr, sample_weight=wr)
+        for a, b in zip(ours.coefs_, theirs.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, err_msg=solver)
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-8)
+
+
+def test_integer_sample_weights_are_repeated_rows_for_lbfgs():
+    """L-BFGS sees every row at once: weight k is the row repeated k times."""
+    X, y = datasets.load_iris(return_X_y=True)
+    w = np.random.default_rng(0).integers(0, 3, len(y))
+    kw = dict(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=30, random_state=0)
+    weighted = MLPClassifier(**kw).fit(X, y, sample_weight=w.astype(float))
+    repeated = MLPClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
+def test_a_batch_of_weight_zero_is_scikit_learns_error():
+    X, y = _digits()
+    w = np.zeros(len(y))
+    w[-1] = 1.0
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0, shuffle=False, batch_size=100)
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        SkClassifier(**kw).fit(X, y, sample_weight=w)
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        MLPClassifier(**kw).fit(X, y, sample_weight=w)
 
 
 def test_the_copied_loop_is_from_the_installed_scikit_learn():
@@ -273,16 +332,19 @@ def test_lbfgs_finds_scikit_learns_coefficients(case):
         np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
-def test_lbfgs_runs_fastbps_own_activations_and_falls_back_for_sample_weight():
+def test_lbfgs_runs_fastbps_own_activations_with_sample_weight_and_sparse_input():
     X, y = datasets.load_iris(return_X_y=True)
     clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", activation="gelu", random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.9
     w = np.random.default_rng(0).random(len(y))
     kw = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
     np.testing.assert_allclose(MLPClassifier(**kw).fit(X, y, sample_weight=w).coefs_[0],
-                               SkClassifier(**kw).fit(X, y, sample_weight=w).coefs_[0])
-    with pytest.raises(ValueError, match="fastbp's own"):
-        MLPClassifier(**{**kw, "activation": "gelu"}).fit(X, y, sample_weight=w)
+                               SkClassifier(**kw).fit(X, y, sample_weight=w).coefs_[0], rtol=1e-6, atol=1e-10)
+    Xs = sp.csr_matrix(np.where(X > 3, X, 0))
+    np.testing.assert_allclose(MLPClassifier(**kw).fit(Xs, y, sample_weight=w).coefs_[0],
+                               SkClassifier(**kw).fit(Xs, y, sample_weight=w).coefs_[0], rtol=1e-6, atol=1e-10)
+    gelu = MLPClassifier(**{**kw, "activation": "gelu"}).fit(Xs, y, sample_weight=w)
+    assert gelu.fit_tier_ == "compiled" and gelu.score(Xs, y, sample_weight=w) > 0.6
 
 
 def test_leaky_relu_is_offered_beyond_scikit_learn():
@@ -297,8 +359,10 @@ def test_leaky_relu_is_offered_beyond_scikit_learn():
     for W, b, coef, intercept in zip(net.weights, net.biases, clf.coefs_, clf.intercepts_):
         W[...], b[...] = coef.T, intercept
     np.testing.assert_allclose(clf.predict_proba(X_te), net.forward(X_te), rtol=1e-10, atol=1e-12)
-    with pytest.raises(ValueError, match="activation='leaky_relu' is fastbp's own.*sparse X"):
-        clone(clf).fit(sp.csr_matrix(X_tr), y_tr)
+    sparse = clone(clf).fit(sp.csr_matrix(X_tr), y_tr)  # fastbp's own activation on sparse input: compiled
+    np.testing.assert_allclose(sparse.coefs_[0], clf.coefs_[0], rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="activation='leaky_relu' is fastbp's own.*'exp' output"):
+        MLPRegressor(activation="leaky_relu", loss="poisson", max_iter=2).fit(X_tr, y_tr)
     with pytest.raises(ValueError, match="'activation' parameter"):
         MLPClassifier(activation="softplus").fit(X_tr, y_tr)
 

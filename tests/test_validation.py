@@ -138,7 +138,9 @@ def test_sparse_input_and_array_schedules_get_clear_messages():
 
     net = fastbp.Network([3, 2])
     X = sp.csr_matrix(np.eye(3))
-    with pytest.raises(ValueError, match="scipy.sparse csr_matrix: fastbp.Network takes dense arrays"):
-        net.forward(X)
+    with pytest.raises(ValueError, match="Y is a scipy.sparse csr_matrix: Y must be dense"):
+        net.loss(X, X[:, :2])
+    with pytest.raises(ValueError, match="X is a scipy.sparse coo_matrix .*CSR or CSC.*X.tocsr()"):
+        net.forward(X.tocoo())
     with pytest.raises(ValueError, match="lr_schedule must be one of .*list of rates"):
         net.fit(np.eye(3), [0, 1, 0], lr_schedule=np.array([0.1, 0.2]))

@@ -259,8 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in the compile cache, so that no later process waits for the compiler. Run it "
                                    "as the owner of the installation at image build time to fill the package's "
                                    "own cache folder, which every user reads.")
-    c.add_argument("--dtype", nargs="+", choices=["float32", "float64"], default=["float32", "float64"],
-                   help="dtypes to compile for")
+    c.add_argument("--dtype", nargs="+", choices=["float32", "float64", "float32-sparse", "float64-sparse"],
+                   default=["float32", "float64"],
+                   help="dtypes to compile for; -sparse: the kernels' specialisations for sparse (CSR) X")
     c.add_argument("--optimizers", nargs="+", choices=list(optimizers.NAMES),
                    help="compile the epoch of these optimizers only (sgd: plain SGD's own epoch; the others "
                         "share one; default: both)")

@@ -23,6 +23,7 @@ from .backward import hidden_delta, weight_gradient  # noqa: E402
 from .epoch import train_epoch, train_epoch_optim  # noqa: E402
 from .forward import forward, forward_layer  # noqa: E402
 from .loss import loss_value, output_delta  # noqa: E402
+from .sparse import sparse_forward_layer, sparse_weight_gradient  # noqa: E402
 from .step import apply_update, batch_gradient  # noqa: E402
 from .update import is_plain, sgd_update  # noqa: E402
 from . import update as _update  # noqa: E402
@@ -39,6 +40,8 @@ __all__ = [
     "output_delta",
     "hidden_delta",
     "weight_gradient",
+    "sparse_forward_layer",
+    "sparse_weight_gradient",
     "sgd_update",
     "is_plain",
     *(spec.update for spec in _SPECS.values()),

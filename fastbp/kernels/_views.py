@@ -35,15 +35,16 @@ def _activation_views(work, off, sizes, acts, B):
 
 
 @jit
-def _batch_views(work, sizes, acts, B):
+def _batch_views(work, sizes, acts, B, n_in):
     """Views of ``work`` for a batch of ``B`` rows: the gathered input as rows
-    ``Xb (B, n0)`` and as columns ``Xc (n0, B)``, the targets as columns
+    ``Xb (B, n_in)`` and as columns ``Xc (n_in, B)`` (``n_in`` 0 for sparse
+    input, read in place: ``_input.input_width``), the targets as columns
     ``Yt (nL, B)``, per layer the deltas ``Dt[l]`` and ``_activation_views``
     (layout: ``_layout.workspace_size``)."""
     L = sizes.shape[0] - 1
-    Xb = _block(work, np.int64(0), B, sizes[0])
-    Xc = _block(work, B * sizes[0], sizes[0], B)
-    off = 2 * B * sizes[0]
+    Xb = _block(work, np.int64(0), B, n_in)
+    Xc = _block(work, B * n_in, n_in, B)
+    off = 2 * B * n_in
     Yt = _block(work, off, sizes[L], B)
     off += B * sizes[L]
     Dt = [Yt]
@@ -55,12 +56,12 @@ def _batch_views(work, sizes, acts, B):
 
 
 @jit
-def _epoch_views(work, sizes, acts, batch_size, n):
+def _epoch_views(work, sizes, acts, batch_size, n, n_in):
     """``_batch_views`` for the full batches and for the last, partial one of
     an epoch of ``n`` rows: made once per epoch, not per batch (they cost a
     visible share of an S batch)."""
-    full = _batch_views(work, sizes, acts, batch_size)
-    return full, _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size)
+    full = _batch_views(work, sizes, acts, batch_size, n_in)
+    return full, _batch_views(work, sizes, acts, n % batch_size if n % batch_size else batch_size, n_in)
 
 
 @jit
@@ -91,7 +92,7 @@ def _state_views(state, P, sizes):
 
 @jit
 def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
-    """Rows ``perm[start:start+B]`` of X into ``Xb`` (rows) and, when
+    """Rows ``perm[start:start+B]`` of dense X into ``Xb`` (rows) and, when
     ``columns``, into ``Xc`` (columns: the input the register tiles read);
     of Y into ``Yt`` (columns)."""
     B, n = Xb.shape
@@ -99,9 +100,15 @@ def _gather(X, Y, perm, start, Xb, Xc, columns, Yt):
         r = perm[start + i]
         for k in range(n):
             Xb[i, k] = X[r, k]
-    _rows_into_columns(Y, perm, start, False, Yt)
+    _gather_targets(Y, perm, start, Yt)
     if columns:
         _rows_into_columns(Xb, perm, start, True, Xc)
+
+
+@jit_inline
+def _gather_targets(Y, perm, start, Yt):
+    """Rows ``perm[start:start+B]`` of Y into ``Yt`` (columns)."""
+    _rows_into_columns(Y, perm, start, False, Yt)
 
 
 @jit_inline

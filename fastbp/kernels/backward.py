@@ -6,6 +6,7 @@ import numpy as np
 from .._jit import jit, jit_inline
 from ._activation import _flat, _multiply_derivative
 from ._blas import gemm
+from ._input import input_gradient
 from ._tiles import (
     POST_DERIVATIVE,
     POST_NONE,
@@ -54,6 +55,12 @@ def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
         _small_gemm_then(np.bool_(False), scale, D, A_prev, beta, dW, np.int64(POST_NONE), np.int64(0), _flat(dW))
     else:  # a hidden layer's activations are columns: D @ A.T, B transposed
         gemm(np.bool_(False), np.bool_(not rows), scale, D, A_prev, beta, dW)
+    _bias_gradient(D, scale, beta, db)
+
+
+@jit_inline
+def _bias_gradient(D, scale, beta, db):
+    """``db <- scale * D.sum(axis=1) + beta * db`` (``db`` not read when ``beta == 0``)."""
     for o in range(D.shape[0]):
         s = D.dtype.type(0.0)
         row = D[o]
@@ -68,17 +75,18 @@ def weight_gradient(D, A_prev, rows, scale, beta, dW, db):
 
 
 @jit_inline
-def _backward(Ws, acts, Xb, At, Zt, Dt, scale, beta, gWs, gbs):
+def _backward(Ws, acts, X0, perm, start, At, Zt, Dt, scale, beta, gWs, gbs):
     """From the output delta ``Dt[L]`` down: each layer's ``weight_gradient``
     into ``gWs, gbs`` (``scale``, ``beta``: where and how gradients go, see
-    there) and the delta of the layer below; none for the input.
+    there) and the delta of the layer below; none for the input. The input
+    layer's gradient reads the batch ``X0``: the gathered rows, or sparse
+    rows ``perm[start:start+B]`` of a CSR matrix (``_input.input_gradient``).
 
     A layer's W serves the delta below it before its own gradient is written,
     so ``gWs`` may be the weights themselves (the fused SGD step).
     """
-    for l in range(len(Ws), 0, -1):
-        if l > 1:
-            hidden_delta(Ws[l - 1], Dt[l], At[l - 1], Zt[l - 1], acts[l - 2], Dt[l - 1])
-        # The input layer's A is the batch as rows (``l == 1``, a runtime
-        # value: a literal would compile weight_gradient twice).
-        weight_gradient(Dt[l], Xb if l == 1 else At[l - 1], l == 1, scale, beta, gWs[l - 1], gbs[l - 1])
+    for l in range(len(Ws), 1, -1):
+        hidden_delta(Ws[l - 1], Dt[l], At[l - 1], Zt[l - 1], acts[l - 2], Dt[l - 1])
+        # A runtime False, not a literal: a literal would compile weight_gradient twice.
+        weight_gradient(Dt[l], At[l - 1], l == 0, scale, beta, gWs[l - 1], gbs[l - 1])
+    input_gradient(Dt[1], X0, perm, start, scale, beta, gWs[0], gbs[0])

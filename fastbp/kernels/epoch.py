@@ -12,8 +12,9 @@ the input as columns cost more than it saved, so it is gathered as columns
 import numpy as np
 
 from .._jit import jit, jit_inline
+from ._input import batch_input, gather, input_width
 from ._tiles import is_small
-from ._views import _epoch_views, _gather, _layer_views, _state_views
+from ._views import _epoch_views, _layer_views, _state_views
 from .backward import _backward
 from .loss import _loss_sum, output_delta
 from .forward import _forward
@@ -27,17 +28,19 @@ def _forward_batch(X, Y, perm, start, Ws, bs, acts, loss, views, weights, normal
     before any step: B and the plain sum, or with per-row ``weights`` their
     sum over the batch and the weighted sum (see ``_weigh_delta``).
 
-    The input is gathered as columns too when the first layer's product is
-    small enough for the register tiles (which read their right operand's
-    rows in place); its weight gradient reads the rows."""
+    Dense input is gathered, as columns too when the first layer's product
+    is small enough for the register tiles (which read their right operand's
+    rows in place); its weight gradient reads the rows. Sparse input (CSR,
+    ``kernels._input``) is read in place by both."""
     Xb, Xc, Yt, At, Zt, Dt = views
     L = len(Ws)
-    columns = is_small(Ws[0].shape[0], Xb.shape[0], Xb.shape[1])
-    _gather(X, Y, perm, start, Xb, Xc, columns, Yt)
-    _forward(Ws, bs, acts, Xc if columns else Xb, not columns, Zt, At)
+    B = Yt.shape[1]
+    columns = Xb.shape[1] > 0 and is_small(Ws[0].shape[0], B, Xb.shape[1])
+    gather(X, Y, perm, start, Xb, Xc, columns, Yt)
+    _forward(Ws, bs, acts, batch_input(X, Xc if columns else Xb), not columns, perm, start, Zt, At)
     output_delta(At[L], Yt, acts[L - 1], loss, Dt[L])
     if weights.shape[0] == 0:
-        return _loss_sum(At[L], Yt, loss, np.int64(0), Xb.shape[0]), float(Xb.shape[0])
+        return _loss_sum(At[L], Yt, loss, np.int64(0), B), float(B)
     return _weigh_delta(At[L], Yt, Dt[L], loss, weights, perm, start, normalize)
 
 
@@ -99,14 +102,14 @@ def train_epoch(X, Y, perm, batch_size, params, sizes, acts, loss, lr, work, wei
     """
     n = perm.shape[0]
     Ws, bs = _layer_views(params, sizes)
-    full, last = _epoch_views(work, sizes, acts, batch_size, n)
+    full, last = _epoch_views(work, sizes, acts, batch_size, n, input_width(X, sizes[0]))
     total = weight = 0.0
     for start in range(0, n, batch_size):
-        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(X, Y, perm, start, batch_size, full, last,
-                                                                           Ws, bs, acts, loss, weights)
+        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(
+            X, Y, perm, start, batch_size, full, last, Ws, bs, acts, loss, weights)
         total += batch_loss
         weight += batch_weight
-        _backward(Ws, acts, Xb, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
+        _backward(Ws, acts, batch_input(X, Xb), perm, start, At, Zt, Dt, -lr / B, 1.0, Ws, bs)
     return total / weight if weight > 0 else 0.0
 
 
@@ -115,10 +118,15 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
                       weights):
     """Minibatch training with any optimizer of ``fastbp.optimizers``, and L2.
 
-    Returns ``(mean loss, mean L2 penalty)`` over the epoch, each batch's
-    taken before its step; the penalty of a batch of B rows with weights W is
-    ``0.5 * (alpha + l2 * B) * sum(W**2) / B``. Plain SGD runs here too,
-    unfused (``is_plain`` says when ``train_epoch`` is the faster choice).
+    Returns ``(mean loss, mean L2 penalty, mean batch loss)`` over the
+    epoch, each batch's taken before its step: the loss weighted by
+    ``weights`` over the whole epoch; the penalty of a batch of B rows of
+    weight sum S and weights W is ``0.5 * (alpha / S + l2) * sum(W**2)``
+    (``_update_layers``), per row; and each batch's (weighted) mean loss
+    times its B, over the rows: scikit-learn's ``loss_`` with
+    ``sample_weight``. Without weights the first and last agree. Plain SGD
+    runs here too, unfused (``is_plain`` says when ``train_epoch`` is the
+    faster choice).
 
     Parameters
     ----------
@@ -133,14 +141,16 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
     S = _state_views(state, params.shape[0], sizes)
-    full, last = _epoch_views(work, sizes, acts, batch_size, n)
-    total = weight = penalty = 0.0
+    full, last = _epoch_views(work, sizes, acts, batch_size, n, input_width(X, sizes[0]))
+    total = weight = penalty = batch_means = 0.0
     for start in range(0, n, batch_size):
-        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(X, Y, perm, start, batch_size, full, last,
-                                                                           Ws, bs, acts, loss, weights)
+        B, (Xb, _, _, At, Zt, Dt), batch_loss, batch_weight = _epoch_batch(
+            X, Y, perm, start, batch_size, full, last, Ws, bs, acts, loss, weights)
         total += batch_loss
         weight += batch_weight
-        _backward(Ws, acts, Xb, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
+        if batch_weight > 0:
+            batch_means += B * batch_loss / batch_weight
+        _backward(Ws, acts, batch_input(X, Xb), perm, start, At, Zt, Dt, 1.0 / B, 0.0, gWs, gbs)
         step += 1
-        penalty += _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, S)
-    return (total / weight if weight > 0 else 0.0), penalty / n
+        penalty += _update_layers(optimizer, hyper, step, B, batch_weight, Ws, bs, gWs, gbs, S)
+    return (total / weight if weight > 0 else 0.0), penalty / n, batch_means / n

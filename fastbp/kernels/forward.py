@@ -6,6 +6,7 @@ from .._jit import jit, jit_inline
 from ._activation import _activate, _add_bias_and_activate
 from ._blas import gemm
 from ._tiles import POST_BIAS, _small_gemm_then, fuses_activation, is_small
+from ._input import input_layer, n_rows
 from ._views import _activation_views, _layer_views
 
 
@@ -43,27 +44,31 @@ def forward_layer(W, b, A_prev, rows, act, Z, out):
 
 
 @jit_inline
-def _forward(Ws, bs, acts, X0, rows, Zt, At):
-    """Every layer: ``At[1]`` from the input batch ``X0`` (rows ``(B, n0)``
-    when ``rows``, else columns ``(n0, B)``), then ``At[l]`` from ``At[l-1]``.
+def _forward(Ws, bs, acts, X0, rows, perm, start, Zt, At):
+    """Every layer: ``At[1]`` from the input batch ``X0`` (dense rows
+    ``(B, n0)`` when ``rows``, else columns ``(n0, B)``; or the rows
+    ``perm[start:start+B]`` of a CSR matrix, ``_input.input_layer``), then ``At[l]`` from ``At[l-1]``.
 
     (``rows`` is a runtime value, not a literal: a literal would compile
     ``forward_layer`` twice.)"""
-    for l in range(len(Ws)):
-        forward_layer(Ws[l], bs[l], X0 if l == 0 else At[l], rows and l == 0, acts[l], Zt[l + 1], At[l + 1])
+    input_layer(Ws[0], bs[0], X0, rows, perm, start, acts[0], Zt[1], At[1])
+    for l in range(1, len(Ws)):
+        forward_layer(Ws[l], bs[l], At[l], rows and l == 0, acts[l], Zt[l + 1], At[l + 1])
 
 
 @jit
 def forward(X, params, sizes, acts, work, out):
-    """``out <-`` the network's output for the input rows ``X (B, n0)``, as rows ``(B, nL)``.
+    """``out <-`` the network's output for the input rows ``X (B, n0)`` (or
+    a CSR matrix's ``(data, indices, indptr)``), as rows ``(B, nL)``.
 
     The forward pass of training, with ``X`` read in place (nothing gathered);
     ``work`` holds ``_layout.forward_size(sizes, B, acts)`` scalars or more.
     """
     L = sizes.shape[0] - 1
+    B = n_rows(X)
     Ws, bs = _layer_views(params, sizes)
-    At, Zt, _ = _activation_views(work, 0, sizes, acts, X.shape[0])
-    _forward(Ws, bs, acts, X, True, Zt, At)
+    At, Zt, _ = _activation_views(work, 0, sizes, acts, B)
+    _forward(Ws, bs, acts, X, B >= 0, np.arange(B), 0, Zt, At)
     A = At[L]
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):

@@ -7,6 +7,7 @@ gradients, so one buffer is one allreduce.
 """
 from .._jit import jit
 from .._codes import HYPER_LR
+from ._input import batch_input, input_width
 from ._views import _batch_views, _layer_views, _state_views
 from .backward import _backward
 from .epoch import _forward_batch
@@ -32,10 +33,10 @@ def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):
         return 0.0, 0.0
     Ws, bs = _layer_views(params, sizes)
     gWs, gbs = _layer_views(grad, sizes)
-    views = _batch_views(work, sizes, acts, B)
+    views = _batch_views(work, sizes, acts, B, input_width(X, sizes[0]))
     Xb, _, _, At, Zt, Dt = views
     total, weight = _forward_batch(X, Y, rows, 0, Ws, bs, acts, loss, views, weights, False)
-    _backward(Ws, acts, Xb, At, Zt, Dt, 1.0, 0.0, gWs, gbs)
+    _backward(Ws, acts, batch_input(X, Xb), rows, 0, At, Zt, Dt, 1.0, 0.0, gWs, gbs)
     return total, weight
 
 
@@ -58,4 +59,5 @@ def apply_update(params, grad, count, sizes, optimizer, hyper, step, state):
             sgd_update(Ws[l], bs[l], gWs[l], gbs[l], t(hyper[HYPER_LR] / count))
         return 0.0
     grad *= t(1.0 / count)
-    return _update_layers(optimizer, hyper, step + 1, count, Ws, bs, gWs, gbs, _state_views(state, params.shape[0], sizes))
+    return _update_layers(optimizer, hyper, step + 1, count, count, Ws, bs, gWs, gbs,
+                          _state_views(state, params.shape[0], sizes))

@@ -189,19 +189,24 @@ def adamw_update(W, b, dW, db, mW, mb, vW, vb, sW, sb, lr, beta_1, beta_2, epsil
 
 
 @jit
-def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, S):
+def _update_layers(optimizer, hyper, step, B, weight, Ws, bs, gWs, gbs, S):
     """Step every layer with the optimizer of code ``optimizer`` on the mean
-    gradient of ``B`` rows; returns the step's L2 penalty summed over those
-    rows, ``0.5 * (alpha + l2 * B) * sum(W**2)`` of the weights before it.
+    gradient of ``B`` rows whose weights sum to ``weight`` (``B`` unweighted);
+    returns the step's L2 penalty summed over those rows,
+    ``0.5 * (alpha * B / weight + l2 * B) * sum(W**2)`` of the weights before it.
 
     ``hyper``: the optimizer's array (``fastbp._codes``' slots); ``step``: the
     step's number (1 for the first). ``S``: per state copy, its per-layer
     views ``(Ws, bs)`` (``_views._state_views``: a copy an optimizer does not
-    keep is the last one it does, never read). L2 adds ``(l2 + alpha / B) * W``
-    to each weight gradient. An unknown code is an error.
+    keep is the last one it does, never read). L2 adds ``(l2 + alpha / weight) * W``
+    to each weight gradient: ``alpha`` is scikit-learn's, divided by the
+    batch's weight sum as its ``_backprop`` does (none for a batch of weight 0).
+    An unknown code is an error.
     """
     lr = hyper[HYPER_LR]
-    l2 = hyper[HYPER_L2] + hyper[HYPER_ALPHA] / B
+    # scikit-learn's alpha over the batch's weight sum; a batch of weight 0 takes none.
+    alpha = hyper[HYPER_ALPHA] if weight == B else (hyper[HYPER_ALPHA] * B / weight if weight > 0 else 0.0)
+    l2 = hyper[HYPER_L2] + (hyper[HYPER_ALPHA] / weight if weight > 0 else 0.0)
     s0Ws, s0bs = S[0]
     s1Ws, s1bs = S[min(1, len(S) - 1)]
     s2Ws, s2bs = S[min(2, len(S) - 1)]
@@ -228,7 +233,7 @@ def _update_layers(optimizer, hyper, step, B, Ws, bs, gWs, gbs, S):
             )
         else:
             raise ValueError("unknown optimizer code")
-    return 0.5 * (hyper[HYPER_ALPHA] + hyper[HYPER_L2] * B) * sumsq
+    return 0.5 * (alpha + hyper[HYPER_L2] * B) * sumsq
 
 
 @jit

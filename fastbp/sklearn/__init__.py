@@ -21,8 +21,11 @@ Differences, each deliberate:
 - fastbp's other hidden activations (``'leaky_relu'``, slope 0.01, and the
   rest of ``fastbp.activations.HIDDEN``) are accepted in addition to
   scikit-learn's four.
-- Sparse ``X``, ``sample_weight`` and ``MLPRegressor(loss='poisson')`` run
-  scikit-learn's own Python loop (correct, not faster).
+- Sparse ``X`` (CSR, or CSC converted once) trains in the same compiled
+  epochs, its first layer on the nonzeros only; ``sample_weight`` too, with
+  scikit-learn's weighted means and its L2 term divided by each batch's
+  weight sum. ``MLPRegressor(loss='poisson')`` runs scikit-learn's own
+  Python loop (correct, not faster).
 - The log-loss reported in ``loss_curve_`` clips probabilities at the
   dtype's smallest normal number, scikit-learn at its machine epsilon: the two
   differ only for samples predicted with probability below ~1e-7 (float32).
@@ -80,14 +83,14 @@ class _CompiledEpochs:
 
     def _fit_lbfgs(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units):
         args = (X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units)
-        if self._compiled_path_refusal(X, sample_weight) is not None:
+        if self._compiled_path_refusal() is not None:
             return super()._fit_lbfgs(*args)
         from .._threads import blas_on_one_thread
 
         work = X.shape[0] * sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
         compiled = self._tier(X, layer_units, ("batch_gradient", "forward"), self.max_iter, X.shape[0]) == "compiled"
         if compiled:
-            self._full_batch = _flat.FullBatch(self, X, y, layer_units)
+            self._full_batch = _flat.FullBatch(self, X, y, sample_weight, layer_units)
         try:  # scikit-learn's own loop too: the same serial code between short BLAS calls
             with blas_on_one_thread(provider_too=work < LBFGS_SERIAL_WORK):
                 return super()._fit_lbfgs(*args)
@@ -97,7 +100,7 @@ class _CompiledEpochs:
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
                          intercept_grads):
         full = getattr(self, "_full_batch", None)
-        if full is None:  # scikit-learn's own path (sparse X, sample_weight)
+        if full is None:  # scikit-learn's own path (the reference tier, poisson's exp output)
             return super()._loss_grad_lbfgs(packed_coef_inter, X, y, sample_weight, activations, deltas,
                                             coef_grads, intercept_grads)
         return full.loss_grad(packed_coef_inter, self.alpha)
@@ -114,19 +117,15 @@ class _CompiledEpochs:
                                             dtype=dtype.name, stateful=True)
         own = self.activation not in _SKLEARN_HIDDEN
         with _tiers.tier("wait") if own else contextlib.nullcontext():
-            choice = _tiers.choose(dtype, kernels, estimate)
+            choice = _tiers.choose(_tiers.variant(dtype, sp.issparse(X)), kernels, estimate)
         self.fit_tier_ = choice.tier
         return choice.tier
 
-    def _compiled_path_refusal(self, X, sample_weight) -> str | None:
+    def _compiled_path_refusal(self) -> str | None:
         """Why this fit cannot run in compiled code, or None when it can; a
         ValueError when it must but cannot (one of fastbp's own activations)."""
         why = None
-        if sp.issparse(X):
-            why = "sparse X"
-        elif sample_weight is not None:
-            why = "sample_weight"
-        elif self.out_activation_ not in _OUTPUT:
+        if self.out_activation_ not in _OUTPUT:
             why = f"the {self.out_activation_!r} output of loss={self.loss!r}"
         if why is not None and self.activation not in _SKLEARN_HIDDEN:
             raise ValueError(
@@ -139,23 +138,23 @@ class _CompiledEpochs:
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
         batch = min(200, X.shape[0]) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, X.shape[0]))
-        if (self._compiled_path_refusal(X, sample_weight) is not None
+        if (self._compiled_path_refusal() is not None
                 or self._tier(X, layer_units, ("train_epoch_optim",), 1 if incremental else self.max_iter,
                               batch) != "compiled"):
             return super()._fit_stochastic(
                 X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
             )
 
-        return _stochastic.fit_stochastic(self, X, y, layer_units, incremental)
+        return _stochastic.fit_stochastic(self, X, y, sample_weight, layer_units, incremental)
 
     def _forward_pass_fast(self, X, check_input=True):
         """The output activations (``predict``'s and ``predict_proba``'s) by
         the compiled ``forward`` (or, while it is not compiled and the call is
-        small, its NumPy twin: ``fastbp._tiers``); sparse ``X`` and outputs
-        fastbp has not (poisson's exp) by scikit-learn's own code."""
+        small, its NumPy twin: ``fastbp._tiers``), dense or sparse ``X``;
+        outputs fastbp has not (poisson's exp) by scikit-learn's own code."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        if not sp.issparse(X) and self.out_activation_ in _OUTPUT:
+        if self.out_activation_ in _OUTPUT:
             return _flat.forward(self, X)
         if self.activation in _SKLEARN_HIDDEN:
             return super()._forward_pass_fast(X, check_input=False)

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from .. import _interop, _layout
+from .._sparse import as_csr, is_sparse, kernel_input
 from ..activations import ACTIVATIONS
 from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
 from ..optimizers import SGD, Adam, pack
@@ -27,11 +28,13 @@ def codes_of(est, n_layers: int):
     return np.array([hidden] * (n_layers - 1) + [ACTIVATIONS[out_act].code], dtype=np.int64), loss
 
 
-def flat_params(est, dtype) -> tuple[list[int], np.ndarray]:
-    """A fitted estimator's layer widths and parameters in fastbp's flat layout, of ``dtype``."""
+def flat_params(est, dtype, input_major: bool = False) -> tuple[list[int], np.ndarray]:
+    """A fitted estimator's layer widths and parameters in fastbp's flat layout, of ``dtype``
+    (the first block ``input_major`` for sparse input: ``_layout.set_input_major``)."""
     units = [est.coefs_[0].shape[0]] + [c.shape[1] for c in est.coefs_]
     params = np.empty(_layout.n_params(units), dtype=dtype)
-    for W, b, coef, intercept in zip(*_layout.param_views(params, units), est.coefs_, est.intercepts_):
+    for W, b, coef, intercept in zip(*_layout.param_views(params, units, input_major), est.coefs_,
+                                     est.intercepts_):
         W[...] = coef.T  # scikit-learn keeps (n_in, n_out); fastbp (n_out, n_in)
         b[...] = intercept
     return units, params
@@ -41,40 +44,56 @@ def flat_params(est, dtype) -> tuple[list[int], np.ndarray]:
 PREDICT_CHUNK = 4096
 
 
+def as_input(X, dtype):
+    """Rows for the kernels: dense as C-contiguous ``dtype``, sparse as a checked CSR matrix of ``dtype``."""
+    return as_csr(X, X.shape[1], dtype) if is_sparse(X) else np.ascontiguousarray(X, dtype=dtype)
+
+
 def forward(est, X) -> np.ndarray:
-    """``est``'s output activations for dense rows ``X`` (what scikit-learn's
-    ``_forward_pass_fast`` returns), by ``forward`` on the tier ``fastbp._tiers`` chooses."""
+    """``est``'s output activations for rows ``X``, dense or sparse (what
+    scikit-learn's ``_forward_pass_fast`` returns), by ``forward`` on the tier
+    ``fastbp._tiers`` chooses."""
     from .. import _tiers
 
     dtype = np.result_type(X.dtype, est.coefs_[0].dtype)
     dtype = np.dtype(dtype if dtype in (np.float32, np.float64) else np.float64)
-    X = np.ascontiguousarray(X, dtype=dtype)
-    units, params = flat_params(est, dtype)
+    X = as_input(X, dtype)
+    units, params = flat_params(est, dtype, is_sparse(X))
     acts, _ = codes_of(est, len(units) - 1)
     sizes = np.array(units, dtype=np.int64)
     n = X.shape[0]
     out = np.empty((n, units[-1]), dtype=dtype)
     chunk = max(1, min(PREDICT_CHUNK, n))
     work = np.empty(_layout.forward_size(units, chunk, acts), dtype=dtype)
-    choice = _tiers.choose(dtype, ("forward",), _tiers.reference_seconds(units, n, training=False))
+    choice = _tiers.choose(_tiers.variant(dtype, is_sparse(X)), ("forward",),
+                           _tiers.reference_seconds(units, n, training=False))
     for start in range(0, n, chunk):
-        choice.backend.forward(X[start:start + chunk], params, sizes, acts, work, out[start:start + chunk])
+        choice.backend.forward(kernel_input(X[start:start + chunk]), params, sizes, acts, work,
+                               out[start:start + chunk])
     return out
 
 
 class FullBatch:
     """The L-BFGS objective scikit-learn's ``_loss_grad_lbfgs`` computes (its
-    loss, L2 term and gradient, over every row, in its packed layout), from
-    the compiled ``batch_gradient`` summed over chunks of rows."""
+    loss, L2 term and gradient, over every row, in its packed layout, with
+    ``sample_weight``'s weighted means), from the compiled ``batch_gradient``
+    summed over chunks of rows, dense or sparse."""
 
     CHUNK = 2048  # rows per batch_gradient call: bounds the workspace, whatever the data's size
 
-    def __init__(self, est, X, y, layer_units):
+    def __init__(self, est, X, y, sample_weight, layer_units):
         self.units = [int(n) for n in layer_units]
         self.sizes = np.array(self.units, dtype=np.int64)
         self.dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
-        self.X = np.ascontiguousarray(X, dtype=self.dtype)
-        self.Y = np.ascontiguousarray(np.asarray(y).reshape(len(X), -1), dtype=self.dtype)
+        n = X.shape[0]
+        self.sparse = is_sparse(X)
+        self.X = kernel_input(as_input(X, self.dtype))
+        self.Y = np.ascontiguousarray(np.asarray(y).reshape(n, -1), dtype=self.dtype)
+        self.sample_weight = sample_weight
+        # scikit-learn's divisor: the weights' sum, or the row count.
+        self.divisor = float(n) if sample_weight is None else float(np.sum(sample_weight))
+        self.weights = (np.zeros(0, self.dtype) if sample_weight is None
+                        else np.ascontiguousarray(sample_weight, dtype=self.dtype))
         self.acts, self.loss = codes_of(est, len(self.units) - 1)
         # The loss as scikit-learn computes it (its clipping of probabilities at
         # machine epsilon, squared_error averaged over the outputs too): L-BFGS's
@@ -92,12 +111,13 @@ class FullBatch:
         self.params = np.empty(P, dtype=self.dtype)
         self.grad = np.empty(P, dtype=self.dtype)
         self.total = np.empty(P, dtype=np.float64)
-        chunk = min(self.CHUNK, len(X))
-        self.work = np.empty(_layout.workspace_size(self.units, chunk, self.acts), dtype=self.dtype)
-        self.rows = [np.arange(s, min(s + chunk, len(X)), dtype=np.int64) for s in range(0, len(X), chunk)]
+        chunk = min(self.CHUNK, n)
+        self.work = np.empty(_layout.workspace_size(self.units, chunk, self.acts, self.sparse), dtype=self.dtype)
+        self.rows = [np.arange(s, min(s + chunk, n), dtype=np.int64) for s in range(0, n, chunk)]
         # packed[order] is fastbp's flat layout: coefs (n_in, n_out) row-major, then intercepts.
+        # (For sparse rows fastbp's first block is input-major too: the kernels' layout.)
         order = np.empty(P, dtype=np.int64)
-        ours_W, ours_b = _layout.param_views(order, self.units)
+        ours_W, ours_b = _layout.param_views(order, self.units, self.sparse)
         start = 0
         for W in ours_W:
             n_out, n_in = W.shape
@@ -114,17 +134,19 @@ class FullBatch:
     def loss_grad(self, packed, alpha):
         from ..kernels import batch_gradient
 
-        n = self.X.shape[0]
+        n = self.divisor
         self.params[...] = packed[self.order]
         self.total[...] = 0.0
         for rows in self.rows:
             batch_gradient(self.X, self.Y, rows, self.params, self.sizes, self.acts, self.loss, self.grad, self.work,
-                           self.grad[:0])
+                           self.weights)
             self.total += self.grad
             # The outputs batch_gradient computed, left in its workspace: no second forward pass.
-            self.out_cols[:, rows[0]:rows[-1] + 1] = _layout.output_block(self.work, self.units, rows.shape[0])
+            self.out_cols[:, rows[0]:rows[-1] + 1] = _layout.output_block(self.work, self.units, rows.shape[0],
+                                                                          self.sparse)
         weights = self.params[self.is_weight].astype(np.float64)
-        loss = self.sk_loss(self.Y_cols.T, self.out_cols.T) + 0.5 * alpha * float(weights @ weights) / n
+        loss = (self.sk_loss(self.Y_cols.T, self.out_cols.T, self.sample_weight)
+                + 0.5 * alpha * float(weights @ weights) / n)
         self.total[self.is_weight] += alpha * weights
         self.total /= n
         out = np.empty(packed.shape[0], dtype=np.float64)
@@ -141,13 +163,16 @@ class FlatNet:
     sees every step with no copying.
     """
 
-    def __init__(self, est, layer_units, dtype, batch_size, opt):
+    def __init__(self, est, layer_units, dtype, batch_size, opt, sparse: bool = False):
         self.layer_units = [int(n) for n in layer_units]
         self.sizes = np.array(self.layer_units, dtype=np.int64)
         self.dtype = np.dtype(dtype)
         n = _layout.n_params(layer_units)
         self.params = np.empty(n, dtype=self.dtype)
-        weights, biases = _layout.param_views(self.params, layer_units)
+        # Sparse rows: the first block input-major, the sparse kernels' layout,
+        # which is also scikit-learn's (n_in, n_out): coefs_[0] is C-ordered then.
+        self.sparse = sparse
+        weights, biases = _layout.param_views(self.params, layer_units, sparse)
         for W, b, coef, intercept in zip(weights, biases, est.coefs_, est.intercepts_):
             W[...] = coef.T
             b[...] = intercept
@@ -155,7 +180,8 @@ class FlatNet:
         est.intercepts_ = list(biases)
         self.acts, self.loss = codes_of(est, len(layer_units) - 1)
         self.grad = np.empty(n, dtype=self.dtype)
-        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts), dtype=self.dtype)
+        self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts, sparse),
+                             dtype=self.dtype)
         self.state = self._load_state(opt)
 
     def _load_state(self, opt):
@@ -166,7 +192,7 @@ class FlatNet:
         P = self.params.size
         state = np.empty(spec.state_copies * P, dtype=self.dtype)
         for k, name in enumerate(names):
-            weights, biases = _layout.param_views(state[k * P : (k + 1) * P], self.layer_units)
+            weights, biases = _layout.param_views(state[k * P : (k + 1) * P], self.layer_units, self.sparse)
             per_param = getattr(opt, name)
             for l in range(L):
                 weights[l][...] = per_param[l].T
@@ -174,24 +200,34 @@ class FlatNet:
         return state
 
     def store_optimizer_state(self, opt):
-        """Hand the state back to the scikit-learn optimizer (its own orientation)."""
+        """Hand the state back to the scikit-learn optimizer (its own
+        orientation): views of the flat state, no copy (its update makes new
+        arrays; it never writes into these)."""
         P = self.params.size
         for k, name in enumerate(OPTIMIZERS[type(opt)][1]):
-            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], self.layer_units)
-            setattr(opt, name, [W.T.copy() for W in weights] + [b.copy() for b in biases])
+            weights, biases = _layout.param_views(self.state[k * P : (k + 1) * P], self.layer_units, self.sparse)
+            setattr(opt, name, [W.T for W in weights] + list(biases))
 
-    def epoch(self, X, Y, perm, batch_size, opt, alpha):
-        """One compiled epoch; returns (mean data loss, mean L2 penalty)."""
+    def epoch(self, X, Y, perm, batch_size, opt, alpha, weights=None):
+        """One compiled epoch on rows ``X`` (dense, or a checked CSR matrix);
+        returns (mean data loss, mean L2 penalty), each as scikit-learn's
+        ``loss_`` has it: with per-row ``weights``, the mean over rows of each
+        batch's weighted mean, and the L2 term divided by each batch's weight sum."""
         from ..kernels import train_epoch_optim
 
+        perm = perm.astype(np.int64, copy=False)
+        if weights is not None:
+            sums = np.add.reduceat(weights[perm].astype(np.float64), np.arange(0, perm.shape[0], batch_size))
+            if not sums.all():  # where scikit-learn's weighted mean (np.average) raises
+                raise ZeroDivisionError("Weights sum to zero, can't be normalized")
         spec = OPTIMIZERS[type(opt)][0]
         if spec is Adam:
             lr, step = opt.learning_rate_init, opt.t
         else:  # the schedule's current rate; SGD keeps no step count
             lr, step = opt.learning_rate, 0
         hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _, _ in spec.params})
-        loss, penalty = train_epoch_optim(
-            X, Y, perm.astype(np.int64, copy=False), batch_size, self.params, self.sizes, self.acts, self.loss,
-            spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0],
+        loss, penalty, batch_means = train_epoch_optim(
+            kernel_input(X), Y, perm, batch_size, self.params, self.sizes, self.acts, self.loss,
+            spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0] if weights is None else weights,
         )
-        return float(loss), float(penalty)
+        return float(loss if weights is None else batch_means), float(penalty)

@@ -20,7 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
-from ._flat import FlatNet
+from .._sparse import is_sparse
+from ._flat import FlatNet, as_input
 
 #: The scikit-learn version the loop was copied from, and the SHA-256 of
 #: ``inspect.getsource(BaseMultilayerPerceptron._fit_stochastic)`` there.
@@ -37,8 +38,9 @@ def source_digest() -> str:
     return hashlib.sha256(inspect.getsource(BaseMultilayerPerceptron._fit_stochastic).encode()).hexdigest()
 
 
-def fit_stochastic(est, X, y, layer_units, incremental) -> None:
-    """``est._fit_stochastic(X, y, None, ..., layer_units, incremental)`` with compiled epochs."""
+def fit_stochastic(est, X, y, sample_weight, layer_units, incremental) -> None:
+    """``est._fit_stochastic(X, y, sample_weight, ..., layer_units, incremental)`` with compiled epochs
+    (X dense or sparse)."""
     if not incremental or not hasattr(est, "_optimizer"):
         params = est.coefs_ + est.intercepts_
         if est.solver == "sgd":
@@ -54,9 +56,16 @@ def fit_stochastic(est, X, y, layer_units, incremental) -> None:
     early_stopping = est.early_stopping
     if early_stopping:
         stratify = y if (is_classifier(est) and est.n_outputs_ == 1) else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, random_state=est._random_state, test_size=est.validation_fraction, stratify=stratify
-        )
+        if sample_weight is None:
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, y, random_state=est._random_state, test_size=est.validation_fraction, stratify=stratify
+            )
+            sample_weight_train = sample_weight_val = None
+        else:
+            X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val = train_test_split(
+                X, y, sample_weight, random_state=est._random_state, test_size=est.validation_fraction,
+                stratify=stratify,
+            )
         if X_val.shape[0] < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
@@ -64,7 +73,8 @@ def fit_stochastic(est, X, y, layer_units, incremental) -> None:
         if is_classifier(est):
             y_val = est._label_binarizer.inverse_transform(y_val)
     else:
-        X_train, y_train, X_val, y_val = X, y, None, None
+        X_train, y_train, sample_weight_train = X, y, sample_weight
+        X_val = y_val = sample_weight_val = None
 
     n_samples = X_train.shape[0]
     sample_idx = np.arange(n_samples, dtype=int)
@@ -78,9 +88,10 @@ def fit_stochastic(est, X, y, layer_units, incremental) -> None:
     # Once per fit: contiguous data in the network's dtype, parameters
     # and optimizer state in flat buffers (coefs_ become views of them).
     dtype = X_train.dtype
-    X_train = np.ascontiguousarray(X_train)
+    X_train = as_input(X_train, dtype)
     Y_train = np.ascontiguousarray(y_train, dtype=dtype)
-    net = FlatNet(est, layer_units, dtype, batch_size, est._optimizer)
+    weights = None if sample_weight_train is None else np.ascontiguousarray(sample_weight_train, dtype=dtype)
+    net = FlatNet(est, layer_units, dtype, batch_size, est._optimizer, sparse=is_sparse(X_train))
     n_batches = -(-n_samples // batch_size)
 
     try:
@@ -88,7 +99,8 @@ def fit_stochastic(est, X, y, layer_units, incremental) -> None:
         for it in range(est.max_iter):
             if est.shuffle:
                 sample_idx = _shuffled(sample_idx, est._random_state)
-            data_loss, penalty = net.epoch(X_train, Y_train, sample_idx, batch_size, est._optimizer, est.alpha)
+            data_loss, penalty = net.epoch(X_train, Y_train, sample_idx, batch_size, est._optimizer, est.alpha,
+                                           weights)
             if est.out_activation_ == "identity":
                 data_loss /= est.n_outputs_  # scikit-learn's squared loss is a mean over outputs
             est.n_iter_ += 1
@@ -101,7 +113,7 @@ def fit_stochastic(est, X, y, layer_units, incremental) -> None:
             if est.verbose:
                 print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
 
-            est._update_no_improvement_count(early_stopping, X_val, y_val, None)
+            est._update_no_improvement_count(early_stopping, X_val, y_val, sample_weight_val)
             est._optimizer.iteration_ends(est.t_)
 
             if est._no_improvement_count > est.n_iter_no_change:

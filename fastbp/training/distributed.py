@@ -31,7 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _layout
+from .._sparse import is_sparse, kernel_input
 from .._validation import cpu_count
+from .runners import sparse_layout
 
 MPI_EXTRA = "pip install 'fastbp[mpi]' (mpi4py and an MPI library: the mpich wheel, with mpiexec)"
 
@@ -99,14 +101,15 @@ class DistributedRunner:
         self.MPI = MPI = check_comm(comm)
         self.rank, size = comm.Get_rank(), comm.Get_size()
         settings, opt, data = plan.settings, plan.optimizer, plan.data
-        self.X, self.Y, self.weights = data.X, data.Y, data.weights
+        self.X, self.Y, self.weights = kernel_input(data.X), data.Y, data.weights
+        self.sparse = is_sparse(data.X)
         self.average_every = settings.average_every
         mine = (f"network {described}, epochs={settings.epochs}, batch_size={settings.batch_size}, "
                 f"lr={settings.lr}, shuffle={shuffle}, optimizer={opt!r}, average_every={settings.average_every}")
         reference = comm.bcast(mine, root=0)
         agree(comm, None if mine == reference else ValueError(
             f"fit arguments differ from rank 0's: {mine} against {reference}"))
-        lengths = comm.allgather(self.X.shape[0])
+        lengths = comm.allgather(data.X.shape[0])
         # As in one process, a batch larger than the data is the whole data.
         self.batch_size = batch_size = min(settings.batch_size, sum(lengths))
         if batch_size < size:  # the same on every rank: all raise it
@@ -121,7 +124,8 @@ class DistributedRunner:
         error = None
         try:  # the buffers: on every rank, or on none
             self.state = opt.state_for(P, params.dtype)
-            self.work = np.empty(_layout.workspace_size(net._size_codes, self.share, net._act_codes), dtype=params.dtype)
+            self.work = np.empty(_layout.workspace_size(net._size_codes, self.share, net._act_codes, is_sparse(data.X)),
+                                 dtype=params.dtype)
             self.buf = np.empty(P + 3, dtype=params.dtype)  # gradient sums, then loss sum, row count, weight sum
             self.kernels = net._kernels()
         except Exception as exc:  # noqa: BLE001 - shared with every rank, then raised
@@ -187,7 +191,8 @@ class DistributedRunner:
 
     def run(self, perm, lr) -> float:
         self.hyper = self.optimizer.hyper(lr)
-        loss = (self._allreduce_epoch if self.average_every is None else self._local_sgd_epoch)(perm)
+        with sparse_layout(self.sparse, self.net, self.state):
+            loss = (self._allreduce_epoch if self.average_every is None else self._local_sgd_epoch)(perm)
         # Every rank then holds rank 0's parameters and the global loss, so all decide alike.
         self.comm.Bcast(self.net._params, root=0)
         return float(loss)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _tiers, optimizers
+from .._sparse import is_sparse
 from .._validation import FitSettings, check_fit
 from ..errors import TrainingDivergedError
 from .extras import EarlyStopping, Extras, TrainingData, check_monitor, check_validation_pair, schedule
@@ -87,13 +88,13 @@ def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = T
     if comm is None:
         plan = make_plan(net, X, y, options, extras, distributed=False)
         batch = min(plan.settings.batch_size, plan.data.X.shape[0])
-        call = net._call(*kernels_needed(net, plan, batch), verbose=verbose)
+        call = net._call(*kernels_needed(net, plan, batch), verbose=verbose, sparse=is_sparse(plan.data.X))
     else:  # every rank runs the compiled kernels (or, set so, the reference)
         from .distributed import check_comm
 
         check_comm(comm)
         plan = None
-        call = net._call(("batch_gradient", "apply_update"), lambda: 0.0, distributed=True,
+        call = net._call(("batch_gradient", "apply_update"), lambda: 0.0, distributed=True, sparse=is_sparse(X),
                          verbose=verbose and comm.Get_rank() == 0)
     with call as choice:
         if comm is None:
@@ -177,8 +178,8 @@ def warn_if_stalled(losses: list, X: np.ndarray) -> None:
     The features' statistics are computed only when the loss has stalled."""
     if not losses[-1] > (1 - STALL_FRACTION) * min(losses[:-1]):
         return
-    X = np.asarray(X, dtype=np.float64)
-    spread = np.maximum(np.abs(X.mean(axis=0)), X.std(axis=0))
+    mean, std = column_statistics(X)
+    spread = np.maximum(np.abs(mean), std)
     column = int(np.argmax(spread))
     if spread[column] <= FAR_FROM_UNIT:
         return
@@ -186,10 +187,21 @@ def warn_if_stalled(losses: list, X: np.ndarray) -> None:
 
     warnings.warn(
         f"the loss has not improved in {len(losses)} epochs ({losses[0]:.4g} -> {losses[-1]:.4g}) and the features "
-        f"are far from unit scale (column {column}: mean {X[:, column].mean():.4g}, deviation "
-        f"{X[:, column].std():.4g}): standardise them to mean 0 and deviation 1 over the training rows "
+        f"are far from unit scale (column {column}: mean {mean[column]:.4g}, deviation "
+        f"{std[column]:.4g}): standardise them to mean 0 and deviation 1 over the training rows "
         "(X - mean) / std, e.g. sklearn.preprocessing.StandardScaler; `fastbp train` does this by default",
         StalledTrainingWarning, stacklevel=9)  # the caller of Network.fit
+
+
+def column_statistics(X) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and deviation, float64; of a sparse matrix from its
+    nonzeros (no dense copy)."""
+    if is_sparse(X):
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        square = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
+        return mean, np.sqrt(np.maximum(square - mean * mean, 0.0))
+    X = np.asarray(X, dtype=np.float64)
+    return X.mean(axis=0), X.std(axis=0)
 
 
 def agreed(runner, step: Callable[[], Any]) -> Any:

@@ -18,9 +18,19 @@ runner is made: once per fit.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import _layout
+from .._sparse import is_sparse, kernel_input
+
+
+def sparse_layout(sparse: bool, net, state: np.ndarray):
+    """For an epoch on sparse rows, the parameters' and optimizer state's first
+    weight blocks stored input-major (the sparse kernels' layout,
+    ``_layout.input_major``), and back after it; nothing for dense rows."""
+    return _layout.input_major([net._params, state], net.sizes) if sparse else contextlib.nullcontext()
 
 
 class LocalRunner:
@@ -29,7 +39,7 @@ class LocalRunner:
     Parameters
     ----------
     net : fastbp.Network or fastbp.reference.Network
-    X, Y : converted training rows; batch_size : rows per step (at most ``len(X)``)
+    X, Y : converted training rows (X dense, or a checked CSR matrix); batch_size : rows per step (at most ``len(X)``)
     optimizer : fastbp.optimizers.Optimizer, whose step count advances
     weights : per-row weights, or None
     """
@@ -37,9 +47,11 @@ class LocalRunner:
     rank = 0
 
     def __init__(self, net, X: np.ndarray, Y: np.ndarray, batch_size: int, optimizer, weights=None) -> None:
-        self.net, self.X, self.Y, self.batch_size, self.optimizer = net, X, Y, batch_size, optimizer
+        self.net, self.Y, self.batch_size, self.optimizer = net, Y, batch_size, optimizer
+        self.X, self.sparse = kernel_input(X), is_sparse(X)
         self.kernels = net._kernels()
-        self.work = np.empty(_layout.workspace_size(net.sizes, batch_size, net._act_codes), dtype=net.dtype)
+        self.work = np.empty(_layout.workspace_size(net.sizes, batch_size, net._act_codes, is_sparse(X)),
+                             dtype=net.dtype)
         self.state = optimizer.state_for(net._params.size, net.dtype)
         self.grad = np.empty_like(net._params)
         self.weights = net._params[:0].copy() if weights is None else weights
@@ -47,13 +59,17 @@ class LocalRunner:
         self.plain = bool(self.kernels.is_plain(optimizer.code, optimizer.hyper(1.0)))
 
     def run(self, perm: np.ndarray, lr: float) -> float:
+        with sparse_layout(self.sparse, self.net, self.state):
+            return self._run(perm, lr)
+
+    def _run(self, perm: np.ndarray, lr: float) -> float:
         net, opt = self.net, self.optimizer
         if self.plain:
             loss = self.kernels.train_epoch(self.X, self.Y, perm, self.batch_size, net._params, net._size_codes,
                                             net._act_codes, net._loss_code, net.dtype.type(lr), self.work,
                                             self.weights)
         else:
-            loss, penalty = self.kernels.train_epoch_optim(
+            loss, penalty, _ = self.kernels.train_epoch_optim(
                 self.X, self.Y, perm, self.batch_size, net._params, net._size_codes, net._act_codes, net._loss_code,
                 opt.code, opt.hyper(lr), opt.step_count, self.state, self.grad, self.work, self.weights,
             )
