@@ -62,6 +62,22 @@ def scenario_equal_shards_adam():
     return scenario_equal_shards(optimizer=lambda: optimizers.Adam(l2=1e-3))
 
 
+def scenario_sparse():
+    """Each rank's shard a CSR matrix (about half its entries zero), Adam: one
+    process on the same rows, dense, takes the same steps."""
+    import scipy.sparse as sp
+
+    X, y = data()
+    X[np.abs(X) < 0.7] = 0.0
+    net = fastbp.Network(SIZES, activation="tanh", seed=rank)
+    hist = net.fit(sp.csr_matrix(X[rank::size]), y[rank::size], epochs=4, batch_size=12, lr=0.01, shuffle=False,
+                   optimizer="adam", comm=comm)
+    single = fastbp.Network(SIZES, activation="tanh", seed=0)
+    order = np.concatenate(union_order(len(X), 12))
+    single_hist = single.fit(X[order], y[order], epochs=4, batch_size=12, lr=0.01, shuffle=False, optimizer="adam")
+    return dict(params=params_of(net), single=params_of(single), loss=hist["loss"], single_loss=single_hist["loss"])
+
+
 def scenario_reference_network():
     return scenario_equal_shards(Net=fastbp.reference.Network, optimizer="momentum")
 

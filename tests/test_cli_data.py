@@ -197,3 +197,73 @@ def test_an_endless_file_is_refused_not_read_whole():
         pytest.skip("no /dev/zero")
     with pytest.raises(data.UsageError, match="longer than"):
         data.read_csv("/dev/zero", "y")
+
+
+def test_a_csv_is_read_in_two_passes_of_bounded_memory(tmp_path):
+    """The numbers take 8 bytes a cell; the records are never all held as
+    Python strings (several times the file's size)."""
+    import tracemalloc
+
+    from fastbp.cli import data
+
+    rng = np.random.default_rng(0)
+    n = 60_000
+    X = rng.standard_normal((n, 12)).round(4)
+    colour = rng.choice(["red", "green", "blue"], n)
+    rows = [[*x, c, int(t)] for x, c, t in zip(X, colour, rng.integers(0, 3, n))]
+    rows[n - 5][3] = ""  # an empty cell late in the file
+    path = write_csv(tmp_path / "t.csv", [f"f{i}" for i in range(12)] + ["colour", "y"], rows)
+    size = os.path.getsize(path)
+    tracemalloc.start()
+    try:
+        table = data.read_csv(path, "y", text=True, missing=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * size, f"{peak / size:.1f} x the file's size"
+    assert table.X.shape == (n, 13) and list(table.text) == [12]
+    np.testing.assert_array_equal(table.text[12], colour)
+    assert np.isnan(table.X[n - 5, 3]) and np.isnan(table.X[:, 12]).all()
+    np.testing.assert_allclose(np.delete(table.X[:, :12], 3, axis=1)[: n - 10], np.delete(X, 3, axis=1)[: n - 10])
+
+
+def test_a_csv_from_a_pipe_is_read_once(tmp_path):
+    """A FIFO cannot be read twice: it is read once and held."""
+    import threading
+
+    from fastbp.cli import data
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    text = "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(5000))
+
+    def write():
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    table = data.read_csv(str(fifo), "y")
+    writer.join(timeout=10)
+    assert table.X.shape == (5000, 2) and table.y[:4].tolist() == [0, 1, 0, 1]
+
+
+def test_a_csv_that_changes_between_the_two_passes_is_an_error(tmp_path, monkeypatch):
+    from fastbp.cli import data
+
+    path = write_csv(tmp_path / "t.csv", ["a", "y"], [[1, 0], [2, 1], [3, 0]])
+    calls = []
+    original = data._chunks
+
+    def growing(p):
+        calls.append(p)
+        if len(calls) == 2:  # the second pass: a row was appended meanwhile
+            with open(p, "a") as f:
+                f.write("4,1\n")
+        return original(p)
+
+    monkeypatch.setattr(data, "_chunks", growing)
+    with pytest.raises(data.UsageError, match="changed while it was read"):
+        data.read_csv(path, "y")

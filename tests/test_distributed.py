@@ -65,7 +65,7 @@ def _tolerances(params):
 
 @pytest.mark.parametrize("scenario", [
     "equal_shards", "equal_shards_sgd_float32", "equal_shards_adam", "reference_network", "unequal_shards",
-    "weighted", "validation_and_early_stopping",
+    "weighted", "validation_and_early_stopping", "sparse",
 ])
 def test_ranks_equal_one_process_on_the_union_of_each_steps_shares(results, scenario):
     # (Ranks equal each other by construction: rank 0's parameters are

@@ -7,6 +7,7 @@ in an editor, whatever blank lines or quoted multi-line cells come before it.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -94,25 +95,27 @@ def _lines(f, path: str):
         yield line
 
 
-def _records(path: str) -> tuple[list[list[str]], list[int]]:
-    """The non-blank records of a CSV file and the line each starts on (1-based)."""
+def _record_stream(path: str):
+    """The non-blank records of a CSV file, each with the line it starts on
+    (1-based), read as they come: a pass over the file holds one record."""
     limit = csv.field_size_limit()
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            delimiter = _delimiter(next(_lines(f, path), ""))
-            f.seek(0)
+            lines = _lines(f, path)
+            first = next(lines, "")
             csv.field_size_limit(MAX_CELL_CHARS)
-            reader = csv.reader(_lines(f, path), delimiter=delimiter)
-            records, lines, end = [], [], 0
+            # The first line back in front, not a seek: a pipe cannot seek.
+            reader = csv.reader(itertools.chain([first] if first else [], lines), delimiter=_delimiter(first))
+            end, first = 0, True
             try:
                 for record in reader:
                     start, end = end + 1, reader.line_num
-                    if not records and len(record) > MAX_COLUMNS:
+                    if first and len(record) > MAX_COLUMNS:
                         raise UsageError(f"{path} line {start}: the header names {len(record)} columns, more than "
                                          f"the {MAX_COLUMNS} this command reads")
                     if any(cell.strip() for cell in record):
-                        records.append(record)
-                        lines.append(start)
+                        first = False
+                        yield record, start
             except csv.Error as exc:
                 raise UsageError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
             finally:
@@ -121,7 +124,83 @@ def _records(path: str) -> tuple[list[list[str]], list[int]]:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not a UTF-8 text CSV file") from None
-    return records, lines
+
+
+def _chunks(path: str):
+    """The header record alone, ``([header], [line])``, then the data records
+    in chunks of ``_CHUNK_ROWS``, each with the lines they start on."""
+    stream = _record_stream(path)
+    head = next(stream, None)
+    if head is None:
+        return
+    yield [head[0]], [head[1]]
+    chunk, lines = [], []
+    for record, line in stream:
+        chunk.append(record)
+        lines.append(line)
+        if len(chunk) == _CHUNK_ROWS:
+            yield chunk, lines
+            chunk, lines = [], []
+    if chunk:
+        yield chunk, lines
+
+
+def _passes(path: str):
+    """A function giving a fresh pass over ``_chunks(path)``: read from the file
+    each time for a regular file; a pipe or device is read once and held."""
+    if os.path.isfile(path):
+        return lambda: _chunks(path)
+    held = list(_chunks(path))
+    return lambda: iter(held)
+
+
+def _scan(passes, path: str, detect: bool) -> tuple[list[str], int, set]:
+    """A first pass over the file, holding one chunk at a time: its header,
+    the number of data rows, every row's width checked against the header,
+    and (``detect``) the columns holding a cell that is not a number. Errors
+    come in the order a read of the whole file gives them: the file's own
+    (CSV, line length), no data rows, the header, a row's width."""
+    chunks = passes()
+    head = next(chunks, None)
+    n, wrong, non_numbers = 0, None, set()
+    for chunk, lines in chunks:
+        n += len(chunk)
+        width = len(head[0][0])
+        if wrong is None:
+            wrong = next(((len(r), line) for r, line in zip(chunk, lines) if len(r) != width), None)
+        if detect and wrong is None:
+            non_numbers |= _non_number_columns(chunk, width)
+    if head is None or n == 0:
+        raise UsageError(f"{path} has no data rows under its header")
+    header = _header(path, head[0][0], head[1][0])
+    if wrong is not None:
+        raise UsageError(f"{path} line {wrong[1]}: {wrong[0]} cells, the header (line {head[1][0]}) has "
+                         f"{len(header)}")
+    return header, n, non_numbers
+
+
+def _non_number_columns(chunk: list[list[str]], width: int) -> set:
+    """The columns of ``chunk`` with a non-empty cell that is not a number."""
+    block = _stripped(chunk, width)
+    block[block == ""] = "nan"
+    try:
+        block.astype(np.float64)
+        return set()
+    except ValueError:
+        pass
+    out = set()
+    for j in range(width):
+        try:
+            block[:, j].astype(np.float64)
+        except ValueError:
+            out.add(j)
+    return out
+
+
+def _stripped(chunk: list[list[str]], width: int) -> np.ndarray:
+    """A chunk's cells as a stripped string array, with room for the "nan" of an empty cell."""
+    block = np.char.strip(np.array(chunk, dtype=np.str_).reshape(len(chunk), width))
+    return block.astype(f"U{max(3, block.dtype.itemsize // 4)}")
 
 
 def _header(path: str, record: list[str], line: int) -> list[str]:
@@ -146,29 +225,46 @@ def _column_index(path: str, header: list[str], name: str, what: str) -> int:
 def read_csv(path: str, target: str | None, features: list[str] | None = None, text: bool | set = False,
              missing: bool = False) -> Table:
     """A CSV with a header row: feature columns of numbers (or, as ``text``
-    allows, text), and a target column of numbers or labels."""
-    records, lines = _records(path)
-    if len(records) < 2:
-        raise UsageError(f"{path} has no data rows under its header")
-    header = _header(path, records[0], lines[0])
-    width = len(header)
-    for record, line in zip(records[1:], lines[1:]):
-        if len(record) != width:
-            raise UsageError(f"{path} line {line}: {len(record)} cells, the header (line {lines[0]}) has {width}")
-    rows, lines = records[1:], lines[1:]
+    allows, text), and a target column of numbers or labels.
+
+    Two passes over the file, each holding one chunk of records: the first
+    checks its shape (and, with ``text`` True, finds the text columns), the
+    second converts; the numbers then take 8 bytes a cell, where records held
+    as Python strings took several times the file's size."""
+    passes = _passes(path)
+    header, n, non_numbers = _scan(passes, path, text is True)
     t = None if target is None else _column_index(path, header, target, "the --target")
     if features is not None:
         cols = [_column_index(path, header, name, "a feature column of the model") for name in features]
     else:
-        cols = [j for j in range(width) if j != t]
+        cols = [j for j in range(len(header)) if j != t]
     if not cols:
         raise UsageError(f"{path} has no feature columns besides the target {target!r}")
     names = [header[j] for j in cols]
-    as_text = {k for k, name in enumerate(names) if name in text} if isinstance(text, set) else set()
-    X, as_text = _numbers(path, rows, lines, cols, names, as_text, text is True, missing)
-    y = None if t is None else _target(path, rows, lines, t, header[t])
-    cells = {k: np.array([row[cols[k]].strip() for row in rows], dtype=np.str_) for k in sorted(as_text)}
-    y_text = None if t is None else np.array([row[t].strip() for row in rows], dtype=np.str_)
+    if text is True:
+        as_text = {k for k, j in enumerate(cols) if j in non_numbers}
+    else:
+        as_text = {k for k, name in enumerate(names) if name in text} if isinstance(text, set) else set()
+    X = np.empty((n, len(cols)), dtype=np.float64)
+    cells = {k: [] for k in sorted(as_text)}
+    y_cells, row_lines, done = [], np.empty(n, dtype=np.int64), 0
+    chunks = passes()
+    next(chunks)  # the header
+    for chunk, lines in chunks:
+        if done + len(chunk) > n or any(len(row) != len(header) for row in chunk):
+            raise UsageError(f"{path} changed while it was read: read it again when it is complete")
+        X[done:done + len(chunk)] = _numbers(path, chunk, lines, cols, names, as_text, missing)
+        for k in cells:
+            cells[k].append(np.array([row[cols[k]].strip() for row in chunk], dtype=np.str_))
+        if t is not None:
+            y_cells += [row[t].strip() for row in chunk]
+        row_lines[done:done + len(chunk)] = lines
+        done += len(chunk)
+    if done != n:  # the file changed between the two passes
+        raise UsageError(f"{path} changed while it was read: read it again when it is complete")
+    cells = {k: np.concatenate(parts) for k, parts in cells.items()}
+    y = None if t is None else _target(path, y_cells, row_lines, header[t])
+    y_text = None if t is None else np.array(y_cells, dtype=np.str_)
     return Table(X, y, path, names, cells or None, y_text)
 
 
@@ -183,45 +279,35 @@ def _cell_error(path, line, name, cell, text_ok: bool = False) -> UsageError:
                       "leave it out to one-hot encode text columns)")
 
 
-def _numbers(path, rows, lines, cols, names, as_text: set, detect: bool, missing: bool) -> tuple[np.ndarray, set]:
-    """Columns ``cols`` as float64, a chunk of rows at a time; NaN for the
-    columns in ``as_text`` and, with ``missing``, for empty cells. With
-    ``detect``, a column holding a non-number joins ``as_text``; otherwise the
-    first bad cell is named. Returns ``(X, as_text)``."""
-    as_text = set(as_text)
-    out = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for start in range(0, len(rows), _CHUNK_ROWS):
-        chunk = [[row[j] for j in cols] for row in rows[start:start + _CHUNK_ROWS]]
-        block = np.char.strip(np.array(chunk, dtype=np.str_).reshape(len(chunk), len(cols)))
-        block = block.astype(f"U{max(3, block.dtype.itemsize // 4)}")  # room for the "nan" of an empty cell
-        empty = block == ""
-        block[empty] = "nan"
-        try:
-            values = block.astype(np.float64)
-        except ValueError:
-            values = np.full(block.shape, np.nan)
-            for k in range(len(cols)):
-                if k in as_text:
-                    continue
-                try:
-                    values[:, k] = block[:, k].astype(np.float64)
-                except ValueError:
-                    if not detect:
-                        i = next(i for i, cell in enumerate(block[:, k]) if not _is_number(cell))
-                        raise _cell_error(path, lines[start + i], names[k], block[i, k], bool(as_text)) from None
-                    as_text.add(k)
-        numeric = ~np.isin(np.arange(len(cols)), sorted(as_text))
-        if not missing and (empty & numeric).any():
-            i, k = np.argwhere(empty & numeric)[0]
-            raise _cell_error(path, lines[start + i], names[k], "")
-        bad = np.argwhere(~np.isfinite(values) & ~empty & numeric)
-        if len(bad):
-            i, k = bad[0]
-            raise UsageError(f"{path} line {lines[start + i]}, column {names[k]!r}: "
-                             f"{chunk[i][k].strip()!r} is NaN or infinite: fill in or drop the row")
-        out[start:start + len(chunk)] = values
-    out[:, sorted(as_text)] = np.nan
-    return out, as_text
+def _numbers(path, rows, lines, cols, names, as_text: set, missing: bool) -> np.ndarray:
+    """One chunk's columns ``cols`` as float64, NaN for the columns in
+    ``as_text`` and, with ``missing``, for empty cells; the first bad cell of
+    another column (not a number, empty, NaN or infinite) is named."""
+    chunk = [[row[j] for j in cols] for row in rows]
+    block = _stripped(chunk, len(cols))
+    empty = block == ""
+    block[empty] = "nan"
+    numeric = ~np.isin(np.arange(len(cols)), sorted(as_text))
+    block[:, ~numeric] = "nan"
+    try:
+        values = block.astype(np.float64)
+    except ValueError:
+        for k in range(len(cols)):
+            try:
+                block[:, k].astype(np.float64)
+            except ValueError:
+                i = next(i for i, cell in enumerate(block[:, k]) if not _is_number(cell))
+                raise _cell_error(path, lines[i], names[k], block[i, k], bool(as_text)) from None
+        raise  # pragma: no cover - some column failed above
+    if not missing and (empty & numeric).any():
+        i, k = np.argwhere(empty & numeric)[0]
+        raise _cell_error(path, lines[i], names[k], "")
+    bad = np.argwhere(~np.isfinite(values) & ~empty & numeric)
+    if len(bad):
+        i, k = bad[0]
+        raise UsageError(f"{path} line {lines[i]}, column {names[k]!r}: "
+                         f"{chunk[i][k].strip()!r} is NaN or infinite: fill in or drop the row")
+    return values
 
 
 def _is_number(cell: str) -> bool:
@@ -232,9 +318,8 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _target(path, rows, lines, t, name) -> np.ndarray:
-    """The target column: numbers if every cell is one, else text labels."""
-    cells = [row[t].strip() for row in rows]
+def _target(path, cells, lines, name) -> np.ndarray:
+    """The target column (its stripped ``cells``): numbers if every cell is one, else text labels."""
     for cell, line in zip(cells, lines):
         if not cell:
             raise UsageError(f"{path} line {line}, target column {name!r}: empty cell: fill it in or drop the row")
