@@ -268,7 +268,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
             Inputs; converted once to the network's dtype.
 
         Returns
@@ -287,7 +287,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
         Y : array-like
             Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
             (unit indices, or ``classes``).
@@ -308,7 +308,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
         Y : array-like
             Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
             (unit indices, or ``classes``).
@@ -344,7 +344,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
             The whole batch: one step, over all of its rows.
         Y : array-like
             Targets ``(n_samples, n_out)``, or ``(n_samples,)`` class labels for a softmax output
@@ -409,7 +409,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
         y : array-like
             Targets ``(n_samples, n_out)``, or ``(n_samples,)``: class labels
             for a softmax output or one sigmoid unit (unit indices, or
@@ -523,7 +523,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
 
         Returns
         -------
@@ -549,7 +549,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
 
         Returns
         -------
@@ -577,7 +577,7 @@ class BaseNetwork:
 
         Parameters
         ----------
-        X : (n_samples, n_features) array-like
+        X : (n_samples, n_features) array-like, or a SciPy sparse matrix (CSR or CSC)
         y : labels (``classes``, or unit indices), one-hot or 0/1 targets, or values
             for an identity output, as ``fit`` takes them
         sample_weight : (n_samples,) array-like, optional
@@ -763,7 +763,8 @@ class Network(BaseNetwork):
             return
         from .training.progress import say
 
-        choice = _tiers.choose(_tiers.variant(self._dtype, sparse), kernels, reference_estimate(), distributed=distributed,
+        choice = _tiers.choose(_tiers.variant(self._dtype, sparse), kernels, reference_estimate(),
+                               distributed=distributed,
                                say=say if verbose else None)
         self._backend, self._choice, self.last_tier = choice.backend, choice, choice.tier
         try:

@@ -121,9 +121,11 @@ def _replaced(attr, value):
 
 
 BAD = [
-    (lambda: _broken("data", lambda d: d.__setitem__(3, np.nan)), ValueError, r"contains NaN \(first at row \d+, column"),
+    (lambda: _broken("data", lambda d: d.__setitem__(3, np.nan)), ValueError,
+     r"contains NaN \(first at row \d+, column"),
     (lambda: _broken("data", lambda d: d.__setitem__(0, -np.inf)), ValueError, "contains infinity"),
-    (lambda: _broken("indices", lambda i: i.__setitem__(2, 30)), ValueError, r"column index 30 in row \d+, outside 0..29"),
+    (lambda: _broken("indices", lambda i: i.__setitem__(2, 30)), ValueError,
+     r"column index 30 in row \d+, outside 0..29"),
     (lambda: _broken("indices", lambda i: i.__setitem__(2, -1)), ValueError, "column index -1"),
     (lambda: _broken("indptr", lambda p: p.__setitem__(7, p[9] + 1)), ValueError, "indptr decreases at row"),
     (lambda: _broken("indptr", lambda p: p.__setitem__(-1, p[-1] + 5)), ValueError, "indptr ends at"),
