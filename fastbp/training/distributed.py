@@ -124,7 +124,7 @@ class DistributedRunner:
         error = None
         try:  # the buffers: on every rank, or on none
             self.state = opt.state_for(P, params.dtype)
-            self.work = np.empty(_layout.workspace_size(net._size_codes, self.share, net._act_codes, is_sparse(data.X)),
+            self.work = np.empty(_layout.workspace_size(net._size_codes, self.share, net._act_codes, self.sparse),
                                  dtype=params.dtype)
             self.buf = np.empty(P + 3, dtype=params.dtype)  # gradient sums, then loss sum, row count, weight sum
             self.kernels = net._kernels()
