@@ -5,8 +5,10 @@ import os
 import time
 
 import fastbp
+from fastbp.activations import HIDDEN
 from fastbp.bench import CONFIGS as PLAIN_CONFIGS
 from fastbp.bench import make_data
+from fastbp.bench_users import SWEEP_SAMPLES
 
 # These suites time the compiled kernels: their warm-ups compile, never run on the reference.
 fastbp.set_tier("wait")
@@ -99,3 +101,44 @@ class Speedup:
                 times.append(time.perf_counter() - t)
             best[Net] = min(times)
         return best[fastbp.reference.Network] / best[fastbp.Network]
+
+
+class ActivationEpoch:
+    """Seconds per epoch of the default network shape (softmax, cross-entropy,
+    plain SGD) for every hidden activation, on S, T and M (``fastbp bench
+    --sweep`` prints the same as ratios to relu's): tanh is ``Network``'s default."""
+
+    params = (list(SWEEP_SAMPLES), list(HIDDEN), ["float32", "float64"])
+    param_names = ["config", "activation", "dtype"]
+    number = 1
+    repeat = (1, 7, 20.0)
+    timeout = 300
+
+    def setup(self, config, activation, dtype):
+        sizes, self.batch, _ = PLAIN_CONFIGS[config]
+        self.X, self.Y = _data(sizes, SWEEP_SAMPLES[config], dtype)
+        fastbp.set_num_threads(min(2, os.cpu_count() or 1))
+        self.net = fastbp.Network(sizes, activation=activation, dtype=dtype, seed=0)
+        self.net.fit(self.X[: 2 * self.batch], self.Y[: 2 * self.batch], epochs=1, batch_size=self.batch)
+
+    def time_fit_one_epoch(self, config, activation, dtype):
+        self.net.fit(self.X, self.Y, epochs=1, batch_size=self.batch, lr=0.01)
+
+
+class BusyMachine:
+    """The estimators' default fit (``MLPClassifier(max_iter=200)`` on
+    standardised breast cancer) beside two processes that keep the cores
+    busy: its time with the default threads over its time on one thread
+    (``fastbp bench --busy 2`` prints the same with scikit-learn's beside)."""
+
+    number = 1
+    repeat = 1
+    timeout = 300
+    unit = "ratio"
+
+    def track_default_threads_over_one_thread(self):
+        from fastbp.bench_users import busy_fit
+
+        with open(os.devnull, "w") as quiet:
+            med = busy_fit(busy=2, rounds=3, out=quiet)
+        return med["fastbp"] / med["fastbp_1"]

@@ -11,10 +11,17 @@ multiply in their register tiles on the calling thread (``kernels/_tiles.py``:
 there a second BLAS thread gained nothing and the tiles beat the BLAS); from
 there on the BLAS splits the product over its threads, which gained 1.3-1.9x
 on 2 cores (docs/design.md, *Small layers*). The rule depends on shapes only,
-so results do not depend on the thread count through it. The default count is
-every CPU this process may use: on a machine whose other core is busy, BLAS
-threads wait for each other and an epoch can take several times longer;
-``threads=1`` is then the choice.
+so results do not depend on the thread count through it.
+
+A whole fit whose largest product stays below :data:`SERIAL_FIT_WORK`
+multiply-adds runs the provider's BLAS on one thread (``num_threads(n,
+largest_product)``): such products gain little from a second thread on an
+idle machine, and where another process holds a core, OpenBLAS's threads
+wait for each other at every call, and small fits ran several times slower
+than on one thread (docs/performance.md, *A busy machine*). The user's count
+(``threads=``, ``set_num_threads``) stays the upper bound; larger fits use
+it whole. GEMM results do not depend on the thread count (each element of C
+is summed by one thread), so neither do trained weights.
 """
 from __future__ import annotations
 
@@ -25,6 +32,40 @@ import threading
 from ._validation import check_threads, cpu_count
 
 _blas_limiter = None
+
+#: Multiply-adds of a fit's largest product (batch x fan-in x fan-out) below
+#: which the fit runs its BLAS on one thread (measured: docs/performance.md).
+SERIAL_FIT_WORK = 1 << 20
+
+
+def largest_product(sizes, batch: int) -> int:
+    """Multiply-adds of the largest product of an epoch of ``sizes`` at ``batch`` rows."""
+    return int(batch) * max(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+_provider_controller = None
+
+
+def _provider_limits(n: int):
+    """threadpoolctl's limit on the provider's BLAS alone, from a controller
+    made once (a fresh one scans every loaded library: most of a millisecond,
+    a visible share of a small fit); None where threadpoolctl cannot see it."""
+    global _provider_controller
+    from threadpoolctl import ThreadpoolController
+
+    from .kernels import _blas
+
+    if _blas.PROVIDER.library is None:
+        return None
+    if _provider_controller is None:
+        mine = os.path.realpath(_blas.PROVIDER.library)
+        found = ThreadpoolController()
+        chosen = [lib.filepath for lib in found.lib_controllers
+                  if lib.user_api == "blas" and os.path.realpath(lib.filepath) == mine]
+        _provider_controller = found.select(filepath=chosen) if chosen else False
+    if not _provider_controller:
+        return None
+    return _provider_controller.limit(limits=n)
 
 # BLAS thread counts are process-wide (openblas_set_num_threads sets a global),
 # so fits running at once in several Python threads share one setting: the
@@ -87,16 +128,19 @@ def _describe(n: int | None) -> str:
 
 
 @contextlib.contextmanager
-def num_threads(n: int | None):
-    """Within the block, use ``n`` threads (``None``: leave the setting alone).
+def num_threads(n: int | None, largest_product: int | None = None):
+    """Within the block, use ``n`` threads (``None``: leave the setting alone),
+    or one where ``largest_product`` (multiply-adds) is below :data:`SERIAL_FIT_WORK`.
 
     Blocks may overlap in several Python threads when they ask for the same
     ``n``; the setting is restored when the last one ends. Asking for another
     ``n`` while one runs is a ValueError: the count is process-wide, and
-    results would depend on which fit ran when.
+    results would depend on which fit ran when. The first block's size rule
+    holds for blocks that start while it runs (it only changes speed).
     """
     global _running, _running_count, _restore
     n = None if n is None else check_threads(n)
+    serial = largest_product is not None and largest_product < SERIAL_FIT_WORK
     with _state:
         if _running and n != _running_count:
             raise ValueError(
@@ -104,10 +148,13 @@ def num_threads(n: int | None):
                 "BLAS threads are process-wide, so concurrent fits must use the same threads= "
                 "(or set it once with fastbp.set_num_threads)"
             )
-        if not _running and n is not None:
-            from threadpoolctl import threadpool_limits
+        if not _running and (n is not None or serial):
+            if serial:
+                _restore = _provider_limits(1)
+            if n is not None and (not serial or _restore is None):
+                from threadpoolctl import threadpool_limits
 
-            _restore = threadpool_limits(limits=n, user_api="blas")
+                _restore = threadpool_limits(limits=n, user_api="blas")
         _running_count = n
         _running += 1
     try:

@@ -1,7 +1,8 @@
 """Side-by-side comparison: seconds per epoch of plain minibatch SGD.
 
 The same work for every peer: one epoch over synthetic data, softmax output
-with cross-entropy, sigmoid hidden layers, shuffled batches, no momentum, no
+with cross-entropy, sigmoid hidden layers (``--activation`` picks another:
+``tanh`` is ``fastbp.Network``'s default), shuffled batches, no momentum, no
 weight decay. Each peer runs in its own process (its own imports, threads and
 allocator); rounds are interleaved (peer A, peer B, ..., then again) so that
 load on this shared machine hits every peer alike; medians and ratios are
@@ -9,6 +10,9 @@ printed. A peer that is not installed is skipped with a note.
 
     fastbp bench --config M
     fastbp bench --config S M L --rounds 7 --json out.json --plot chart.png
+    fastbp bench --config S M --activation tanh
+    fastbp bench --sweep              (every activation against relu: fastbp.bench_users)
+    fastbp bench --busy 2             (the estimators' default fit beside 2 busy processes)
     python benchmarks/compare.py ...   (the same, from a source checkout)
 
 Peers: fastbp, reference (fastbp.reference), torch (PyTorch eager),
@@ -68,6 +72,8 @@ PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
 LR = 0.01
+#: The hidden activation of the dense peers (``--activation``).
+ACTIVATION = "sigmoid"
 
 
 def make_data(sizes, n, dtype, seed=0):
@@ -116,7 +122,7 @@ def _peer_fastbp(sizes, batch, X, y, Y, dtype, threads, module="fastbp"):
 
     fastbp.set_num_threads(threads)
     Net = fastbp.Network if module == "fastbp" else fastbp.reference.Network
-    net = Net(sizes, activation="sigmoid", output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
+    net = Net(sizes, activation=ACTIVATION, output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
     return lambda: net.fit(X, Y, epochs=1, batch_size=batch, lr=LR, shuffle=True)
 
 
@@ -130,11 +136,13 @@ def _peer_torch(sizes, batch, X, y, Y, dtype, threads):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     tdtype = getattr(torch, dtype)
+    act = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity,
+           "leaky_relu": lambda: torch.nn.LeakyReLU(0.01), "gelu": torch.nn.GELU, "silu": torch.nn.SiLU}[ACTIVATION]
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(torch.nn.Sigmoid())
+            layers.append(act())
     model = torch.nn.Sequential(*layers).to(tdtype)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     lossf = torch.nn.CrossEntropyLoss()
@@ -166,11 +174,14 @@ def _peer_jax(sizes, batch, X, y, Y, dtype, threads):
         bound = (2.0 / (a + b)) ** 0.5
         params.append((jnp.asarray(rng.uniform(-bound, bound, (b, a)).astype(dtype)), jnp.zeros(b, dtype)))
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    act = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda z: z,
+           "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01), "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+           "silu": jax.nn.silu}[ACTIVATION]
 
     def loss_fn(params, xb, yb):
         a = xb
         for W, b in params[:-1]:
-            a = jax.nn.sigmoid(a @ W.T + b)
+            a = act(a @ W.T + b)
         W, b = params[-1]
         logp = jax.nn.log_softmax(a @ W.T + b)
         return -jnp.mean(jnp.sum(yb * logp, axis=1))
@@ -216,7 +227,8 @@ def _peer_sklearn(sizes, batch, X, y, Y, dtype, threads):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
-    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation="logistic", solver="sgd", momentum=0,
+    activation = {"sigmoid": "logistic", "tanh": "tanh", "relu": "relu", "identity": "identity"}[ACTIVATION]
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation=activation, solver="sgd", momentum=0,
                         alpha=0, batch_size=batch, learning_rate_init=LR, max_iter=1, shuffle=True,
                         random_state=0)
     return _partial_fit_epochs(clf, X, y, sizes[-1])
@@ -246,7 +258,7 @@ def _peer_one_rank(sizes, batch, X, y, Y, dtype, threads, comm=None):
 
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     fastbp.set_num_threads(1)
-    net = fastbp.Network(sizes, activation="sigmoid", output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
+    net = fastbp.Network(sizes, activation=ACTIVATION, output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
     X, Y = X[rank::size].copy(), Y[rank::size].copy()
     return lambda: net.fit(X, Y, epochs=1, batch_size=batch, lr=LR, shuffle=True, threads=1, comm=comm)
 
@@ -416,6 +428,8 @@ def epoch_flops(sizes, n) -> float:
 
 
 def _available(peer):
+    if peer == "sklearn" and ACTIVATION not in ("sigmoid", "tanh", "relu", "identity"):
+        return False  # scikit-learn's MLP has no such activation
     mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
            "two_ranks": "mpi4py"}.get(peer)
     if mod is None:
@@ -452,7 +466,7 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
             launch = [mpiexec, "-n", "2"]
         p = subprocess.Popen(
             [*launch, sys.executable, "-m", "fastbp.bench", "--worker", peer, "--config", config, "--dtype", dtype,
-             "--threads", str(threads)],
+             "--threads", str(threads), "--activation", ACTIVATION],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
         procs[peer] = p
@@ -493,7 +507,8 @@ def report(config, times, dtype, threads, out=sys.stdout, blas=None, rate=None, 
     if rate and not sparse:
         med["limit"] = epoch_flops(sizes, n) / rate
     kind = f", sparse CSR ({100 * SPARSE_CONFIGS[config]:g}% nonzero)" if sparse else ""
-    print(f"config {config}: {'-'.join(map(str, sizes))}{kind}, batch {batch}, {n} samples, {dtype}, "
+    act = "" if config in ESTIMATOR_CONFIGS else f", {ACTIVATION} hidden"
+    print(f"config {config}: {'-'.join(map(str, sizes))}{kind}, batch {batch}, {n} samples, {dtype}{act}, "
           f"{threads} threads; seconds per epoch (median of {rounds} rounds), peak memory during an epoch",
           file=out)
     ours = next((p for p in ("fastbp", "estimator", "one_rank") if p in med), None)
@@ -542,14 +557,21 @@ def plot(results, path):
 
 
 def main(argv=None):
+    global ACTIVATION
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", nargs="+", default=["S", "M", "L"], choices=list(CONFIGS))
+    ap.add_argument("--config", nargs="+", choices=list(CONFIGS), help="default: S M L (--sweep: S T M)")
     ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
                     help="default: all of " + ", ".join(PEERS) + "; for the estimator configurations ("
                     + ", ".join(ESTIMATOR_CONFIGS) + "): " + ", ".join(ESTIMATOR_PEERS))
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--dtype", choices=["float32", "float64"], help="default: float32 (--sweep: both)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--activation", default=ACTIVATION, help="hidden activation of the dense configurations "
+                    "(default sigmoid, as the published tables; tanh is Network's default)")
+    ap.add_argument("--sweep", action="store_true", help="every hidden activation of fastbp against relu "
+                    "(S, T, M unless --config is given; both dtypes unless --dtype is)")
+    ap.add_argument("--busy", type=int, metavar="N", help="the estimators' default fit beside N busy processes: "
+                    "default threads, one thread, scikit-learn")
     ap.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     ap.add_argument("--json", help="write the medians here")
     ap.add_argument("--plot", help="write a PNG chart here (needs matplotlib)")
@@ -557,6 +579,24 @@ def main(argv=None):
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    from .activations import HIDDEN
+
+    if args.activation not in HIDDEN:
+        ap.error(f"--activation {args.activation!r}: choose one of {', '.join(HIDDEN)}")
+    ACTIVATION = args.activation
+    if args.sweep or args.busy is not None:
+        from . import bench_users
+
+        if args.sweep:
+            bench_users.activation_sweep(args.config or bench_users.SWEEP_CONFIGS,
+                                         [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)
+        if args.busy is not None:
+            if args.busy < 0:
+                ap.error("--busy takes a count of processes, 0 or more")
+            bench_users.busy_fit(args.busy, args.rounds)
+        return 0
+    args.config = args.config or ["S", "M", "L"]
+    args.dtype = args.dtype or "float32"
     if args.plot or args.json:  # before minutes of timing, not after
         from .cli.checks import UsageError, check_output_file, check_plot_file
 

@@ -148,8 +148,9 @@ class BaseNetwork:
         yield _tiers.Choice("reference", "reference", self._kernels())
 
     @staticmethod
-    def _num_threads(threads: int | None):
-        """A context in which the backend uses ``threads`` (checked already)."""
+    def _num_threads(threads: int | None, largest_product: int | None = None):
+        """A context in which the backend uses ``threads`` (checked already),
+        or one thread for a fit whose largest product is small."""
         return contextlib.nullcontext()
 
     # -- read-only description ------------------------------------------------
@@ -773,10 +774,10 @@ class Network(BaseNetwork):
             del self._backend, self._choice
 
     @staticmethod
-    def _num_threads(threads: int | None):
+    def _num_threads(threads: int | None, largest_product: int | None = None):
         from ._threads import num_threads
 
-        return num_threads(threads)
+        return num_threads(threads, largest_product)
 
 
 # Shown as ``fastbp.Network`` in reprs and docs, where users meet it.

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from fastbp._codes import SOFTMAX
+from fastbp.activations import HIDDEN
 from fastbp.losses import BinaryCrossEntropy, CrossEntropy
 from fastbp.testing import KERNELS, SHAPES, KernelCase, assert_pair_close
 
@@ -81,6 +82,103 @@ def test_vectorised_exp_accuracy_and_edges(dtype, lo, hi, max_eps):
     assert err.max() <= max_eps, f"exp {dtype}: {float(err.max()):.2f} eps at x={x[err.argmax()]}"
     t = np.dtype(dtype).type
     assert fn(t(1e4)) == np.inf and fn(t(-1e4)) == 0.0 and np.isnan(fn(t(np.nan)))
+
+
+def _whole_range(dtype, n=200_000, seed=0):
+    """Arguments over a dtype's whole range, both signs: a dense grid where the
+    functions bend, log-uniform magnitudes from the smallest subnormal to the
+    largest finite value, and the edges (±0, the extremes, ±inf, NaN)."""
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(seed)
+    mags = np.exp(rng.uniform(np.log(float(info.smallest_subnormal)), np.log(float(info.max)), n))
+    x = np.concatenate([np.linspace(-12, 12, n), mags, -mags]).astype(dtype)
+    edges = np.array([0.0, -0.0, info.max, -info.max, info.smallest_subnormal, -info.smallest_subnormal,
+                      info.tiny, -info.tiny, np.inf, -np.inf, np.nan], dtype=dtype)
+    return np.concatenate([x, edges])
+
+
+def _truth(name, x):
+    """The function in long double (wider than float64 on x86), or glibc's erf on float64."""
+    import math
+
+    xl = x.astype(np.longdouble)
+    with np.errstate(over="ignore"):
+        if name == "tanh":
+            return np.tanh(xl)
+        if name == "sigmoid":
+            return 1 / (1 + np.exp(-xl))
+    return np.array([math.erf(float(v)) for v in x], dtype=np.longdouble)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["tanh", "erf", "sigmoid"])
+def test_vectorised_functions_within_their_stated_ulp(name, dtype):
+    """tanh, erf and sigmoid behind the activations (kernels/_fastmath.py):
+    within ``MAX_ULP`` of the correctly rounded value over the whole range,
+    subnormal arguments included (sigmoid: where the value is normal; below,
+    it flushes to 0 as exp does), with the edges of the library functions."""
+    import numba
+
+    from fastbp.kernels import _fastmath
+
+    fn = getattr(_fastmath, f"{name}{dtype[-2:]}")
+
+    @numba.njit
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = fn(x[i])
+
+    x = _whole_range(dtype)
+    got = np.empty_like(x)
+    apply(x, got)
+    want = _truth(name, x)
+    finite = np.isfinite(x)
+    info = np.finfo(dtype)
+    ulp = np.spacing(np.abs(want.astype(dtype))).astype(np.longdouble)
+    err = np.abs(got.astype(np.longdouble) - want) / ulp
+    if name == "sigmoid":
+        subnormal = want < info.tiny
+        assert np.all(np.abs(got[subnormal & finite].astype(np.longdouble) - want[subnormal & finite]) < info.tiny)
+        finite &= ~subnormal
+    bound = _fastmath.MAX_ULP[(name, dtype)]
+    worst = int(np.argmax(np.where(finite, err, 0)))
+    assert err[finite].max() <= bound, f"{name} {dtype}: {float(err[worst]):.2f} ulp at x={x[worst]!r}"
+    assert np.isnan(got[np.isnan(x)]).all()
+    inf = np.isinf(x)
+    np.testing.assert_array_equal(got[inf], {"tanh": np.sign(x), "erf": np.sign(x), "sigmoid": x > 0}[name][inf])
+    if name != "sigmoid":  # odd functions keep the sign of zero
+        zeros = x == 0
+        np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(x[zeros]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", [a for a in HIDDEN])
+def test_activation_pass_matches_twin_over_the_whole_range(act, dtype):
+    """``forward_layer`` (a 1x1 layer, so Z is the input itself) against its
+    NumPy twin, which keeps the exact library functions, over the whole float
+    range: NaN where the twin has NaN, equal infinities, and finite values
+    within the dtype's tolerances; the same for the fused hidden delta."""
+    import fastbp.kernels as k
+    import fastbp.reference as r
+    from fastbp.activations import ACTIVATIONS
+    from fastbp.testing import TOLERANCES
+
+    code = ACTIVATIONS[act].code
+    x = _whole_range(dtype, n=20_000)[None, :]  # one unit, one column per value
+    W, b = np.ones((1, 1), dtype), np.zeros(1, dtype)
+    tol = TOLERANCES[np.dtype(dtype)]
+    outputs = {}
+    for side, mod in (("kernel", k), ("twin", r)):
+        Z, out = np.empty_like(x), np.empty_like(x)
+        with np.errstate(all="ignore"):
+            mod.forward_layer(W, b, x, False, code, Z, out)
+        outputs[side] = out
+    got, want = outputs["kernel"], outputs["twin"]
+    where = f"kernel forward_layer, activation {act}, dtype {dtype}, shape {x.shape}"
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=where)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)], err_msg=where)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=tol["rtol"], atol=tol["atol"], err_msg=where)
 
 
 # -- the oracle itself must fail a wrong kernel --------------------------------

@@ -116,6 +116,75 @@ def test_set_num_threads_validates_and_applies():
     assert fastbp.get_num_threads() == before
 
 
+def _threads_seen_in_fit(fit) -> list:
+    """The provider's thread count read by a callback during each epoch of ``fit(callback)``."""
+    seen = []
+
+    def callback(epoch, history):
+        seen.append(fastbp.get_num_threads())
+
+    fit(callback)
+    return seen
+
+
+def test_a_small_fit_runs_its_blas_on_one_thread_and_restores_the_setting():
+    """Below ``_threads.SERIAL_FIT_WORK`` a fit takes one thread whatever the
+    setting (the setting stays the upper bound), and the setting is back after
+    it; a fit above it uses the setting. On one CPU both are 1: skipped."""
+    from fastbp import _threads
+
+    if fastbp._validation.cpu_count() < 2 or fastbp.get_num_threads() is None:
+        pytest.skip("needs 2 CPUs and a BLAS whose threads can be read")
+    before = fastbp.get_num_threads()
+    X, y = _problem(n=64, n_in=12)
+    small = [12, 16, 4]
+    assert _threads.largest_product(small, 16) < _threads.SERIAL_FIT_WORK
+    try:
+        fastbp.set_num_threads(2)
+        seen = _threads_seen_in_fit(lambda cb: fastbp.Network(small, seed=0).fit(
+            X, y, epochs=2, batch_size=16, callback=cb))
+        assert seen == [1, 1]
+        assert fastbp.get_num_threads() == 2
+        seen = _threads_seen_in_fit(lambda cb: fastbp.Network(small, seed=0).fit(
+            X, y, epochs=1, batch_size=16, callback=cb, threads=2))
+        assert seen == [1] and fastbp.get_num_threads() == 2
+        wide = [4096, 300, 4]  # 64 rows of 4096 inputs: 78M multiply-adds in the first layer
+        Xw = np.random.default_rng(0).normal(size=(64, 4096))
+        assert _threads.largest_product(wide, 64) >= _threads.SERIAL_FIT_WORK
+        seen = _threads_seen_in_fit(lambda cb: fastbp.Network(wide, seed=0).fit(
+            Xw, y, epochs=1, batch_size=64, callback=cb))
+        assert seen == [2]
+    finally:
+        fastbp.set_num_threads(before)
+
+
+def test_small_estimator_fits_run_their_blas_on_one_thread():
+    pytest.importorskip("sklearn")
+    from fastbp.sklearn import MLPClassifier
+
+    if fastbp._validation.cpu_count() < 2 or fastbp.get_num_threads() is None:
+        pytest.skip("needs 2 CPUs and a BLAS whose threads can be read")
+    X, y = _problem(n=200, n_in=12)
+    before = fastbp.get_num_threads()
+    seen = []
+
+    class Spy(MLPClassifier):
+        def _update_no_improvement_count(self, early_stopping, X_val, y_val, sample_weight_val):
+            seen.append(fastbp.get_num_threads())
+            return super()._update_no_improvement_count(early_stopping, X_val, y_val, sample_weight_val)
+
+    tier = fastbp._tiers.get_tier()
+    try:
+        fastbp.set_num_threads(2)
+        fastbp.set_tier("wait")
+        Spy(hidden_layer_sizes=(16,), max_iter=3, random_state=0).fit(X, y)
+    finally:
+        fastbp.set_tier(tier)
+        fastbp.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    assert fastbp.get_num_threads() == before
+
+
 def test_long_training_does_not_grow_memory():
     """200 epochs allocate nothing that stays: traced allocations (NumPy's
     included), not the process's resident size, which the allocator and the

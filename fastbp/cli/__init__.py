@@ -47,8 +47,16 @@ class _Help(argparse.HelpFormatter):
 def cmd_bench(args) -> int:
     from .. import bench
 
-    argv = ["--config", *args.config, "--rounds", str(args.rounds), "--dtype", args.dtype,
-            "--threads", str(args.threads)]
+    argv = ["--config", *(args.config or (["M"] if not args.sweep else [])), "--rounds", str(args.rounds),
+            "--threads", str(args.threads), "--activation", args.activation]
+    if argv[1] == "--rounds":  # --sweep with no --config: the sweep's own configurations
+        del argv[0]
+    if args.dtype:
+        argv += ["--dtype", args.dtype]
+    if args.sweep:
+        argv.append("--sweep")
+    if args.busy is not None:
+        argv += ["--busy", str(args.busy)]
     if args.peers:
         argv += ["--peers", *args.peers]
     if args.plot:
@@ -233,12 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    f"{', '.join(PEERS)} (a peer not installed is skipped); for the estimator "
                                    f"configurations {', '.join(ESTIMATOR_PEERS)}.")
 
-    b.add_argument("--config", nargs="+", choices=list(CONFIGS), default=["M"],
-                   help="S, M, L: plain SGD epochs; T, E, E32, E64: the scikit-learn estimators")
+    b.add_argument("--config", nargs="+", choices=list(CONFIGS),
+                   help="S, M, L: plain SGD epochs; T, E, E32, E64: the scikit-learn estimators "
+                        "(default: M; with --sweep: S T M)")
     b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
                    help="who runs; one_rank two_ranks: the distributed row (fit(comm=), 1 thread a rank)")
     b.add_argument("--rounds", type=int, default=5, help="timed epochs of each peer, interleaved")
-    b.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="every peer's dtype")
+    b.add_argument("--dtype", choices=["float32", "float64"],
+                   help="every peer's dtype (default: float32; with --sweep: both)")
+    b.add_argument("--activation", choices=list(HIDDEN_ACTIVATIONS), default="sigmoid",
+                   help="hidden activation of the dense configurations' peers (sigmoid: the published tables; "
+                        "tanh: Network's default)")
+    b.add_argument("--sweep", action="store_true",
+                   help="instead of peers: fastbp's epoch with every hidden activation, as multiples of relu's")
+    b.add_argument("--busy", type=int, metavar="N",
+                   help="instead of peers: the estimators' default fit (breast cancer) beside N busy processes, "
+                        "with the default threads, on one thread, and scikit-learn's")
     b.add_argument("--threads", type=int, default=2, help="threads of every peer")
     b.add_argument("--plot", help="write a chart here (.png, .pdf, .svg; needs matplotlib)")
     b.add_argument("--json", help="write the medians to this JSON file")

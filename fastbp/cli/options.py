@@ -88,6 +88,8 @@ def check_bench(args) -> None:
         v = getattr(args, name)
         if v < 1:
             raise UsageError(f"--{name} must be a positive integer, got {v}")
+    if args.busy is not None and args.busy < 0:
+        raise UsageError(f"--busy takes a count of processes, 0 or more, got {args.busy}")
     if args.plot:
         check_plot_file(args.plot, "--plot")
     if args.json:

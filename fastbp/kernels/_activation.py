@@ -27,6 +27,7 @@ from .._codes import (
 )
 from .._jit import jit
 from ._fastexp import fast_exp
+from ._fastmath import fast_erf, fast_sigmoid, fast_tanh
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -53,10 +54,10 @@ def _bias_and_activate_row(row, bias, act):
     slope = row.dtype.type(LEAKY_SLOPE)
     if act == SIGMOID:
         for j in range(n):
-            row[j] = one / (one + fast_exp(-(row[j] + bias)))
+            row[j] = fast_sigmoid(row[j] + bias)
     elif act == TANH:
         for j in range(n):
-            row[j] = np.tanh(row[j] + bias)
+            row[j] = fast_tanh(row[j] + bias)
     elif act == RELU:
         for j in range(n):
             row[j] = max(row[j] + bias, zero)
@@ -79,10 +80,10 @@ def _activate_row_keeping_z(z, act, out):
     if act == GELU:
         half, r = z.dtype.type(0.5), z.dtype.type(_SQRT_HALF)
         for j in range(n):
-            out[j] = half * z[j] * (one + math.erf(z[j] * r))
+            out[j] = half * z[j] * (one + fast_erf(z[j] * r))
     elif act == SILU:
         for j in range(n):
-            out[j] = z[j] / (one + fast_exp(-z[j]))
+            out[j] = z[j] * fast_sigmoid(z[j])
     else:
         raise ValueError("unknown activation code")
 
@@ -191,11 +192,11 @@ def _multiply_derivative(D, A, Z, act):
         z = _flat(Z)
         half, r, c = D.dtype.type(0.5), D.dtype.type(_SQRT_HALF), D.dtype.type(_INV_SQRT_2PI)
         for j in range(n):
-            d[j] *= half * (one + math.erf(z[j] * r)) + z[j] * c * fast_exp(-half * z[j] * z[j])
+            d[j] *= half * (one + fast_erf(z[j] * r)) + z[j] * c * fast_exp(-half * z[j] * z[j])
     elif act == SILU:  # s (1 + z (1 - s)), s = sigmoid(z)
         z = _flat(Z)
         for j in range(n):
-            s = one / (one + fast_exp(-z[j]))
+            s = fast_sigmoid(z[j])
             d[j] *= s * (one + z[j] * (one - s))
     else:  # softmax's derivative is not elementwise: no loss asks for it
         raise ValueError("unknown activation code, or one without an elementwise derivative")

@@ -101,6 +101,30 @@ def exp64(x):
     return y
 
 
+@jit_precise
+def exp64_ratio(x):
+    """``exp(x)`` for a float64 ``x`` as a pair ``(a, b)`` with ``a / b =
+    exp(x)`` (Pade's ratio, scaled): a caller that divides anyway (sigmoid,
+    tanh) divides once. ``b`` is positive and finite; above 709 ``a`` is inf,
+    below -708.4 it is 0, and NaN stays NaN."""
+    big = x > _D_MAX
+    small = x < _D_MIN
+    xc = min(max(x, _D_MIN), _D_MAX)
+    n = np.floor(xc * _D_LOG2E + 0.5)
+    r = xc - n * _D_C1 - n * _D_C2
+    rr = r * r
+    px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
+    qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
+    a = (qx + px) * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
+    if big:
+        a = np.inf
+    if small:
+        a = 0.0
+    if x != x:
+        a = x
+    return a, qx - px
+
+
 def fast_exp(x):
     """``exp`` for compiled code: :func:`exp32` for float32, :func:`exp64` for float64.
 

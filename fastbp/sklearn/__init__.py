@@ -145,7 +145,10 @@ class _CompiledEpochs:
                 X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
             )
 
-        return _stochastic.fit_stochastic(self, X, y, sample_weight, layer_units, incremental)
+        from .._threads import largest_product, num_threads
+
+        with num_threads(None, largest_product(layer_units, batch)):  # one thread for small fits (_threads.py)
+            return _stochastic.fit_stochastic(self, X, y, sample_weight, layer_units, incremental)
 
     def _forward_pass_fast(self, X, check_input=True):
         """The output activations (``predict``'s and ``predict_proba``'s) by

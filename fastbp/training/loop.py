@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _tiers, optimizers
 from .._sparse import is_sparse
+from .._threads import largest_product
 from .._validation import FitSettings, check_fit
 from ..errors import TrainingDivergedError
 from .extras import EarlyStopping, Extras, TrainingData, check_monitor, check_validation_pair, schedule
@@ -100,6 +101,7 @@ def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = T
         if comm is None:
             runner = LocalRunner(net, plan.data.X, plan.data.Y, batch, plan.optimizer, plan.data.weights)
             threads = plan.settings.threads
+            largest = largest_product(net.sizes, batch)
         else:
             from . import distributed
 
@@ -111,14 +113,15 @@ def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = T
             distributed.agree(comm, error)
             runner = distributed.DistributedRunner(comm, net, plan, f"{net!r}, {extras.describe()}, "
                                                    f"monitor={options['monitor']}", shuffle)
-            threads = runner.threads
-        history = _train(net, runner, plan, threads, shuffle, verbose, choice, options)
+            threads, largest = runner.threads, None  # threads per rank are chosen with the ranks
+        history = _train(net, runner, plan, threads, largest, shuffle, verbose, choice, options)
     history.tier = choice.tier
     return history
 
 
-def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choice, options: dict) -> History:
-    """The epoch loop, on ``threads`` BLAS threads (None: the current setting)."""
+def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bool, choice, options: dict) -> History:
+    """The epoch loop, on ``threads`` BLAS threads (None: the current setting),
+    one if the largest product (``largest`` multiply-adds) is small (``fastbp._threads``)."""
     settings, data, callback = plan.settings, plan.data, options["callback"]
     lr_schedule = options["lr_schedule"]
     rate_of = schedule(lr_schedule, settings.lr, settings.epochs)
@@ -126,7 +129,7 @@ def _train(net, runner, plan: Plan, threads, shuffle: bool, verbose: bool, choic
                             net._params)
     history = History(loss=[])
     n = data.X.shape[0]
-    with net._num_threads(threads), \
+    with net._num_threads(threads, largest), \
             Report(settings.epochs, verbose and runner.rank == 0, choice) as progress:
         def after(epoch: int, epoch_lr: float) -> bool:
             """Everything between an epoch and the next; whether training goes on."""

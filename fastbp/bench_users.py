@@ -1,0 +1,134 @@
+"""Benchmarks of what users run, beside ``fastbp bench``'s side-by-side peers.
+
+- :func:`activation_sweep` (``fastbp bench --sweep``): seconds per epoch of
+  the default network (softmax, cross-entropy, plain SGD) for every hidden
+  activation, as a multiple of ReLU's, on S, T and M, float32 and float64,
+  in one process, the activations visited in a rotated order each round.
+- :func:`busy_fit` (``fastbp bench --busy N``): the estimators' default fit
+  (``MLPClassifier(max_iter=200)``, relu and Adam, on standardised breast
+  cancer: 569 x 30, hidden 100, batch 200) beside N processes that keep a
+  core busy (bounded in time), with the default threads, on one thread,
+  and scikit-learn's own ``MLPClassifier``; the figure that matters is the
+  default's time over one thread's.
+
+Unset ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` to measure as users run.
+"""
+from __future__ import annotations
+
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+#: The configurations of the activation sweep (``fastbp.bench.CONFIGS``).
+SWEEP_CONFIGS = ("S", "T", "M")
+#: Rows per epoch in the sweep: enough batches for a stable median, few enough for minutes, not hours.
+SWEEP_SAMPLES = {"S": 5_000, "T": 5_000, "M": 2_000}
+
+
+def activation_sweep(configs=SWEEP_CONFIGS, dtypes=("float32", "float64"), rounds=5, out=sys.stdout) -> dict:
+    """Seconds per epoch for every hidden activation, and their ratios to ReLU's.
+
+    Returns ``{(config, dtype): {activation: seconds}}``; prints one line per
+    configuration and dtype.
+    """
+    import fastbp
+    from fastbp.activations import HIDDEN
+
+    from .bench import CONFIGS, make_data
+
+    fastbp.set_tier("wait")
+    results = {}
+    for config in configs:
+        sizes, batch, _ = CONFIGS[config]
+        for dtype in dtypes:
+            X, _, Y = make_data(sizes, SWEEP_SAMPLES.get(config, 5_000), dtype)
+            nets = {a: fastbp.Network(sizes, activation=a, dtype=dtype, seed=0) for a in HIDDEN}
+            for net in nets.values():  # compile and warm up
+                net.fit(X[: 4 * batch], Y[: 4 * batch], epochs=1, batch_size=batch, lr=0.01)
+            times = {a: [] for a in HIDDEN}
+            for r in range(rounds):
+                order = HIDDEN[r % len(HIDDEN):] + HIDDEN[: r % len(HIDDEN)]
+                for a in order:
+                    start = time.perf_counter()
+                    nets[a].fit(X, Y, epochs=1, batch_size=batch, lr=0.01)
+                    times[a].append(time.perf_counter() - start)
+            med = {a: statistics.median(t) for a, t in times.items()}
+            results[(config, dtype)] = med
+            cells = "  ".join(f"{a} {med[a] / med['relu']:.2f}" for a in HIDDEN)
+            print(f"sweep {config} {'-'.join(map(str, sizes))} batch {batch} {dtype} "
+                  f"(relu {med['relu'] * 1e3:.2f} ms/epoch, median of {rounds}): {cells}", file=out, flush=True)
+    return results
+
+
+_SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_processes(n: int, seconds: float = 600.0):
+    """``n`` processes that each keep a core busy, for the block and at most ``seconds``."""
+    procs = [subprocess.Popen([sys.executable, "-c", _SPIN.format(seconds=seconds)]) for _ in range(n)]
+    try:
+        time.sleep(0.2)  # let them start spinning
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def busy_fit(busy: int = 2, rounds: int = 5, out=sys.stdout) -> dict:
+    """The estimators' default fit beside ``busy`` spinning processes.
+
+    Returns the median seconds of ``fastbp`` (default threads), ``fastbp_1``
+    (every BLAS on one thread) and ``sklearn`` (scikit-learn's own
+    ``MLPClassifier``), alternating round by round; prints them and the ratios.
+    """
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    from threadpoolctl import threadpool_limits
+
+    import fastbp
+    from fastbp.sklearn import MLPClassifier
+
+    X, y = _breast_cancer()
+    fastbp.set_tier("wait")
+
+    def fit(cls):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+            cls(max_iter=200, random_state=0).fit(X, y)
+
+    def one_thread():
+        with threadpool_limits(limits=1, user_api="blas"):
+            fit(MLPClassifier)
+
+    runs = {"fastbp": lambda: fit(MLPClassifier), "fastbp_1": one_thread, "sklearn": lambda: fit(SkMLP)}
+    for run in runs.values():  # compile, load, warm up: outside the timing
+        run()
+    times = {name: [] for name in runs}
+    names = list(runs)
+    with busy_processes(busy):
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                start = time.perf_counter()
+                runs[name]()
+                times[name].append(time.perf_counter() - start)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    worst = {name: max(t) for name, t in times.items()}
+    print(f"busy: MLPClassifier(max_iter=200).fit, standardised breast cancer, beside {busy} busy processes "
+          f"(median of {rounds} alternating rounds, max in brackets):", file=out)
+    for name in names:
+        print(f"  {name:<9} {med[name]:8.3f} s  ({worst[name]:.3f})", file=out)
+    print(f"  fastbp/fastbp_1 = {med['fastbp'] / med['fastbp_1']:.2f}   "
+          f"fastbp/sklearn = {med['fastbp'] / med['sklearn']:.2f}", file=out, flush=True)
+    return med
