@@ -45,20 +45,23 @@ _P5 = np.float32(5.0000001201e-1)
 
 
 @jit_precise
-def exp32(x):
-    """``exp(x)`` for a float32 ``x``; inf above 88.38, 0 below -87.34, NaN stays NaN."""
-    big = x > _MAX
-    small = x < _MIN
-    xc = min(max(x, _MIN), _MAX)
-    n = np.floor(xc * _LOG2E + np.float32(0.5))
-    r = xc - n * _LN2_HI - n * _LN2_LO
+def exp32_in_range(x):
+    """``exp(x)`` for a float32 ``x`` already in [-87.34, 88.38], unchecked
+    (for callers whose argument cannot leave it: tanh's)."""
+    n = np.floor(x * _LOG2E + np.float32(0.5))
+    r = x - n * _LN2_HI - n * _LN2_LO
     r2 = r * r
     p = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r2 + r) + np.float32(1.0)
-    scale = _bits_as_float(np.int32((np.int32(n) + 127) << 23))
-    y = p * scale
-    if big:
+    return p * _bits_as_float(np.int32((np.int32(n) + 127) << 23))
+
+
+@jit_precise
+def exp32(x):
+    """``exp(x)`` for a float32 ``x``; inf above 88.38, 0 below -87.34, NaN stays NaN."""
+    y = exp32_in_range(min(max(x, _MIN), _MAX))
+    if x > _MAX:
         y = np.float32(np.inf)
-    if small:
+    if x < _MIN:
         y = np.float32(0.0)
     if x != x:  # NaN in, NaN out: the divergence checks rely on it
         y = x
@@ -80,21 +83,24 @@ _D_Q3 = 2.00000000000000000009e0
 
 
 @jit_precise
-def exp64(x):
-    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
-    big = x > _D_MAX
-    small = x < _D_MIN
-    xc = min(max(x, _D_MIN), _D_MAX)
-    n = np.floor(xc * _D_LOG2E + 0.5)
-    r = xc - n * _D_C1 - n * _D_C2
+def exp64_in_range(x):
+    """``exp(x)`` for a float64 ``x`` already in [-708.4, 709], unchecked."""
+    n = np.floor(x * _D_LOG2E + 0.5)
+    r = x - n * _D_C1 - n * _D_C2
     rr = r * r
     px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
     qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
     y = 1.0 + 2.0 * (px / (qx - px))
-    y = y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
-    if big:
+    return y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
+
+
+@jit_precise
+def exp64(x):
+    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
+    y = exp64_in_range(min(max(x, _D_MIN), _D_MAX))
+    if x > _D_MAX:
         y = np.inf
-    if small:
+    if x < _D_MIN:
         y = 0.0
     if x != x:
         y = x
@@ -102,27 +108,16 @@ def exp64(x):
 
 
 @jit_precise
-def exp64_ratio(x):
-    """``exp(x)`` for a float64 ``x`` as a pair ``(a, b)`` with ``a / b =
-    exp(x)`` (Pade's ratio, scaled): a caller that divides anyway (sigmoid,
-    tanh) divides once. ``b`` is positive and finite; above 709 ``a`` is inf,
-    below -708.4 it is 0, and NaN stays NaN."""
-    big = x > _D_MAX
-    small = x < _D_MIN
-    xc = min(max(x, _D_MIN), _D_MAX)
-    n = np.floor(xc * _D_LOG2E + 0.5)
-    r = xc - n * _D_C1 - n * _D_C2
+def exp64_ratio_in_range(x):
+    """``exp(x)`` for a float64 ``x`` already in [-708.4, 709], unchecked, as
+    a pair ``(a, b)`` with ``a / b = exp(x)`` (Pade's ratio, scaled): a caller
+    that divides anyway (tanh) divides once. ``b`` is positive."""
+    n = np.floor(x * _D_LOG2E + 0.5)
+    r = x - n * _D_C1 - n * _D_C2
     rr = r * r
     px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
     qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
-    a = (qx + px) * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
-    if big:
-        a = np.inf
-    if small:
-        a = 0.0
-    if x != x:
-        a = x
-    return a, qx - px
+    return (qx + px) * _bits_as_float(np.int64((np.int64(n) + 1023) << 52)), qx - px
 
 
 def fast_exp(x):

@@ -35,7 +35,7 @@ from numba import types
 from numba.extending import overload
 
 from .._jit import OVERLOAD_OPTIONS, jit_inline, jit_precise
-from ._fastexp import exp32, exp64, exp64_ratio
+from ._fastexp import exp32, exp32_in_range, exp64, exp64_in_range, exp64_ratio_in_range
 
 #: Error bounds in ulp of the correctly rounded result, per function and dtype:
 #: float32's are the largest error over every float32, float64's the largest
@@ -63,7 +63,7 @@ def tanh32(x):
     z = min(abs(x), _T_CLAMP)
     s = z * z
     small = (((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s) * z + z
-    large = _F1 - _F2 / (exp32(z + z) + _F1)
+    large = _F1 - _F2 / (exp32_in_range(z + z) + _F1)  # 2z <= 20: no edge to check
     y = math.copysign(small if z < _T_SPLIT else large, x)
     if x != x:
         y = x
@@ -89,7 +89,7 @@ def tanh64(x):
     p = ((_D_TP0 * s + _D_TP1) * s + _D_TP2) * s
     q = ((s + _D_TQ0) * s + _D_TQ1) * s + _D_TQ2
     small = z < 0.625
-    a, b = exp64_ratio(z + z)
+    a, b = exp64_ratio_in_range(z + z)  # 2z <= 40: no edge to check
     num = z * q + z * p if small else a - b
     den = q if small else a + b
     y = math.copysign(num / den, x)
@@ -169,7 +169,7 @@ def erf64(x):
     q = (((((((z + _EQ0) * z + _EQ1) * z + _EQ2) * z + _EQ3) * z + _EQ4) * z + _EQ5) * z
          + _EQ6) * z + _EQ7
     small = z < 1.0
-    num = z * t if small else q - exp64(-s) * p
+    num = z * t if small else q - exp64_in_range(-s) * p  # -s >= -36: no edge to check
     den = u if small else q
     y = math.copysign(num / den, x)
     if x != x:
