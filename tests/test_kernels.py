@@ -98,7 +98,7 @@ def _whole_range(dtype, n=200_000, seed=0):
 
 
 def _truth(name, x):
-    """The function in long double (wider than float64 on x86), or glibc's erf on float64."""
+    """The function in long double (wider than float64 on x86), or glibc's float64 erf."""
     import math
 
     xl = x.astype(np.longdouble)
@@ -110,10 +110,10 @@ def _truth(name, x):
     return np.array([math.erf(float(v)) for v in x], dtype=np.longdouble)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", ["tanh", "erf", "sigmoid"])
+@pytest.mark.parametrize("name,dtype", [("tanh", "float32"), ("tanh", "float64"), ("erf", "float32"),
+                                        ("sigmoid", "float32"), ("sigmoid", "float64")])
 def test_vectorised_functions_within_their_stated_ulp(name, dtype):
-    """tanh, erf and sigmoid behind the activations (kernels/_fastmath.py):
+    """tanh, erf (float32; float64 GELU keeps math.erf) and the sigmoid behind the activations (kernels/_fastmath.py):
     within ``MAX_ULP`` of the correctly rounded value over the whole range,
     subnormal arguments included (sigmoid: where the value is normal; below,
     it flushes to 0 as exp does), with the edges of the library functions."""
@@ -121,7 +121,13 @@ def test_vectorised_functions_within_their_stated_ulp(name, dtype):
 
     from fastbp.kernels import _fastmath
 
-    fn = getattr(_fastmath, f"{name}{dtype[-2:]}")
+    from fastbp.kernels._fastexp import fast_exp
+
+    if name == "sigmoid":  # the activations' own expression
+        one = np.dtype(dtype).type(1)
+        fn = numba.njit(lambda v: one / (one + fast_exp(-v)))
+    else:
+        fn = getattr(_fastmath, f"{name}{dtype[-2:]}")
 
     @numba.njit
     def apply(x, out):

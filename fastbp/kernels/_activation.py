@@ -27,7 +27,7 @@ from .._codes import (
 )
 from .._jit import jit
 from ._fastexp import fast_exp
-from ._fastmath import fast_erf, fast_sigmoid, fast_tanh
+from ._fastmath import fast_erf, fast_tanh
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -54,7 +54,7 @@ def _bias_and_activate_row(row, bias, act):
     slope = row.dtype.type(LEAKY_SLOPE)
     if act == SIGMOID:
         for j in range(n):
-            row[j] = fast_sigmoid(row[j] + bias)
+            row[j] = one / (one + fast_exp(-(row[j] + bias)))
     elif act == TANH:
         for j in range(n):
             row[j] = fast_tanh(row[j] + bias)
@@ -83,7 +83,7 @@ def _activate_row_keeping_z(z, act, out):
             out[j] = half * z[j] * (one + fast_erf(z[j] * r))
     elif act == SILU:
         for j in range(n):
-            out[j] = z[j] * fast_sigmoid(z[j])
+            out[j] = z[j] / (one + fast_exp(-z[j]))
     else:
         raise ValueError("unknown activation code")
 
@@ -196,7 +196,7 @@ def _multiply_derivative(D, A, Z, act):
     elif act == SILU:  # s (1 + z (1 - s)), s = sigmoid(z)
         z = _flat(Z)
         for j in range(n):
-            s = fast_sigmoid(z[j])
+            s = one / (one + fast_exp(-z[j]))
             d[j] *= s * (one + z[j] * (one - s))
     else:  # softmax's derivative is not elementwise: no loss asks for it
         raise ValueError("unknown activation code, or one without an elementwise derivative")

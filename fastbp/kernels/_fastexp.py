@@ -58,7 +58,8 @@ def exp32_in_range(x):
 @jit_precise
 def exp32(x):
     """``exp(x)`` for a float32 ``x``; inf above 88.38, 0 below -87.34, NaN stays NaN."""
-    y = exp32_in_range(min(max(x, _MIN), _MAX))
+    xc = x if x > _MIN else _MIN  # selects: the builtins min and max are overloads to compile
+    y = exp32_in_range(xc if xc < _MAX else _MAX)
     if x > _MAX:
         y = np.float32(np.inf)
     if x < _MIN:
@@ -83,21 +84,17 @@ _D_Q3 = 2.00000000000000000009e0
 
 
 @jit_precise
-def exp64_in_range(x):
-    """``exp(x)`` for a float64 ``x`` already in [-708.4, 709], unchecked."""
-    n = np.floor(x * _D_LOG2E + 0.5)
-    r = x - n * _D_C1 - n * _D_C2
+def exp64(x):
+    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
+    xc = x if x > _D_MIN else _D_MIN  # selects: the builtins min and max are overloads to compile
+    xc = xc if xc < _D_MAX else _D_MAX
+    n = np.floor(xc * _D_LOG2E + 0.5)
+    r = xc - n * _D_C1 - n * _D_C2
     rr = r * r
     px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
     qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
     y = 1.0 + 2.0 * (px / (qx - px))
-    return y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
-
-
-@jit_precise
-def exp64(x):
-    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
-    y = exp64_in_range(min(max(x, _D_MIN), _D_MAX))
+    y = y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
     if x > _D_MAX:
         y = np.inf
     if x < _D_MIN:
