@@ -60,6 +60,28 @@ def check_positive_number(value, name: str) -> float:
     return check_nonnegative_number(value, name, strict=True)
 
 
+def check_in_dtype(values: dict, dtype, owner: str) -> None:
+    """Refuse a nonzero finite hyper-parameter that the network's ``dtype``
+    cannot hold: 0 (below its smallest subnormal) or inf (beyond its largest),
+    where the kernels would compute with it, naming ``owner``, the value and the dtype."""
+    dtype = np.dtype(dtype)
+    info = np.finfo(dtype)
+    for name, value in values.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            continue
+        value = float(value)
+        if value == 0 or not math.isfinite(value):
+            continue
+        with np.errstate(over="ignore", under="ignore"):
+            held = dtype.type(value)
+        if held == 0 or not np.isfinite(held):
+            raise ValueError(
+                f"{owner}{name}={value!r} is {'0' if held == 0 else 'infinite'} in {dtype.name}, the network's "
+                f"dtype (it holds magnitudes from {float(info.smallest_subnormal):.3g} to {float(info.max):.3g}); "
+                f"choose a value in that range, or dtype='float64'"
+            )
+
+
 def check_flag(value, name: str) -> bool:
     """True or False (NumPy's bools too)."""
     if not isinstance(value, (bool, np.bool_)):

@@ -25,6 +25,7 @@ from ._validation import (
     as_targets,
     check_config,
     check_dtype,
+    check_in_dtype,
     check_learning_rate,
     check_seed,
 )
@@ -103,6 +104,7 @@ class BaseNetwork:
         self._loss = loss.name
         self._loss_spec = loss
         self._dtype = check_dtype(dtype)
+        check_in_dtype(loss.values(), self._dtype, f"loss {loss!r}: ")
         self._rng = np.random.default_rng(check_seed(seed))
         self._size_codes = np.array(sizes, dtype=np.int64)
         L = len(sizes) - 1
@@ -121,13 +123,20 @@ class BaseNetwork:
             b[...] = self._rng.uniform(-bound, bound, size=b.shape)
 
     def __getstate__(self):
+        """The network's own state, for ``copy.deepcopy`` and pickle at any
+        moment, a ``fit`` callback's included: not the lock, not the backend
+        of a call under way (a module), and not the weight and bias views,
+        which ``__setstate__`` makes again over the copied parameter buffer
+        (copied apart, they would no longer be the parameters training moves)."""
         state = self.__dict__.copy()
-        del state["_lock"]
+        for name in ("_lock", "_backend", "_choice", "_weights", "_biases"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        self._weights, self._biases = _layout.param_views(self._params, self._sizes)
 
     @staticmethod
     def _kernels():  # pragma: no cover - overridden

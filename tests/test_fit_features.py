@@ -230,3 +230,41 @@ def test_weights_far_below_the_largest_weigh_nothing_in_float32():
     before = net.weights[0].copy()
     net.fit(X, y, epochs=1, sample_weight=w)  # one row keeps weight 1: trains on it
     assert not np.array_equal(net.weights[0], before)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("tier", ["compiled", "reference"])
+def test_a_network_copies_and_pickles_inside_a_fit_callback(tier, how):
+    """Keeping the best model from a callback: the copy holds that epoch's
+    weights, and it is a network of its own (its weights are the parameters
+    its own training moves; the original's do not move with it)."""
+    import copy
+    import pickle
+
+    Net = fastbp.Network if tier == "compiled" else fastbp.reference.Network
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 6)), rng.integers(0, 3, size=64)
+    net = Net([6, 8, 3], seed=0)
+    copies, seen = [], []
+
+    def callback(epoch, history):
+        copies.append(copy.deepcopy(net) if how == "deepcopy" else pickle.loads(pickle.dumps(net)))
+        seen.append([w.copy() for w in net.weights + net.biases])
+
+    previous = fastbp._tiers.get_tier()
+    fastbp.set_tier("wait" if tier == "compiled" else previous)
+    try:
+        net.fit(X, y, epochs=3, batch_size=16, lr=0.1, callback=callback)
+    finally:
+        fastbp.set_tier(previous)
+    assert len(copies) == 3
+    for kept, weights in zip(copies, seen):
+        for a, b in zip(kept.weights + kept.biases, weights):
+            np.testing.assert_array_equal(a, b)
+    first = copies[0]
+    final = [w.copy() for w in net.weights + net.biases]
+    first.fit(X, y, epochs=1, batch_size=16, lr=0.1)
+    assert not np.array_equal(first.weights[0], seen[0][0])  # its own training moved its weights
+    for a, b in zip(net.weights + net.biases, final):  # and not the original's
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.predict(X), first.forward(X).argmax(axis=1))

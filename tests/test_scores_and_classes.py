@@ -143,3 +143,37 @@ def test_stalled_training_on_unscaled_features_says_so(activation):
     raw = _fit_warnings(X, y, activation=activation)
     assert len(raw) == 1 and "standardise" in str(raw[0].message) and "column" in str(raw[0].message)
     assert _fit_warnings(_standardised(X), y, activation=activation) == []
+
+
+def test_the_stall_watch_looks_at_every_epoch_and_warns_once():
+    """Not only at epoch 3: a loss that dips early, or falls for a while and
+    then stops, warns (once) on far-from-unit features; unit-scale ones never."""
+    from fastbp.training.loop import StallWatch
+
+    far = np.random.default_rng(0).normal(size=(50, 3)) * 100
+    unit = np.random.default_rng(0).normal(size=(50, 3))
+    dips_then_flat = [0.695, 0.764, 0.670, 0.70, 0.69, 0.71, 0.70, 0.71]
+    falls_then_flat = [1.0, 0.8, 0.6, 0.45, 0.35, 0.30, 0.30, 0.30, 0.30, 0.30]
+    for losses, first in ((dips_then_flat, 6), (falls_then_flat, 9)):
+        for X, expected in ((far, 1), (unit, 0)):
+            watch = StallWatch(X)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                at = []
+                for n in range(1, len(losses) + 1):
+                    before = len(caught)
+                    watch.update(losses[:n])
+                    if len(caught) > before:
+                        at.append(n)
+            assert len(caught) == expected and at == ([first] if expected else []), (losses, at)
+
+
+def test_the_issues_raw_breast_cancer_fit_warns_once_and_the_standardised_one_does_not():
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    for data, expected in ((X, 1), (_standardised(X), 0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fastbp.Network([30, 32, 2], seed=0).fit(data, y, epochs=30)
+        stalled = [w for w in caught if issubclass(w.category, fastbp.StalledTrainingWarning)]
+        assert len(stalled) == expected
+        assert all(w.filename == __file__ for w in stalled)  # points at the caller of fit

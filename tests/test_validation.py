@@ -144,3 +144,29 @@ def test_sparse_input_and_array_schedules_get_clear_messages():
         net.forward(X.tocoo())
     with pytest.raises(ValueError, match="lr_schedule must be one of .*list of rates"):
         net.fit(np.eye(3), [0, 1, 0], lr_schedule=np.array([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("case", ["huber_delta", "lr", "l2", "weight_decay", "epsilon"])
+def test_a_hyper_parameter_the_dtype_cannot_hold_is_refused_naming_it(case):
+    """A nonzero value that is 0 or inf in float32 would train with 0 or inf
+    silently: refused before training, naming the parameter and the dtype;
+    float64 takes it."""
+    from fastbp.losses import Huber
+    from fastbp.optimizers import Adam, AdamW
+
+    X, y = np.zeros((4, 3)), np.array([0.0, 1.0, 0.5, 2.0])[:, None]
+    fits = {
+        "huber_delta": (lambda dt: fastbp.Network([3, 4, 1], output="identity", loss=Huber(delta=1e-50), dtype=dt),
+                        {}),
+        "lr": (lambda dt: fastbp.Network([3, 4, 1], output="identity", dtype=dt), {"lr": 1e-50}),
+        "l2": (lambda dt: fastbp.Network([3, 4, 1], output="identity", dtype=dt), {"optimizer": Adam(l2=1e50)}),
+        "weight_decay": (lambda dt: fastbp.Network([3, 4, 1], output="identity", dtype=dt),
+                         {"optimizer": AdamW(weight_decay=1e-60)}),
+        "epsilon": (lambda dt: fastbp.Network([3, 4, 1], output="identity", dtype=dt),
+                    {"optimizer": Adam(epsilon=1e-50)}),
+    }
+    make, kwargs = fits[case]
+    name = {"huber_delta": "delta"}.get(case, case)
+    with pytest.raises(ValueError, match=rf"{name}=.* is (0|infinite) in float32, the network's dtype"):
+        make("float32").fit(X, y, epochs=1, **kwargs)
+    make("float64").fit(X, y, epochs=1, **{k: v for k, v in kwargs.items() if k != "lr"}, lr=1e-3)

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _tiers, optimizers
 from .._sparse import is_sparse
 from .._threads import largest_product
-from .._validation import FitSettings, check_fit
+from .._validation import FitSettings, check_fit, check_in_dtype
 from ..errors import TrainingDivergedError
 from .extras import EarlyStopping, Extras, TrainingData, check_monitor, check_validation_pair, schedule
 from .progress import Report
@@ -43,6 +43,9 @@ def make_plan(net, X, y, options: dict, extras: Extras, distributed: bool) -> Pl
     settings = check_fit(options["epochs"], options["batch_size"], options["lr"], options["on_divergence"],
                          options["threads"], options["average_every"], distributed)
     opt = optimizers.resolve(options["optimizer"])
+    check_in_dtype({"lr": settings.lr}, net.dtype, "")
+    check_in_dtype({"l2": opt.l2, **{name: getattr(opt, name) for name, _, _ in opt.params}}, net.dtype,
+                   f"optimizer {type(opt).__name__}: ")  # before state_for: a refused fit leaves it unused
     opt.state_for(net._params.size, net.dtype)  # another network's optimizer fails here
     X, Y = net._XY(X, y)
     validation = None
@@ -125,6 +128,7 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
     settings, data, callback = plan.settings, plan.data, options["callback"]
     lr_schedule = options["lr_schedule"]
     rate_of = schedule(lr_schedule, settings.lr, settings.epochs)
+    stall = StallWatch(data.X)
     stopper = EarlyStopping(plan.monitor, options["patience"], options["min_delta"], options["restore_best"],
                             net._params)
     history = History(loss=[])
@@ -136,8 +140,8 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
             if lr_schedule != "constant":
                 history.setdefault("lr", []).append(epoch_lr)
             progress.epoch(history)
-            if epoch + 1 == STALL_EPOCHS and runner.rank == 0:
-                warn_if_stalled(history["loss"], data.X)
+            if runner.rank == 0:
+                stall.update(history["loss"])
             going = stopper.update(history, epoch)
             if callback is not None:
                 said = callback(epoch, history)
@@ -168,19 +172,35 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
     return history
 
 
-#: After this many epochs, a last loss not STALL_FRACTION below the best
-#: before it, with features far from unit scale, gets a warning.
-STALL_EPOCHS, STALL_FRACTION = 3, 0.02
+#: A fit whose best loss over the last STALL_WINDOW epochs is not
+#: STALL_FRACTION below its best before them, with features far from unit
+#: scale, gets a warning (once, at any epoch).
+STALL_WINDOW, STALL_FRACTION = 3, 0.02
 #: Features "far from unit scale": a column's mean or deviation beyond this.
 FAR_FROM_UNIT = 10.0
 
 
-def warn_if_stalled(losses: list, X: np.ndarray) -> None:
-    """Warn (``StalledTrainingWarning``) when the loss is not falling and the
-    features' scales are far from unit: the usual cause, named with its fix.
-    The features' statistics are computed only when the loss has stalled."""
-    if not losses[-1] > (1 - STALL_FRACTION) * min(losses[:-1]):
-        return
+class StallWatch:
+    """Watches a fit's losses epoch by epoch, over the whole run: when they
+    have not improved by ``STALL_FRACTION`` over ``STALL_WINDOW`` epochs, the
+    features' scales are looked at (once: they do not change within a fit)
+    and, far from unit, a ``StalledTrainingWarning`` names the usual cause."""
+
+    def __init__(self, X) -> None:
+        self.X, self.looked = X, False
+
+    def update(self, losses: list) -> None:
+        if self.looked or len(losses) <= STALL_WINDOW:
+            return
+        if min(losses[-STALL_WINDOW:]) <= (1 - STALL_FRACTION) * min(losses[:-STALL_WINDOW]):
+            return
+        self.looked = True
+        warn_if_far_from_unit(losses, self.X)
+
+
+def warn_if_far_from_unit(losses: list, X: np.ndarray) -> None:
+    """Warn (``StalledTrainingWarning``) that the loss has stalled, when the
+    features' scales are far from unit: the usual cause, named with its fix."""
     mean, std = column_statistics(X)
     spread = np.maximum(np.abs(mean), std)
     column = int(np.argmax(spread))
@@ -189,11 +209,12 @@ def warn_if_stalled(losses: list, X: np.ndarray) -> None:
     from ..errors import StalledTrainingWarning
 
     warnings.warn(
-        f"the loss has not improved in {len(losses)} epochs ({losses[0]:.4g} -> {losses[-1]:.4g}) and the features "
+        f"the loss has not improved by {STALL_FRACTION:.0%} in the last {STALL_WINDOW} epochs (epoch 1: "
+        f"{losses[0]:.4g}, best {min(losses):.4g}, epoch {len(losses)}: {losses[-1]:.4g}) and the features "
         f"are far from unit scale (column {column}: mean {mean[column]:.4g}, deviation "
         f"{std[column]:.4g}): standardise them to mean 0 and deviation 1 over the training rows "
         "(X - mean) / std, e.g. sklearn.preprocessing.StandardScaler; `fastbp train` does this by default",
-        StalledTrainingWarning, stacklevel=9)  # the caller of Network.fit
+        StalledTrainingWarning, stacklevel=10)  # the caller of Network.fit
 
 
 def column_statistics(X) -> tuple[np.ndarray, np.ndarray]:
