@@ -163,17 +163,19 @@ class ChainedCache(FunctionCache):
             except Exception as again:  # noqa: BLE001 - the code still runs; only its saving failed
                 log.warning("fastbp: could not save compiled code in %s: %s", path, again)
 
-    def holds(self, dtype: str) -> bool:
-        """Whether a folder holds code for arrays of ``dtype`` that this process
-        would load: for these sources (stamp and bytecode) and this CPU (a
-        cache built on another machine's CPU is compiled again)."""
+    def holds(self, signature: tuple) -> bool:
+        """Whether a folder holds code for exactly ``signature`` (a tuple of
+        Numba types) that this process would load: for these sources (stamp
+        and bytecode) and this CPU (a cache built on another machine's CPU is
+        compiled again)."""
         code_hash = hashlib.sha256(self._py_func.__code__.co_code).hexdigest()
         for cache_file in self._files:
             try:
                 index = cache_file._load_index()
             except Exception:
                 continue
-            if any(dtype in str(key[0]) and key[1] == _magic_tuple() and key[2][0] == code_hash for key in index):
+            if any(tuple(key[0]) == signature and key[1] == _magic_tuple() and key[2][0] == code_hash
+                   for key in index):
                 return True
         return False
 

@@ -107,14 +107,14 @@ def cache_variant() -> str:
     return _cache_variant
 
 
-def is_ready(dispatcher, dtype: str) -> bool:
-    """Whether a call of ``dispatcher`` on arrays of ``dtype`` runs without
-    compiling: compiled in this process already, or held by the cache for
-    the current sources."""
-    if any(dtype in str(sig) for sig in dispatcher.signatures):
+def is_ready(dispatcher, signature: tuple) -> bool:
+    """Whether a call of ``dispatcher`` with argument types ``signature``
+    (``fastbp.kernels._signatures``) runs without compiling: compiled in this
+    process already, or held by the cache for the current sources and CPU."""
+    if signature in dispatcher.overloads:
         return True
     holds = getattr(dispatcher._cache, "holds", None)
     try:
-        return bool(holds and holds(dtype))
+        return bool(holds and holds(signature))
     except Exception:  # a private Numba layout changed: assume it must compile
         return False

@@ -178,8 +178,6 @@ def _reference_choice() -> Choice:
 #: The suffix of a tier key for sparse input (``variant``): its kernels are
 #: other specialisations of the same functions, compiled on first use.
 SPARSE = "-sparse"
-#: The top-level kernels that take X, and so compile once more for sparse input.
-TAKE_X = ("train_epoch", "train_epoch_optim", "forward", "batch_gradient")
 
 
 def variant(dtype, sparse: bool = False) -> str:
@@ -189,14 +187,12 @@ def variant(dtype, sparse: bool = False) -> str:
     return name + SPARSE if sparse else name
 
 
-def signature_probe(kernel: str, key: str) -> str:
-    """Text that a compiled signature of ``kernel`` holds (as ``str`` of its
-    argument types) for the tier key ``key``: the dtype, or for sparse input
-    the start of the CSR tuple's type, where the kernel takes X."""
-    dtype = key.removesuffix(SPARSE)
-    if key.endswith(SPARSE) and kernel in TAKE_X:
-        return f"Tuple((Array({dtype}, 1, 'C'"
-    return dtype
+def signature(kernel: str, key: str) -> tuple:
+    """The exact argument types of ``kernel`` for the tier key ``key``
+    (``fastbp.kernels._signatures``, the one table of them)."""
+    from .kernels._signatures import signature as of
+
+    return of(kernel, key.removesuffix(SPARSE), key.endswith(SPARSE))
 
 
 def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distributed: bool = False,
@@ -224,7 +220,7 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
     from . import _jit
     from . import kernels as compiled
 
-    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), signature_probe(k, dtype))]
+    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), signature(k, dtype))]
     if not missing or getattr(_warming, "on", False):
         loaded = _missing_in_memory(compiled, kernels, dtype)
         if not loaded:
@@ -239,8 +235,8 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
 
 
 def _missing_in_memory(compiled, kernels, key) -> bool:
-    return any(not any(signature_probe(k, key) in str(sig) for sig in getattr(compiled, k).signatures)
-               for k in kernels)
+    """Whether any of ``kernels`` is not compiled or loaded in this process for ``key``."""
+    return any(signature(k, key) not in getattr(compiled, k).overloads for k in kernels)
 
 
 def announce(dtype: str, kernels: Sequence[str]) -> str:

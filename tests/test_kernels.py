@@ -248,3 +248,24 @@ def test_a_kernel_wrong_in_one_place_fails(dtype):
                       ("tanh", "momentum"), scale=3.0)
     with pytest.raises(AssertionError, match="kernel fake: output 0"):
         assert_pair_close(fake, (16, 8, 8), dtype, ("tanh", "momentum"), scale=3.0)
+
+
+def test_the_signature_table_names_every_top_level_kernel_with_its_parameters():
+    """kernels/_signatures.py against the kernels themselves: the warm-up's
+    kernels, each with one entry per parameter, the input where it takes X."""
+    import inspect
+
+    import fastbp.kernels as k
+    from fastbp._warmup import KERNELS as WARMED
+    from fastbp.kernels._signatures import ARGUMENTS, signature, takes_x
+
+    assert set(ARGUMENTS) == set(WARMED)
+    for name, kinds in ARGUMENTS.items():
+        params = list(inspect.signature(getattr(k, name).py_func).parameters)
+        assert len(kinds) == len(params), name
+        assert takes_x(name) == (params[0] == "X"), name
+        assert (signature(name, "float64", True) != signature(name, "float64")) == takes_x(name)
+    with pytest.raises(ValueError, match="unknown kernel"):
+        signature("nope", "float32")
+    with pytest.raises(ValueError, match="unknown dtype"):
+        signature("forward", "float16")

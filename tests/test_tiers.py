@@ -230,3 +230,41 @@ def test_the_background_compile_starts_once_per_process(monkeypatch):
     assert len(started) == 1
     assert started[0][-7:] == ["--background", "--dtype", "float32", "--kernels", "train_epoch", "forward",
                                "loss_value"]
+
+
+def test_readiness_is_the_exact_signature_and_the_other_variants_compile_announced(tmp_path):
+    """After float32 dense and float64 sparse only: float64 dense (whose
+    float32 entries take float64 loss arrays), float32 sparse and float64
+    dense ``forward`` are reported missing (by the tiers and ``fastbp
+    info``), and each then compiles with the announcement."""
+    env = {"FASTBP_TIER": "wait", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    first = _python("""
+        from fastbp import _tiers
+        _tiers.warm("float32", ["loss_value", "forward"], quiet=True)
+        _tiers.warm("float64-sparse", ["forward"], quiet=True)
+    """, env, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _python("""
+        import json, logging, numpy as np, scipy.sparse as sp, fastbp
+        from fastbp import _jit, _tiers, kernels
+        from fastbp.cli import main
+        ready = {f"{k} {key}": _jit.is_ready(getattr(kernels, k), _tiers.signature(k, key))
+                 for k in ("loss_value", "forward") for key in ("float32", "float64", "float32-sparse", "float64-sparse")}
+        print(json.dumps(ready))
+        main(["info"])
+        logging.basicConfig(level=logging.INFO, format="LOG %(message)s")
+        X = np.ones((4, 3))
+        fastbp.Network([3, 2], dtype="float64", seed=0).loss(X, [0, 1, 0, 1])
+        fastbp.Network([3, 2], dtype="float32", seed=0).forward(sp.csr_matrix(X))
+    """, env, tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    lines = second.stdout.splitlines()
+    ready = json.loads(lines[0])
+    assert ready == {"loss_value float32": True, "loss_value float64": False, "loss_value float32-sparse": True,
+                     "loss_value float64-sparse": False, "forward float32": True, "forward float64": False,
+                     "forward float32-sparse": False, "forward float64-sparse": True}
+    cached = {ln.split()[0]: ln for ln in lines if "kernels cached:" in ln}
+    assert "loss_value" in cached["float32"] and "forward" in cached["float32"]
+    assert "loss_value" not in cached["float64"] and "forward" not in cached["float64"]
+    said = [ln for ln in second.stderr.splitlines() if "compiling fastbp's kernels" in ln]
+    assert len(said) == 2 and "for float64:" in said[0] and "for float32-sparse:" in said[1], second.stderr

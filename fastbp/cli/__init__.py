@@ -99,7 +99,7 @@ def cmd_info(args) -> int:
         held = f"{row['entries']} entries, {row['bytes'] / 1e6:.1f} MB" if row["exists"] else "absent"
         print(f"  {row['label']:<15} {row['path']} ({held}; {state})")
     for dtype in ("float32", "float64"):
-        ready = [k for k in KERNELS if _jit.is_ready(getattr(kernels, k), dtype)]
+        ready = [k for k in KERNELS if _jit.is_ready(getattr(kernels, k), _tiers.signature(k, dtype))]
         print(f"  {dtype} kernels cached: {', '.join(ready) if ready else 'none'}"
               + ("" if len(ready) == len(KERNELS) else " (fastbp compile compiles the rest)"))
     print(f"kernel sources digest: {_jit.sources_digest()[:16]}")

@@ -59,7 +59,7 @@ def cmd_compile(args) -> int:
     total = time.process_time()
     for dtype in args.dtype:
         for name in names:
-            ready = _jit.is_ready(getattr(kernels, name), _tiers.signature_probe(name, dtype))
+            ready = _jit.is_ready(getattr(kernels, name), _tiers.signature(name, dtype))
             t = time.process_time()
             _tiers.warm(dtype, [name], quiet=True)
             what = "loaded from the cache" if ready else "compiled"
