@@ -162,6 +162,13 @@ class Choice:
                 "reference": "the NumPy reference (kernels compiling in the background)"}[self.how]
 
 
+#: Said once per process (logger ``fastbp``, WARNING) by the first call that
+#: runs on the reference because its kernels are not compiled yet; the
+#: command, which reports the tier of its own calls, turns it off (``note_reference``).
+REFERENCE_NOTE = ("running on the NumPy reference while kernels compile in the background; results equal "
+                  "within rounding; `fastbp.set_tier('wait')` to wait")
+note_reference = True
+_noted: list = []
 _in_memory: set = set()  # (kernel, dtype) compiled or loaded in this process
 _IN_MEMORY_CHOICE: list = []
 _announced: set = set()
@@ -229,6 +236,9 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
         return Choice("compiled", "loaded" if loaded else "in memory", compiled)
     if setting == "auto" and not distributed and reference_estimate < compile_seconds(missing):
         _compile_in_background(dtype, kernels)
+        if say is None and note_reference and not _noted:
+            _noted.append(dtype)
+            log.warning("fastbp: %s", REFERENCE_NOTE)
         return _reference_choice()
     warm(dtype, missing, say=say)
     return Choice("compiled", "compiled", compiled)

@@ -173,6 +173,7 @@ def test_first_call_in_a_fresh_process_runs_on_the_reference_then_the_cache_serv
         from fastbp import _tiers
         net = fastbp.Network([6, 5, 2], dtype="float64", seed=0)
         out = net.forward(np.ones((4, 6)))
+        net.forward(np.ones((4, 6)))  # said once, not at every call
         ended = _tiers.wait_for_background(timeout=400)
         print(json.dumps({"tier": net.last_tier, "ended": ended, "out": out.tolist()}))
     """
@@ -181,6 +182,9 @@ def test_first_call_in_a_fresh_process_runs_on_the_reference_then_the_cache_serv
     assert first.returncode == 0, first.stderr[-3000:]
     got = json.loads(first.stdout.splitlines()[-1])
     assert got["tier"] == "reference" and got["ended"]
+    from fastbp._tiers import REFERENCE_NOTE
+
+    assert first.stderr.count(REFERENCE_NOTE) == 1, first.stderr  # in Python, at WARNING, without logging set up
     second = _python(textwrap.dedent(code) + "from fastbp import kernels\nprint(len(kernels.forward.stats.cache_misses))\n",
                      env, tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -188,6 +192,7 @@ def test_first_call_in_a_fresh_process_runs_on_the_reference_then_the_cache_serv
     again = json.loads(lines[-2])
     assert again["tier"] == "compiled"
     assert lines[-1] == "0"  # loaded from the cache, not compiled
+    assert REFERENCE_NOTE not in second.stderr
     np.testing.assert_allclose(again["out"], got["out"], rtol=1e-12)
     assert "Traceback" not in first.stderr + second.stderr
 
