@@ -126,10 +126,18 @@ def fast_exp(x):
     raise NotImplementedError("fast_exp is only callable from compiled code")
 
 
-@overload(fast_exp, jit_options=OVERLOAD_OPTIONS)
-def _fast_exp(x):
-    if x == types.float32:
-        return lambda x: exp32(x)
-    if x == types.float64:
-        return lambda x: exp64(x)
-    return lambda x: np.exp(x)
+def overload_by_dtype(stub, for_float32, for_float64, otherwise) -> None:
+    """Make ``stub(x)`` in compiled code call ``for_float32`` or ``for_float64``
+    by the type of ``x`` (chosen when the caller compiles: no branch in its
+    loop, no extra specialisation), else ``otherwise``."""
+
+    @overload(stub, jit_options=OVERLOAD_OPTIONS)
+    def _by_dtype(x):
+        if x == types.float32:
+            return lambda x: for_float32(x)
+        if x == types.float64:
+            return lambda x: for_float64(x)
+        return lambda x: otherwise(x)
+
+
+overload_by_dtype(fast_exp, exp32, exp64, np.exp)

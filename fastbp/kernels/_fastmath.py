@@ -30,11 +30,9 @@ gives NaN.
 import math
 
 import numpy as np
-from numba import types
-from numba.extending import overload
 
-from .._jit import OVERLOAD_OPTIONS, jit_precise
-from ._fastexp import exp32_in_range, exp64_ratio_in_range
+from .._jit import jit_precise
+from ._fastexp import exp32_in_range, exp64_ratio_in_range, overload_by_dtype
 
 #: Error bounds in ulp of the correctly rounded result, per function and dtype:
 #: float32's are the largest error over every float32, float64's the largest
@@ -138,17 +136,5 @@ def fast_erf(x):
     raise NotImplementedError("fast_erf is only callable from compiled code")
 
 
-@overload(fast_tanh, jit_options=OVERLOAD_OPTIONS)
-def _fast_tanh(x):
-    if x == types.float32:
-        return lambda x: tanh32(x)
-    if x == types.float64:
-        return lambda x: tanh64(x)
-    return lambda x: np.tanh(x)
-
-
-@overload(fast_erf, jit_options=OVERLOAD_OPTIONS)
-def _fast_erf(x):
-    if x == types.float32:
-        return lambda x: erf32(x)
-    return lambda x: math.erf(x)  # float64: the library's (see the module's docstring)
+overload_by_dtype(fast_tanh, tanh32, tanh64, np.tanh)
+overload_by_dtype(fast_erf, erf32, math.erf, math.erf)  # float64: the library's (see the module's docstring)
