@@ -231,19 +231,21 @@ _held = threading.local()
 
 @contextlib.contextmanager
 def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
-    """Hold the writable cache folder's compile lock; yields True when held.
+    """Hold the writable cache folder's compile lock; yields whether it is held.
 
     ``wait=False`` yields False at once when another process holds it (the
     background compile then leaves). Waiting is bounded by ``timeout``: a
-    stuck holder delays, never blocks, a compile. Reentrant in a thread; no
-    lock (yields True) where no folder is writable or the platform has no
-    ``fcntl``: then concurrent compiles are only duplicated work, since
-    entries are written by rename.
+    stuck holder delays, never blocks, a compile: after it the block runs
+    without the lock, yields False, and says so once on the ``fastbp``
+    logger. Reentrant in a thread (an inner block yields what the outer
+    holds). Where no folder is writable or the platform has no ``fcntl``
+    there is no lock to hold (False): concurrent compiles are then only
+    duplicated work, since entries are written by rename.
     """
     if getattr(_held, "depth", 0):
         _held.depth += 1
         try:
-            yield True
+            yield _held.got
         finally:
             _held.depth -= 1
         return
@@ -253,7 +255,7 @@ def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
     except ImportError:  # pragma: no cover - Windows
         fcntl = None
     if path is None or fcntl is None:
-        yield True
+        yield False
         return
     with open(os.path.join(path, LOCK_NAME), "a+b") as handle:
         deadline = time.monotonic() + timeout
@@ -270,9 +272,12 @@ def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
         if not got and not wait:
             yield False
             return
-        _held.depth = 1
+        if not got:
+            log.warning("fastbp: another process has held the compile lock in %s for over %.0f s; compiling "
+                        "without it (at worst the same kernels compile twice)", path, timeout)
+        _held.depth, _held.got = 1, got
         try:
-            yield True
+            yield got
         finally:
             _held.depth = 0
             if got:

@@ -249,3 +249,36 @@ def test_a_corrupt_cache_index_is_rebuilt_not_a_crash(tmp_path, content):
     assert "unreadable" in proc.stderr and "rebuilt" in proc.stderr
     again = json.loads(_run(FORWARD, env).stdout)  # the rebuilt cache serves the next process
     assert again["misses"] == 0 and again["hits"] >= 1
+
+
+def test_the_compile_lock_never_reports_a_lock_it_does_not_hold(caplog, monkeypatch, tmp_path):
+    """Held by another process: ``wait=False`` yields False at once; waiting
+    past the timeout yields False too (the compile goes on without it, said
+    once), never True; held here, an inner block yields True."""
+    from fastbp import _cache
+
+    monkeypatch.setattr(_cache.config, "CACHE_DIR", str(tmp_path))  # the first folder, and writable
+    variant = "lock-test"
+    folder = _cache.writable_folder(variant)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, sys, time
+        f = open(os.path.join({folder!r}, {_cache.LOCK_NAME!r}), "a+b")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with _cache.compile_lock(variant, wait=False) as held:
+            assert held is False
+        with caplog.at_level("WARNING", logger="fastbp"):
+            with _cache.compile_lock(variant, timeout=0.3) as held:
+                assert held is False
+        assert "compiling without it" in caplog.text
+    finally:
+        holder.kill()
+        holder.wait()
+    with _cache.compile_lock(variant, timeout=5) as held:
+        assert held is True
+        with _cache.compile_lock(variant) as inner:
+            assert inner is True
