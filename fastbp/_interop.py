@@ -27,6 +27,10 @@ def from_sklearn(cls, estimator):
         raise ValueError(f"from_sklearn needs a fitted sklearn.neural_network MLPClassifier or MLPRegressor, "
                          f"got {type(estimator).__name__}" + (" (not fitted)" if hasattr(estimator, "hidden_layer_sizes")
                                                               else ""))
+    for attribute in ("activation", "out_activation_"):
+        if not isinstance(getattr(estimator, attribute), str):
+            raise ValueError(f"from_sklearn: the estimator's {attribute} must be a name such as 'relu', "
+                             f"got {getattr(estimator, attribute)!r}")
     activation = SKLEARN_HIDDEN.get(estimator.activation)
     output = SKLEARN_OUTPUT.get(estimator.out_activation_)
     if activation is None or output is None:

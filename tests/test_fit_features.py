@@ -268,3 +268,23 @@ def test_a_network_copies_and_pickles_inside_a_fit_callback(tier, how):
     for a, b in zip(net.weights + net.biases, final):  # and not the original's
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(first.predict(X), first.forward(X).argmax(axis=1))
+
+
+@pytest.mark.parametrize("Net", NETS, ids=IDS)
+def test_a_callback_answer_that_is_not_a_truth_value_is_refused_naming_the_callback(Net, data):
+    """None, bools (NumPy's too) and numbers are answers; an array or a string
+    is a TypeError naming the callback and the type, before the next epoch."""
+    X, y = data
+
+    def keeps_the_weights(epoch, history):
+        return np.array([1.0, 2.0])
+
+    net = Net([5, 4, 3], seed=0)
+    with pytest.raises(TypeError, match=r"callback .*keeps_the_weights returned a ndarray of shape \(2,\) after epoch 1"):
+        net.fit(X, y, epochs=3, callback=keeps_the_weights)
+    with pytest.raises(TypeError, match="returned a str"):
+        Net([5, 4, 3], seed=0).fit(X, y, epochs=3, callback=lambda e, h: "go on")
+    for answer, epochs in ((None, 3), (True, 3), (np.True_, 3), (1.5, 3), (np.float64(2.0), 3), (0, 1),
+                           (np.False_, 1), (np.array(0.0), 1)):
+        ran = Net([5, 4, 3], seed=0).fit(X, y, epochs=3, callback=lambda e, h, a=answer: a)
+        assert len(ran["loss"]) == epochs, answer

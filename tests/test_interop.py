@@ -100,3 +100,14 @@ def test_from_sklearn_refuses_a_malformed_estimator(break_it, match):
     break_it(est)
     with pytest.raises(ValueError, match=match):
         fastbp.Network.from_sklearn(est)
+
+
+def test_from_sklearn_refuses_a_malformed_estimator_naming_the_attribute():
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=300, random_state=0).fit(rng.normal(size=(40, 3)),
+                                                                                   np.arange(40) % 2)
+    clf.activation = ["relu"]
+    with pytest.raises(ValueError, match=r"from_sklearn: the estimator's activation must be a name .*\['relu'\]"):
+        fastbp.Network.from_sklearn(clf)

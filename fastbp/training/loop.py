@@ -5,6 +5,7 @@ callbacks, the progress report) around one runner's epochs.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -144,7 +145,7 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
                 stall.update(history["loss"])
             going = stopper.update(history, epoch)
             if callback is not None:
-                said = callback(epoch, history)
+                said = callback_answer(callback, callback(epoch, history), epoch)
                 if said is not None and not said:  # False, numpy.False_, 0: stop; None (no answer): go on
                     going = False
             return going
@@ -170,6 +171,22 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
                 break
     stopper.finish()
     return history
+
+
+def callback_answer(callback, said, epoch: int):
+    """A ``fit`` callback's return value, checked before the next epoch:
+    None (go on), a bool or NumPy bool, or a real number (0 stops); anything
+    else is a TypeError naming the callback and what it returned (an array's
+    truth value, for one, is ambiguous)."""
+    if said is None or isinstance(said, (bool, np.bool_)):
+        return said
+    if isinstance(said, numbers.Real) or (isinstance(said, np.ndarray) and said.ndim == 0
+                                          and said.dtype.kind in "biuf"):
+        return said
+    name = getattr(callback, "__qualname__", None) or type(callback).__name__
+    shape = f" of shape {said.shape}" if isinstance(said, np.ndarray) else ""
+    raise TypeError(f"the fit callback {name} returned a {type(said).__name__}{shape} after epoch {epoch + 1}: "
+                    "return None to go on, or False (or 0) to stop; True or a number are read as their truth value")
 
 
 #: A fit whose best loss over the last STALL_WINDOW epochs is not
