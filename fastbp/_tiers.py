@@ -168,7 +168,7 @@ class Choice:
 REFERENCE_NOTE = ("running on the NumPy reference while kernels compile in the background; results equal "
                   "within rounding; `fastbp.set_tier('wait')` to wait")
 note_reference = True
-_noted: list = []
+_noted_reference = False
 _in_memory: set = set()  # (kernel, dtype) compiled or loaded in this process
 _IN_MEMORY_CHOICE: list = []
 _announced: set = set()
@@ -236,12 +236,19 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
         return Choice("compiled", "loaded" if loaded else "in memory", compiled)
     if setting == "auto" and not distributed and reference_estimate < compile_seconds(missing):
         _compile_in_background(dtype, kernels)
-        if say is None and note_reference and not _noted:
-            _noted.append(dtype)
-            log.warning("fastbp: %s", REFERENCE_NOTE)
+        _note_reference(say)
         return _reference_choice()
     warm(dtype, missing, say=say)
     return Choice("compiled", "compiled", compiled)
+
+
+def _note_reference(say) -> None:
+    """Log :data:`REFERENCE_NOTE` once per process, unless a progress report
+    (``say``) or the command tells the user which tier runs."""
+    global _noted_reference
+    if say is None and note_reference and not _noted_reference:
+        _noted_reference = True
+        log.warning("fastbp: %s", REFERENCE_NOTE)
 
 
 def _missing_in_memory(compiled, kernels, key) -> bool:

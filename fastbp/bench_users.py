@@ -28,6 +28,19 @@ SWEEP_CONFIGS = ("S", "T", "M")
 SWEEP_SAMPLES = {"S": 5_000, "T": 5_000, "M": 2_000}
 
 
+def alternating(runs: dict, rounds: int) -> dict:
+    """Seconds of each ``runs[name]()`` per round, the names visited in an
+    order rotated each round, so that a burst of load hits all alike."""
+    names = list(runs)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def activation_sweep(configs=SWEEP_CONFIGS, dtypes=("float32", "float64"), rounds=5, out=sys.stdout) -> dict:
     """Seconds per epoch for every hidden activation, and their ratios to ReLU's.
 
@@ -48,13 +61,8 @@ def activation_sweep(configs=SWEEP_CONFIGS, dtypes=("float32", "float64"), round
             nets = {a: fastbp.Network(sizes, activation=a, dtype=dtype, seed=0) for a in HIDDEN}
             for net in nets.values():  # compile and warm up
                 net.fit(X[: 4 * batch], Y[: 4 * batch], epochs=1, batch_size=batch, lr=0.01)
-            times = {a: [] for a in HIDDEN}
-            for r in range(rounds):
-                order = HIDDEN[r % len(HIDDEN):] + HIDDEN[: r % len(HIDDEN)]
-                for a in order:
-                    start = time.perf_counter()
-                    nets[a].fit(X, Y, epochs=1, batch_size=batch, lr=0.01)
-                    times[a].append(time.perf_counter() - start)
+            times = alternating({a: lambda net=net: net.fit(X, Y, epochs=1, batch_size=batch, lr=0.01)
+                                 for a, net in nets.items()}, rounds)
             med = {a: statistics.median(t) for a, t in times.items()}
             results[(config, dtype)] = med
             cells = "  ".join(f"{a} {med[a] / med['relu']:.2f}" for a in HIDDEN)
@@ -115,14 +123,9 @@ def busy_fit(busy: int = 2, rounds: int = 5, out=sys.stdout) -> dict:
     runs = {"fastbp": lambda: fit(MLPClassifier), "fastbp_1": one_thread, "sklearn": lambda: fit(SkMLP)}
     for run in runs.values():  # compile, load, warm up: outside the timing
         run()
-    times = {name: [] for name in runs}
     names = list(runs)
     with busy_processes(busy):
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                start = time.perf_counter()
-                runs[name]()
-                times[name].append(time.perf_counter() - start)
+        times = alternating(runs, rounds)
     med = {name: statistics.median(t) for name, t in times.items()}
     worst = {name: max(t) for name, t in times.items()}
     print(f"busy: MLPClassifier(max_iter=200).fit, standardised breast cancer, beside {busy} busy processes "

@@ -84,17 +84,25 @@ _D_Q3 = 2.00000000000000000009e0
 
 
 @jit_precise
-def exp64(x):
-    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
-    xc = x if x > _D_MIN else _D_MIN  # selects: the builtins min and max are overloads to compile
-    xc = xc if xc < _D_MAX else _D_MAX
-    n = np.floor(xc * _D_LOG2E + 0.5)
-    r = xc - n * _D_C1 - n * _D_C2
+def exp64_pade(x):
+    """Cephes' ``exp`` for a float64 ``x`` already in [-708.4, 709], in parts
+    ``(px, qx, scale)``: ``exp(x) = scale * (qx + px) / (qx - px)``. ``exp64``
+    takes it as ``1 + 2 px / (qx - px)``; tanh, which divides anyway, folds
+    the ratio into its own division."""
+    n = np.floor(x * _D_LOG2E + 0.5)
+    r = x - n * _D_C1 - n * _D_C2
     rr = r * r
     px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
     qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
-    y = 1.0 + 2.0 * (px / (qx - px))
-    y = y * _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
+    return px, qx, _bits_as_float(np.int64((np.int64(n) + 1023) << 52))
+
+
+@jit_precise
+def exp64(x):
+    """``exp(x)`` for a float64 ``x``; inf above 709, 0 below -708.4, NaN stays NaN."""
+    xc = x if x > _D_MIN else _D_MIN  # selects: the builtins min and max are overloads to compile
+    px, qx, scale = exp64_pade(xc if xc < _D_MAX else _D_MAX)
+    y = (1.0 + 2.0 * (px / (qx - px))) * scale
     if x > _D_MAX:
         y = np.inf
     if x < _D_MIN:
@@ -102,19 +110,6 @@ def exp64(x):
     if x != x:
         y = x
     return y
-
-
-@jit_precise
-def exp64_ratio_in_range(x):
-    """``exp(x)`` for a float64 ``x`` already in [-708.4, 709], unchecked, as
-    a pair ``(a, b)`` with ``a / b = exp(x)`` (Pade's ratio, scaled): a caller
-    that divides anyway (tanh) divides once. ``b`` is positive."""
-    n = np.floor(x * _D_LOG2E + 0.5)
-    r = x - n * _D_C1 - n * _D_C2
-    rr = r * r
-    px = r * ((_D_P0 * rr + _D_P1) * rr + _D_P2)
-    qx = ((_D_Q0 * rr + _D_Q1) * rr + _D_Q2) * rr + _D_Q3
-    return (qx + px) * _bits_as_float(np.int64((np.int64(n) + 1023) << 52)), qx - px
 
 
 def fast_exp(x):

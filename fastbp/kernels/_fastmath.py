@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .._jit import jit_precise
-from ._fastexp import exp32_in_range, exp64_ratio_in_range, overload_by_dtype
+from ._fastexp import exp32_in_range, exp64_pade, overload_by_dtype
 
 #: Error bounds in ulp of the correctly rounded result, per function and dtype:
 #: float32's are the largest error over every float32, float64's the largest
@@ -88,7 +88,8 @@ def tanh64(x):
     p = ((_D_TP0 * s + _D_TP1) * s + _D_TP2) * s
     q = ((s + _D_TQ0) * s + _D_TQ1) * s + _D_TQ2
     small = z < 0.625
-    a, b = exp64_ratio_in_range(z + z)  # 2z <= 40: no edge to check
+    px, qx, scale = exp64_pade(z + z)  # 2z <= 40: no edge to check
+    a, b = (qx + px) * scale, qx - px  # exp(2z) = a / b
     num = z * q + z * p if small else a - b
     den = q if small else a + b
     y = math.copysign(num / den, x)
