@@ -271,7 +271,7 @@ def warm(dtype: str, kernels: Sequence[str], *, quiet: bool = False, say: Callab
     WARNING, so that it shows without any logging set up) once per dtype and
     kernel set, and tells ``say`` (instead of the log where logging is not
     set up, so that the line shows once)."""
-    from . import _cache, _jit, _warmup
+    from . import _cache, _interrupts, _jit, _warmup
     from . import kernels as compiled
 
     key = (dtype, tuple(sorted(kernels)))
@@ -284,10 +284,14 @@ def warm(dtype: str, kernels: Sequence[str], *, quiet: bool = False, say: Callab
         say(announce(dtype, kernels))
     # A compile under way elsewhere is waited for (then loaded), but not for
     # ever: a starved low-priority holder must not stall this process.
-    with _cache.compile_lock(_jit.cache_variant(), timeout=max(60.0, 3 * compile_seconds(kernels))):
+    # Ctrl-C is held over each kernel's compile (it can be lost inside LLVM) and answered after it.
+    with _cache.compile_lock(_jit.cache_variant(), timeout=max(60.0, 3 * compile_seconds(kernels))), \
+            _interrupts.held(f"the compile of fastbp's {dtype} kernels") as interrupted:
         _warming.on = True
         try:
             for name in kernels:
+                if interrupted:
+                    break
                 if _missing_in_memory(compiled, [name], dtype):
                     _warmup.run(name, dtype)
         finally:

@@ -16,6 +16,7 @@ import numpy as np
 from ..activations import HIDDEN as HIDDEN_ACTIVATIONS
 from ..losses import LOSSES
 from .checks import UsageError
+from .columns import MISTYPED_SHARE
 from .options import check_bench, check_evaluate, check_predict, check_train
 from .predict import cmd_evaluate, cmd_predict
 from .compile import cmd_compile
@@ -137,6 +138,16 @@ def _check_environment(args) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _number_format_options(parser, model: bool = False) -> None:
+    default = " (default: as in the training file, which the model keeps)" if model else ""
+    parser.add_argument("--decimal", choices=[".", ","], default=None if model else ".", metavar="MARK",
+                        help="the CSV's decimal mark, '.' or ',': ',' reads '0,5' as 0.5 and, with '.' as the thousands "
+                             f"separator, '1.000,5' as 1000.5{default}")
+    parser.add_argument("--thousands", choices=["none", ",", "."], metavar="SEP",
+                        help="the CSV's thousands separator, none, ',' or '.': ',' reads '1,000' as 1000 " + (
+                            default or "(default: none; '.' with --decimal ,)"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import optimizers
 
@@ -160,9 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-scale", dest="scale", action="store_const", const="none", help="same as --scale none")
     for alias in ("--no-standardize", "--no-standardise"):
         t.add_argument(alias, dest="scale", action="store_const", const="none", help=argparse.SUPPRESS)
-    t.add_argument("--text-columns", choices=["onehot", "refuse"], default="onehot",
+    t.add_argument("--text-columns", default="onehot", metavar="{onehot,refuse,NAME[,NAME...]}",
                    help="onehot: a feature column holding text becomes one 0/1 input per category of the training "
-                        "rows (a category never seen there: all zeros, with a warning); refuse: an error")
+                        "rows (a category never seen there: all zeros, with a warning), but a column of numbers "
+                        f"with a few other cells (at most {MISTYPED_SHARE * 100:.0f}%% of them) is refused, naming them; "
+                        "refuse: any text is an error; column names: these columns are encoded as categories "
+                        "whatever they hold, the others as onehot says")
+    _number_format_options(t)
     t.add_argument("--missing", choices=["impute", "refuse"], default="impute",
                    help="impute: an empty feature cell becomes its column's median over the training rows, with a "
                         "0/1 input saying it was missing (text: a category of its own); refuse: an error")
@@ -213,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a classification model's probability of each class, one column per class named by its "
                          "label, instead of the predicted label")
     pr.add_argument("--out", help="write the predictions here instead of to stdout")
+    _number_format_options(pr, model=True)
     pr.set_defaults(func=cmd_predict, check=check_predict)
 
     ev = sub.add_parser("evaluate", help="score a saved model on a labelled file", formatter_class=_Help,
@@ -222,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("model", help="a model saved by fastbp train --out")
     ev.add_argument("--data", required=True, help="CSV with a header row, or .npz with arrays X and y")
     ev.add_argument("--target", help="the CSV column of true values (default: the column the model was trained on)")
+    _number_format_options(ev, model=True)
     ev.set_defaults(func=cmd_evaluate, check=check_evaluate)
 
     from ..bench import (  # standard library imports only
@@ -314,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt as exc:  # one line, not a traceback
+        print(f"interrupted{f': {exc}' if str(exc) else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import UsageError
+from .columns import Census, NumberFormat, comma_hint, quote
 
 _CHUNK_ROWS = 2048  # rows converted to numbers at once: bounds the memory of the text array
 
@@ -31,18 +32,32 @@ class Table:
     features: list[str] | None = None  # the CSV's names of X's columns
     text: dict[int, np.ndarray] | None = None  # column of X -> its cells, stripped ("" where empty)
     y_text: np.ndarray | None = None  # a CSV target's cells as read (labels come back as they were)
+    lines: np.ndarray | None = None  # a CSV's line of each row, for messages
+
+    def where(self, row: int, column: int | None = None) -> str:
+        """Where row ``row`` (and feature ``column``) of X is, for a message:
+        the CSV's line and column name, or the array index."""
+        if self.lines is None:
+            return f"{self.source}: X[{row}{'' if column is None else f', {column}'}]"
+        name = "" if column is None else f", column {(self.features or [])[column]!r}" \
+            if self.features else f", column {column + 1}"
+        return f"{self.source} line {self.lines[row]}{name}"
 
 
 def load_data(path: str | None, target: str | None = None, *, need_y: bool = True,
-              features: list[str] | None = None, text: bool | set = False, missing: bool = False) -> Table:
+              features: list[str] | None = None, text: bool | set = False, missing: bool = False,
+              number_format: NumberFormat = NumberFormat(), detect: bool | None = None) -> Table:
     """The table in ``path`` (CSV or ``.npz``), or scikit-learn's digits when ``path`` is None.
 
     ``features``: for a CSV, the columns to read as X, in this order (what a
     saved model was trained on); every other column is left alone.
     ``text``: False refuses a non-number in a feature column (naming it);
-    True reads a column holding any as text; a set of names reads those
-    columns as text and the others as numbers. ``missing``: read an empty
-    feature cell (an .npz's NaN) as missing (NaN) instead of refusing it.
+    True reads a column holding non-numbers as text, as ``fastbp.cli.columns``
+    decides (a few non-numbers among numbers are refused); a set of names
+    reads those columns as text and the others as numbers, or with
+    ``detect``, as True does. ``missing``: read an empty feature cell (an
+    .npz's NaN) as missing (NaN) instead of refusing it. ``number_format``:
+    the decimal mark and thousands separator of a CSV's numbers.
     """
     if path is None:
         try:
@@ -59,7 +74,7 @@ def load_data(path: str | None, target: str | None = None, *, need_y: bool = Tru
         return _read_npz(path, need_y, missing)
     if need_y and target is None:
         raise UsageError("a CSV needs --target COLUMN, the name of the column to learn")
-    return read_csv(path, target, features, text, missing)
+    return read_csv(path, target, features, text, missing, number_format, detect)
 
 
 # -- CSV ----------------------------------------------------------------------
@@ -154,53 +169,57 @@ def _passes(path: str):
     return lambda: iter(held)
 
 
-def _scan(passes, path: str, detect: bool) -> tuple[list[str], int, set]:
+def _scan(passes, path: str, detect: bool, number_format: NumberFormat) -> tuple[list[str], int, Census | None]:
     """A first pass over the file, holding one chunk at a time: its header,
     the number of data rows, every row's width checked against the header,
-    and (``detect``) the columns holding a cell that is not a number. Errors
+    and (``detect``) a census of the cells that are not numbers. Errors
     come in the order a read of the whole file gives them: the file's own
     (CSV, line length), no data rows, the header, a row's width."""
     chunks = passes()
     head = next(chunks, None)
-    n, wrong, non_numbers = 0, None, set()
+    n, wrong = 0, None
+    census = Census(len(head[0][0])) if detect and head is not None else None
     for chunk, lines in chunks:
         n += len(chunk)
         width = len(head[0][0])
         if wrong is None:
             wrong = next(((len(r), line) for r, line in zip(chunk, lines) if len(r) != width), None)
-        if detect and wrong is None:
-            non_numbers |= _non_number_columns(chunk, width)
+        if census is not None and wrong is None:
+            block = _stripped(chunk, width, number_format)
+            census.add(block, lines, _non_numbers(block))
     if head is None or n == 0:
         raise UsageError(f"{path} has no data rows under its header")
     header = _header(path, head[0][0], head[1][0])
     if wrong is not None:
         raise UsageError(f"{path} line {wrong[1]}: {wrong[0]} cells, the header (line {head[1][0]}) has "
                          f"{len(header)}")
-    return header, n, non_numbers
+    return header, n, census
 
 
-def _non_number_columns(chunk: list[list[str]], width: int) -> set:
-    """The columns of ``chunk`` with a non-empty cell that is not a number."""
-    block = _stripped(chunk, width)
-    block[block == ""] = "nan"
+def _non_numbers(block: np.ndarray) -> dict:
+    """Column -> rows of ``block``'s non-empty cells that are not numbers."""
+    filled = np.where(block == "", "nan", block)
     try:
-        block.astype(np.float64)
-        return set()
+        filled.astype(np.float64)
+        return {}
     except ValueError:
         pass
-    out = set()
-    for j in range(width):
+    out = {}
+    for j in range(block.shape[1]):
         try:
-            block[:, j].astype(np.float64)
+            filled[:, j].astype(np.float64)
         except ValueError:
-            out.add(j)
+            out[j] = [i for i, cell in enumerate(filled[:, j]) if not _is_number(cell)]
     return out
 
 
-def _stripped(chunk: list[list[str]], width: int) -> np.ndarray:
-    """A chunk's cells as a stripped string array, with room for the "nan" of an empty cell."""
+def _stripped(chunk: list[list[str]], width: int, number_format: NumberFormat) -> np.ndarray:
+    """A chunk's cells as a stripped string array, with room for the "nan" of
+    an empty cell, numbers in ``number_format`` rewritten as Python's."""
     block = np.char.strip(np.array(chunk, dtype=np.str_).reshape(len(chunk), width))
-    return block.astype(f"U{max(3, block.dtype.itemsize // 4)}")
+    block = block.astype(f"U{max(3, block.dtype.itemsize // 4)}")
+    number_format.normalise(block)
+    return block
 
 
 def _header(path: str, record: list[str], line: int) -> list[str]:
@@ -223,7 +242,7 @@ def _column_index(path: str, header: list[str], name: str, what: str) -> int:
 
 
 def read_csv(path: str, target: str | None, features: list[str] | None = None, text: bool | set = False,
-             missing: bool = False) -> Table:
+             missing: bool = False, number_format: NumberFormat = NumberFormat(), detect: bool | None = None) -> Table:
     """A CSV with a header row: feature columns of numbers (or, as ``text``
     allows, text), and a target column of numbers or labels.
 
@@ -232,7 +251,8 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None, t
     second converts; the numbers then take 8 bytes a cell, where records held
     as Python strings took several times the file's size."""
     passes = _passes(path)
-    header, n, non_numbers = _scan(passes, path, text is True)
+    detect = text is True if detect is None else detect
+    header, n, census = _scan(passes, path, detect, number_format)
     t = None if target is None else _column_index(path, header, target, "the --target")
     if features is not None:
         cols = [_column_index(path, header, name, "a feature column of the model") for name in features]
@@ -241,10 +261,14 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None, t
     if not cols:
         raise UsageError(f"{path} has no feature columns besides the target {target!r}")
     names = [header[j] for j in cols]
-    if text is True:
-        as_text = {k for k, j in enumerate(cols) if j in non_numbers}
-    else:
-        as_text = {k for k, name in enumerate(names) if name in text} if isinstance(text, set) else set()
+    named = text if isinstance(text, set) else set()
+    unknown = sorted(named - set(header))
+    if unknown and features is None:
+        raise UsageError(f"{path} has no column {unknown[0]!r} (--text-columns); its columns: {', '.join(header)}")
+    as_text = {k for k, name in enumerate(names) if name in named}
+    if census is not None:
+        found = census.text_columns(path, header, {cols[k] for k in as_text})
+        as_text = {k for k, j in enumerate(cols) if j in found}
     X = np.empty((n, len(cols)), dtype=np.float64)
     cells = {k: [] for k in sorted(as_text)}
     y_cells, row_lines, done = [], np.empty(n, dtype=np.int64), 0
@@ -253,7 +277,7 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None, t
     for chunk, lines in chunks:
         if done + len(chunk) > n or any(len(row) != len(header) for row in chunk):
             raise UsageError(f"{path} changed while it was read: read it again when it is complete")
-        X[done:done + len(chunk)] = _numbers(path, chunk, lines, cols, names, as_text, missing)
+        X[done:done + len(chunk)] = _numbers(path, chunk, lines, cols, names, as_text, missing, number_format)
         for k in cells:
             cells[k].append(np.array([row[cols[k]].strip() for row in chunk], dtype=np.str_))
         if t is not None:
@@ -265,26 +289,27 @@ def read_csv(path: str, target: str | None, features: list[str] | None = None, t
     cells = {k: np.concatenate(parts) for k, parts in cells.items()}
     y = None if t is None else _target(path, y_cells, row_lines, header[t])
     y_text = None if t is None else np.array(y_cells, dtype=np.str_)
-    return Table(X, y, path, names, cells or None, y_text)
+    return Table(X, y, path, names, cells or None, y_text, row_lines)
 
 
 def _cell_error(path, line, name, cell, text_ok: bool = False) -> UsageError:
     where, cell = f"{path} line {line}, column {name!r}", str(cell)
+    shown = quote(cell) + comma_hint(cell)
     if not cell.strip():
         return UsageError(f"{where}: empty cell (a missing value): fill it in or drop the row, or leave out "
                           "--missing refuse (empty cells are then filled in)")
     if text_ok:  # a column the model reads as numbers
-        return UsageError(f"{where}: {cell!r} is not a number, and the model read this column as numbers")
-    return UsageError(f"{where}: {cell!r} is not a number (features must be numeric with --text-columns refuse: "
+        return UsageError(f"{where}: {shown} is not a number, and the model read this column as numbers")
+    return UsageError(f"{where}: {shown} is not a number (features must be numeric with --text-columns refuse: "
                       "leave it out to one-hot encode text columns)")
 
 
-def _numbers(path, rows, lines, cols, names, as_text: set, missing: bool) -> np.ndarray:
+def _numbers(path, rows, lines, cols, names, as_text: set, missing: bool, number_format: NumberFormat) -> np.ndarray:
     """One chunk's columns ``cols`` as float64, NaN for the columns in
     ``as_text`` and, with ``missing``, for empty cells; the first bad cell of
     another column (not a number, empty, NaN or infinite) is named."""
     chunk = [[row[j] for j in cols] for row in rows]
-    block = _stripped(chunk, len(cols))
+    block = _stripped(chunk, len(cols), number_format)
     empty = block == ""
     block[empty] = "nan"
     numeric = ~np.isin(np.arange(len(cols)), sorted(as_text))
@@ -306,7 +331,7 @@ def _numbers(path, rows, lines, cols, names, as_text: set, missing: bool) -> np.
     if len(bad):
         i, k = bad[0]
         raise UsageError(f"{path} line {lines[i]}, column {names[k]!r}: "
-                         f"{chunk[i][k].strip()!r} is NaN or infinite: fill in or drop the row")
+                         f"{quote(chunk[i][k].strip())} is NaN or infinite: fill in or drop the row")
     return values
 
 
@@ -332,6 +357,14 @@ def _target(path, cells, lines, name) -> np.ndarray:
         raise UsageError(f"{path} line {lines[bad[0]]}, target column {name!r}: {cells[bad[0]]!r} is NaN or "
                          "infinite: fill in or drop the row")
     return y
+
+
+def out_of_range(values: np.ndarray, dtype) -> tuple[int, int] | None:
+    """The first ``(row, column)`` of ``values`` beyond the largest finite
+    value of ``dtype`` (NaN, a missing value, passes), or None."""
+    with np.errstate(invalid="ignore"):
+        bad = np.argwhere(np.abs(values) > np.finfo(dtype).max)
+    return None if len(bad) == 0 else (int(bad[0][0]), int(bad[0][1]))
 
 
 # -- .npz ---------------------------------------------------------------------

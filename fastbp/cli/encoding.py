@@ -84,6 +84,10 @@ class Encoder:
                 columns.append(Column(name, "number", median=median, indicator=bool(missing.any())))
         return cls(columns)
 
+    def source_column(self, k: int) -> int:
+        """The input column that model input ``k`` comes from."""
+        return int(np.searchsorted(np.cumsum([c.width for c in self.columns]), k, side="right"))
+
     def transform(self, table: Table) -> np.ndarray:
         """The model inputs of every row of ``table`` (its columns in this
         encoder's order); one warning line per column with unseen categories."""

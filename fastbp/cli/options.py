@@ -14,6 +14,34 @@ from .checks import (
 MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
 
 
+def text_columns_of(value: str) -> bool | set:
+    """``--text-columns``: True (onehot), False (refuse), or the set of names listed."""
+    if value in ("onehot", "refuse"):
+        return value == "onehot"
+    names = {name.strip() for name in value.split(",")}
+    if "" in names:
+        raise UsageError(f"--text-columns takes onehot, refuse or column names separated by commas, got {value!r}")
+    return names
+
+
+def number_format_of(args, stored=None):
+    """The CSV number format of ``--decimal``/``--thousands``, the flags
+    left out taking the model's ``stored`` one (predict, evaluate). With a
+    decimal comma, the thousands separator is a dot unless said otherwise."""
+    from .columns import NumberFormat
+
+    decimal = args.decimal or (stored.decimal if stored else ".")
+    if args.thousands is not None:
+        thousands = "" if args.thousands == "none" else args.thousands
+    elif stored is not None and args.decimal in (None, stored.decimal):
+        thousands = stored.thousands
+    else:
+        thousands = "." if decimal == "," else ""
+    if decimal == thousands:
+        raise UsageError(f"--decimal {decimal} and --thousands {thousands} must differ")
+    return NumberFormat(decimal, thousands)
+
+
 def optimizer_of(args):
     """The optimizer object of ``--optimizer/--momentum/--l2`` (one for the
     whole run, so momentum and Adam state carry across epochs); sets the
@@ -58,6 +86,8 @@ def check_train(args) -> None:
     if args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     args.optimizer_object = optimizer_of(args)
+    args.text = text_columns_of(args.text_columns)
+    args.number_format = number_format_of(args)
     rank, size = mpi_launch()  # under mpiexec, rank 0 alone warns
     if args.momentum is not None and args.optimizer not in MOMENTUM_OPTIMIZERS and rank == 0:
         warn(f"--momentum {args.momentum:g} is used by --optimizer momentum or nesterov only; "

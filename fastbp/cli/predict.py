@@ -16,7 +16,9 @@ import sys
 import numpy as np
 
 from .checks import UsageError
-from .data import load_data
+from .columns import NumberFormat
+from .data import load_data, out_of_range
+from .options import number_format_of
 from .encoding import Encoder
 from .scaling import Standardizer
 
@@ -38,15 +40,26 @@ def _model(path: str):
     return net, info if isinstance(info, dict) else {}
 
 
-def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool = False):
-    """The model inputs of the data file ``path``, as ``fastbp train`` made
-    them for this model: its feature columns found by name, text one-hot
-    encoded and empty cells imputed as learned on its training rows,
-    standardised. Returns ``(X, table)``; ``table.y`` the target with ``need_y``."""
+def prepared_inputs(net, info: dict, args, target: str | None, need_y: bool = False):
+    """The model inputs of the data file ``args.data``, as ``fastbp train``
+    made them for the model ``args.model``: its feature columns found by
+    name, numbers read in its format, text one-hot encoded and empty cells
+    imputed as learned on its training rows, standardised. A damaged field
+    of the model file is blamed on the model file, a cell on the data file.
+    Returns ``(X, table)``; ``table.y`` the target with ``need_y``."""
+    path, model = args.data, args.model
+    stored = None
+    if "number_format" in info:
+        try:
+            stored = NumberFormat.from_json(info["number_format"])
+        except ValueError as exc:
+            raise UsageError(f"{model}: {exc}") from None
+    number_format = number_format_of(args, stored)
     features = info.get("features")
     if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)
                                      and len(set(features)) == len(features)):
-        raise UsageError("the model file's features are malformed: a list of distinct column names expected")
+        raise UsageError(f"{model}: the model file's features are malformed: a list of distinct column names "
+                         "expected")
     csv_input = not path.lower().endswith(".npz")
     encoder = None
     if "encoding" in info:
@@ -55,9 +68,9 @@ def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool
             width = len(info["encoding"]) if isinstance(info["encoding"], list) else -1
             encoder = Encoder.from_json(info["encoding"], names or [f"x{j}" for j in range(width)])
         except ValueError as exc:
-            raise UsageError(f"{path}: {exc}") from None
+            raise UsageError(f"{model}: {exc}") from None
         table = load_data(path, target, need_y=need_y, features=features if csv_input else None,
-                          text=encoder.text_columns, missing=True)
+                          text=encoder.text_columns, missing=True, number_format=number_format)
         if table.X.shape[1] != len(encoder.columns):
             raise UsageError(f"{path} has {table.X.shape[1]} feature columns; the model expects "
                              f"{len(encoder.columns)}")
@@ -65,19 +78,28 @@ def prepared_inputs(net, info: dict, path: str, target: str | None, need_y: bool
     else:  # a model file of a fastbp before the encoding
         if features is not None and len(features) != net.sizes[0]:
             features = None
-        table = load_data(path, target, need_y=need_y, features=features if csv_input else None)
+        table = load_data(path, target, need_y=need_y, features=features if csv_input else None,
+                          number_format=number_format)
         X = table.X
     if X.shape[1] != net.sizes[0]:
         raise UsageError(f"{path} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
-    try:
-        if "scaling" in info:
-            X = Standardizer.from_json(info["scaling"], net.sizes[0], "feature scaling").apply(X)
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+    if "scaling" in info:
+        try:
+            scaling = Standardizer.from_json(info["scaling"], net.sizes[0], "feature scaling")
+        except ValueError as exc:
+            raise UsageError(f"{model}: {exc}") from None
+        X = scaling.apply(X)
+    # A cell the model's dtype cannot hold once scaled: named here, not as an index into X by the network.
+    bad = out_of_range(X, net.dtype)
+    if bad is not None:
+        i, k = bad
+        j = encoder.source_column(k) if encoder is not None else k
+        raise UsageError(f"{table.where(i, j)}: {table.X[i, j]:g} is too large for the model: scaled as it was "
+                         f"trained, it is beyond the largest {net.dtype} ({np.finfo(net.dtype).max:.3g})")
     return X, table
 
 
-def labels_of(net, info: dict):
+def labels_of(net, info: dict, model: str):
     """The class labels the model file keeps, or None; a UsageError naming the
     field when they do not fit the model (a list of numbers or strings, one per class)."""
     if "classes" not in info:
@@ -90,17 +112,20 @@ def labels_of(net, info: dict):
             raise ValueError("a list for a softmax output expected")
         return check_classes(classes, net.output, net.sizes[-1])  # Network.classes' own rule
     except ValueError as exc:
-        raise UsageError(f"the model file's classes are malformed: {exc}") from None
+        raise UsageError(f"{model}: the model file's classes are malformed: {exc}") from None
 
 
 def cmd_predict(args) -> int:
     net, info = _model(args.model)
-    X, _ = prepared_inputs(net, info, args.data, args.target)
-    classes = labels_of(net, info)
+    X, _ = prepared_inputs(net, info, args, args.target)
+    classes = labels_of(net, info, args.model)
     try:
         target_scaling = None
         if "target_scaling" in info and net.output == "identity":
-            target_scaling = Standardizer.from_json(info["target_scaling"], net.sizes[-1], "target scaling")
+            try:
+                target_scaling = Standardizer.from_json(info["target_scaling"], net.sizes[-1], "target scaling")
+            except ValueError as exc:
+                raise UsageError(f"{args.model}: {exc}") from None
         if args.proba:
             if net.output == "identity":
                 raise UsageError(f"--proba needs a classification model; {args.model} is a regression model "
@@ -152,7 +177,7 @@ def cmd_evaluate(args) -> int:
     target = args.target or (info.get("target") if isinstance(info.get("target"), str) else None)
     if target is None and not args.data.lower().endswith(".npz"):
         raise UsageError(f"{args.model} does not name its target column: give --target COLUMN")
-    X, table = prepared_inputs(net, info, args.data, target, need_y=True)
+    X, table = prepared_inputs(net, info, args, target, need_y=True)
     y = table.y_text if table.y_text is not None else table.y
     print(f"data: {args.data}: {len(X)} samples")
     if net.output == "identity":
@@ -172,7 +197,7 @@ def cmd_evaluate(args) -> int:
         print(f"RMSE  {np.sqrt(np.mean((y - pred) ** 2)):.6g}")
         print(f"MAE   {np.mean(np.abs(y - pred)):.6g}")
         return 0
-    classes = labels_of(net, info)
+    classes = labels_of(net, info, args.model)
     if classes is None:
         classes = np.arange(net.sizes[-1])
     from .._labels import to_indices

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+_TINY = 1e-12  # a deviation at most this fraction of the mean (or of 1) is rounding
+
+
 @dataclass(frozen=True)
 class Standardizer:
     """``(x - mean) / scale`` per column; ``scale`` is 1 for a constant column."""
@@ -26,15 +29,23 @@ class Standardizer:
     @classmethod
     def fit(cls, values: np.ndarray) -> "Standardizer":
         values = np.asarray(values, dtype=np.float64)
-        mean = values.mean(axis=0)
-        scale = values.std(axis=0)
+        mean = np.atleast_1d(values.mean(axis=0))
+        with np.errstate(over="ignore"):
+            scale = np.atleast_1d(values.std(axis=0))
+        # Columns past ~1e154, whose squares overflow: their deviation in units of their largest value.
+        huge = ~np.isfinite(scale) & np.isfinite(mean)
+        if huge.any():
+            columns = values.reshape(len(values), -1)[:, huge]
+            unit = np.abs(columns).max(axis=0)
+            scale[huge] = (columns / unit).std(axis=0) * unit
         # A column constant to rounding carries nothing to learn: keep it as it is, centred.
-        tiny = scale <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+        tiny = scale <= _TINY * np.maximum(np.abs(mean), 1.0)
         scale = np.where(tiny | ~np.isfinite(scale), 1.0, scale)
-        return cls(np.atleast_1d(mean), np.atleast_1d(scale))
+        return cls(mean, scale)
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype=np.float64) - self.mean) / self.scale
+        with np.errstate(over="ignore"):  # a value too large for the scaling: the caller names its cell
+            return (np.asarray(values, dtype=np.float64) - self.mean) / self.scale
 
     def invert(self, values: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):  # a damaged scale: the caller checks the result
@@ -50,10 +61,11 @@ class Standardizer:
             mean, scale = value["mean"], value["scale"]
             ok = (isinstance(mean, list) and isinstance(scale, list) and len(mean) == len(scale) == width
                   and all(type(v) in (int, float) and math.isfinite(v) for v in mean + scale)
-                  and all(v > 0 for v in scale))
+                  # What fit makes: a deviation beyond the column's rounding (else 1).
+                  and all(s > _TINY * max(abs(m), 1.0) for m, s in zip(mean, scale)))
         except (TypeError, KeyError):
             ok = False
         if not ok:
-            raise ValueError(f"the model file's {what} is malformed: {width} finite means and positive "
-                             "scales expected")
+            raise ValueError(f"the model file's {what} is malformed: {width} finite means and deviations "
+                             f"expected, each deviation above {_TINY:g} times its mean's size (or 1)")
         return cls(np.array(mean, dtype=np.float64), np.array(scale, dtype=np.float64))

@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import as_features
 from ..losses import LOSSES
 from .checks import UsageError, warn
-from .data import Table, load_data
+from .data import Table, load_data, out_of_range
 from ..training.progress import Progress
 from .encoding import Encoder
 from .scaling import Standardizer
@@ -77,6 +77,8 @@ class _Prepared:
             self.extra["target"] = args.target
         if table.features is not None:
             self.extra["features"] = table.features
+        if not args.number_format.plain:
+            self.extra["number_format"] = args.number_format.to_json()
         # Text columns one-hot, empty cells imputed: learned on the training rows only.
         self.encoder = Encoder.fit(table, self.fit_idx)
         self.encoded = self.encoder.needed
@@ -88,6 +90,15 @@ class _Prepared:
             self.features = Standardizer.fit(X[self.fit_idx])
             X = self.features.apply(X)
             self.extra["scaling"] = self.features.to_json()
+        bad = out_of_range(X, args.dtype)
+        if bad is not None:  # named in the file, before the network meets it as an index into X
+            i, k = bad
+            j = self.encoder.source_column(k)
+            raise UsageError(f"{table.where(i, j)}: {table.X[i, j]:g} is beyond the largest {args.dtype} "
+                             f"({np.finfo(args.dtype).max:.3g}), the network's dtype"
+                             + (", even standardised: " if args.scale == "standard" else ": ")
+                             + "rescale the column, or train with --dtype float64"
+                             + (" or --scale standard" if args.scale != "standard" else ""))
         self.X = X
         self.target_scaling = None
         if self.task == "classification":
@@ -106,6 +117,11 @@ class _Prepared:
                 self.target_scaling = Standardizer.fit(self.y[self.fit_idx])
                 self.y = self.target_scaling.apply(self.y)
                 self.extra["target_scaling"] = self.target_scaling.to_json()
+            bad = out_of_range(self.y[:, None], args.dtype)
+            if bad is not None:
+                raise UsageError(f"{table.where(bad[0])}, target column {args.target!r}: {y[bad[0]]:g} is beyond "
+                                 f"the largest {args.dtype} ({np.finfo(args.dtype).max:.3g}), the network's dtype: "
+                                 "rescale the target, or train with --dtype float64 or --scale standard")
         from .._io import MAX_META_BYTES
 
         if len(json.dumps(self.extra)) > MAX_META_BYTES - 4096:
@@ -144,6 +160,13 @@ def _diverged_message(epoch: int, args) -> str:
             f"try {', or '.join(hints)}")
 
 
+def _names(columns, shown: int = 4) -> str:
+    """The columns' names for a message: the first few, then a count."""
+    names = [repr(c.name) for c in columns]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def cmd_train(args) -> int:
     import fastbp
 
@@ -151,7 +174,8 @@ def cmd_train(args) -> int:
     # Every rank loads and splits the data alike (same seed) and trains on rows
     # rank::size of the training part; only rank 0 prints and writes files.
     print = builtins.print if rank == 0 else (lambda *a, **k: None)  # noqa: A001
-    table = load_data(args.data, args.target, text=args.text_columns == "onehot", missing=args.missing == "impute")
+    table = load_data(args.data, args.target, text=args.text, missing=args.missing == "impute",
+                      number_format=args.number_format, detect=args.text is not False)
     rng = np.random.default_rng(args.seed)
     data = _Prepared(table, args, rng)
     optimizer = args.optimizer_object  # made by options.check_train, before the data was read
@@ -188,7 +212,8 @@ def cmd_train(args) -> int:
     if data.encoded:
         texts = [c for c in data.encoder.columns if c.kind == "text"]
         imputed = [c for c in data.encoder.columns if c.indicator]
-        parts = ([f"{len(texts)} text column{'s' * (len(texts) > 1)} one-hot encoded"] if texts else []) + (
+        parts = ([f"{len(texts)} text column{'s' * (len(texts) > 1)} one-hot encoded ({_names(texts)})"]
+                 if texts else []) + (
             [f"empty cells of {len(imputed)} column{'s' * (len(imputed) > 1)} filled with the median"] if imputed
             else [])
         encoded = f" ({', '.join(parts)}: {X.shape[1]} inputs)"
