@@ -23,6 +23,11 @@ def is_sparse(X) -> bool:
     return type(X).__module__.startswith("scipy.sparse")
 
 
+def stored(X) -> int | None:
+    """The number of values a sparse ``X`` stores (what the tiers cost it by), None for dense input."""
+    return int(X.nnz) if is_sparse(X) else None
+
+
 def kernel_input(X):
     """What the kernels take: a dense array as it is, a CSR matrix as ``(data, indices, indptr)``."""
     return (X.data, X.indices, X.indptr) if is_sparse(X) else X

@@ -28,10 +28,7 @@ import contextlib
 import logging
 import math
 import os
-import subprocess
-import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -62,6 +59,12 @@ _FORWARD_MAC = 0.2e-9
 _LAYER_STEP = 70e-6
 _PARAM_STEP = 6e-9
 _FORWARD_LAYER = 25e-6
+#: Sparse X (SciPy CSR products): per stored value times the first layer's
+#: width, and per first-layer parameter per step (the reference forms the
+#: first layer's gradient, and updates it, densely). From CSR fits of 5,000
+#: to 100,000 columns, 0.1-2 % stored, batch 32-200, rounded up.
+_SPARSE_MAC = 5e-9
+_SPARSE_PARAM_STEP = {"float32": 5e-9, "float64": 9e-9}
 
 
 def _check(name: str, where: str) -> str:
@@ -124,17 +127,26 @@ def _macs(sizes: Sequence[int]) -> int:
 
 
 def reference_seconds(sizes: Sequence[int], rows: int, *, epochs: int = 1, batch_size: int | None = None,
-                      dtype: str = "float64", stateful: bool = False, training: bool = True) -> float:
+                      dtype: str = "float64", stateful: bool = False, training: bool = True,
+                      stored: int | None = None) -> float:
     """Expected seconds of a call on the reference: ``epochs`` passes over
     ``rows`` rows of a network of ``sizes``, in steps of ``batch_size`` rows
-    (training), or one forward pass (``training=False``)."""
+    (training), or one forward pass (``training=False``). ``stored``: the
+    number of values stored in a sparse X (the first layer is costed by
+    them, not by ``rows * sizes[0]``)."""
     layers = len(sizes) - 1
+    dense_macs = _macs(sizes) if stored is None else _macs(sizes[1:])
+    sparse_macs = 0 if stored is None else int(stored) * int(sizes[1])
     if not training:
-        return rows * _macs(sizes) * _FORWARD_MAC + layers * _FORWARD_LAYER
+        return (rows * dense_macs * _FORWARD_MAC + sparse_macs * _SPARSE_MAC) + layers * _FORWARD_LAYER
     steps = epochs * math.ceil(rows / max(1, min(batch_size or rows, rows or 1)))
     params = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
-    return (epochs * rows * _macs(sizes) * _TRAIN_MAC.get(dtype, _TRAIN_MAC["float64"]) + steps * layers * _LAYER_STEP
-            + (steps * params * _PARAM_STEP if stateful else 0.0))
+    seconds = (epochs * rows * dense_macs * _TRAIN_MAC.get(dtype, _TRAIN_MAC["float64"])
+               + steps * layers * _LAYER_STEP + (steps * params * _PARAM_STEP if stateful else 0.0))
+    if stored is not None:
+        first = int(sizes[0]) * int(sizes[1])
+        seconds += epochs * sparse_macs * _SPARSE_MAC + steps * first * _SPARSE_PARAM_STEP.get(dtype, 9e-9)
+    return seconds
 
 
 def compile_seconds(kernels: Sequence[str]) -> float:
@@ -172,7 +184,6 @@ _noted_reference = False
 _in_memory: set = set()  # (kernel, dtype) compiled or loaded in this process
 _IN_MEMORY_CHOICE: list = []
 _announced: set = set()
-_workers: dict = {}
 _warming = threading.local()
 
 
@@ -202,8 +213,8 @@ def signature(kernel: str, key: str) -> tuple:
     return of(kernel, key.removesuffix(SPARSE), key.endswith(SPARSE))
 
 
-def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distributed: bool = False,
-           say: Callable[[str], None] | None = None) -> Choice:
+def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, also: Sequence[tuple[str, Sequence[str]]] = (),
+           distributed: bool = False, say: Callable[[str], None] | None = None) -> Choice:
     """The tier of one call that runs ``kernels`` on arrays of ``dtype``.
 
     Parameters
@@ -211,6 +222,9 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
     dtype : numpy dtype or str, or a ``variant`` key (``float64-sparse``)
     kernels : names in ``fastbp.kernels`` the call runs.
     reference_estimate : the call's expected seconds on the reference (:func:`reference_seconds`).
+    also : ``(key, kernels)`` the call runs for another variant too (a fit's
+        validation data of the other kind, sparse or dense): chosen, and
+        compiled, with the rest.
     distributed : every rank must run the same tier: the kernels, unless the setting is 'reference'.
     say : also tell this function (a progress report) before compiling in the foreground.
 
@@ -222,24 +236,36 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, distribu
     setting = get_tier()
     if setting == "reference":
         return _reference_choice()
-    if all((k, dtype) in _in_memory for k in kernels):  # the common case, in microseconds
+    needs = [(k, dtype) for k in kernels] + [(k, key) for key, names in also for k in names]
+    if all(pair in _in_memory for pair in needs):  # the common case, in microseconds
         return _IN_MEMORY_CHOICE[0]
-    from . import _jit
+    from . import _jit, _worker
     from . import kernels as compiled
 
-    missing = [k for k in kernels if not _jit.is_ready(getattr(compiled, k), signature(k, dtype))]
+    missing = [(k, key) for k, key in needs if not _jit.is_ready(getattr(compiled, k), signature(k, key))]
     if not missing or getattr(_warming, "on", False):
-        loaded = _missing_in_memory(compiled, kernels, dtype)
+        loaded = any(_missing_in_memory(compiled, [k], key) for k, key in needs)
         if not loaded:
-            _in_memory.update((k, dtype) for k in kernels)
+            _in_memory.update(needs)
             _IN_MEMORY_CHOICE[:] = [Choice("compiled", "in memory", compiled)]
         return Choice("compiled", "loaded" if loaded else "in memory", compiled)
-    if setting == "auto" and not distributed and reference_estimate < compile_seconds(missing):
-        _compile_in_background(dtype, kernels)
+    if (setting == "auto" and not distributed and reference_estimate < compile_seconds([k for k, _ in missing])
+            and not _worker.given_up()):
+        _worker.request(_background_jobs(dtype, kernels, also))
         _note_reference(say)
         return _reference_choice()
-    warm(dtype, missing, say=say)
+    for key in dict.fromkeys(key for _, key in missing):
+        warm(key, [k for k, of in missing if of == key], say=say)
     return Choice("compiled", "compiled", compiled)
+
+
+def _background_jobs(dtype: str, kernels: Sequence[str], also) -> list[tuple[str, list[str]]]:
+    """What a background worker compiles for a call: its kernels and the
+    prediction kernels (``forward``, ``loss_value``: what usually comes next)."""
+    jobs = {dtype: list(dict.fromkeys([*kernels, "forward", "loss_value"]))}
+    for key, names in also:
+        jobs[key] = list(dict.fromkeys([*jobs.get(key, []), *names]))
+    return list(jobs.items())
 
 
 def _note_reference(say) -> None:
@@ -298,46 +324,8 @@ def warm(dtype: str, kernels: Sequence[str], *, quiet: bool = False, say: Callab
             _warming.on = False
 
 
-def _compile_in_background(dtype: str, kernels: Sequence[str]) -> None:
-    """Start ``fastbp compile --background`` for these kernels (and the
-    prediction kernels), once per process: a worker waits for any compile
-    under way in the cache, so one is enough, and one that failed is not
-    started again call after call. Nothing where no cache folder is writable."""
-    from . import _cache, _jit
-
-    if _cache.writable_folder(_jit.cache_variant()) is None or not _can_start_python():
-        return
-    key = (dtype, tuple(kernels))
-    if key in _workers:
-        return
-    names = list(dict.fromkeys([*kernels, "forward", "loss_value"]))
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, **{ENV: "wait"})
-    try:
-        # Run from the package's parent folder, so the worker imports this same fastbp.
-        _workers[key] = subprocess.Popen(
-            [sys.executable, "-m", "fastbp", "compile", "--background", "--dtype", dtype, "--kernels", *names],
-            cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-        )
-        log.info("fastbp: compiling the %s kernels in the background (%s)", dtype, ", ".join(names))
-    except OSError as exc:  # no fork allowed, no executable: the reference keeps serving
-        log.info("fastbp: could not start the background compile: %s", exc)
-
-
-def _can_start_python() -> bool:
-    """Whether ``sys.executable`` is a Python that can run ``-m fastbp`` (not a
-    frozen application or an embedding program)."""
-    name = os.path.basename(sys.executable or "").lower()
-    return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
-
-
 def wait_for_background(timeout: float = 600.0) -> bool:
     """Wait for the background compiles this process started; True if all ended."""
-    deadline = time.monotonic() + timeout
-    for worker in list(_workers.values()):
-        try:
-            worker.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            return False
-    return True
+    from . import _worker
+
+    return _worker.wait(timeout)

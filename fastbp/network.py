@@ -29,7 +29,7 @@ from ._validation import (
     check_learning_rate,
     check_seed,
 )
-from ._sparse import is_sparse, kernel_input
+from ._sparse import is_sparse, kernel_input, stored
 from .errors import TrainingDivergedError
 
 __all__ = ["Network", "BaseNetwork", "TrainingDivergedError"]
@@ -149,12 +149,20 @@ class BaseNetwork:
 
     @contextlib.contextmanager
     def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
-              verbose: bool = False, sparse: bool = False):
+              verbose: bool = False, sparse: bool = False, also: Sequence = ()):
         """One public call's backend: here always this class's own (the reference
         has one tier); ``fastbp.Network`` chooses per call (``fastbp._tiers``).
         Yields a ``_tiers.Choice``."""
         self.last_tier = "reference"
         yield _tiers.Choice("reference", "reference", self._kernels())
+
+    def _forward_seconds(self, X) -> float:
+        """A forward pass over ``X``'s expected seconds on the reference (``fastbp._tiers``)."""
+        return _tiers.reference_seconds(self._sizes, X.shape[0], training=False, stored=stored(X))
+
+    def _step_seconds(self, X) -> float:
+        """One training step on the batch ``X``'s expected seconds on the reference."""
+        return _tiers.reference_seconds(self._sizes, X.shape[0], dtype=self._dtype.name, stored=stored(X))
 
     @staticmethod
     def _num_threads(threads: int | None, largest_product: int | None = None):
@@ -287,8 +295,7 @@ class BaseNetwork:
             Probabilities for softmax (rows sum to 1) and sigmoid outputs, values for identity.
         """
         X = self._X(X)
-        with self._call(("forward",), lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False),
-                        sparse=is_sparse(X)):
+        with self._call(("forward",), lambda: self._forward_seconds(X), sparse=is_sparse(X)):
             return self._forward_rows(X)
 
     @_serialised
@@ -308,8 +315,7 @@ class BaseNetwork:
             The cost, without any L2 penalty.
         """
         X, Y = self._XY(X, Y)
-        with self._call(("forward", "loss_value"),
-                        lambda: _tiers.reference_seconds(self._sizes, X.shape[0], training=False), sparse=is_sparse(X)):
+        with self._call(("forward", "loss_value"), lambda: self._forward_seconds(X), sparse=is_sparse(X)):
             return float(self._kernels().loss_value(self._forward_rows(X), Y, self._loss_code))
 
     @_serialised
@@ -334,7 +340,7 @@ class BaseNetwork:
         X, Y = self._XY(X, Y)
         B = X.shape[0]
         grad = np.empty_like(self._params)
-        with self._call(("batch_gradient",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name),
+        with self._call(("batch_gradient",), lambda: self._step_seconds(X),
                         sparse=is_sparse(X)):
             self._kernels().batch_gradient(
                 kernel_input(X), Y, np.arange(B, dtype=np.int64), self._kernel_params(X), self._size_codes,
@@ -377,7 +383,7 @@ class BaseNetwork:
         lr = check_learning_rate(lr)
         B = X.shape[0]
         before = self._params.copy()
-        with self._call(("train_epoch",), lambda: _tiers.reference_seconds(self._sizes, B, dtype=self._dtype.name),
+        with self._call(("train_epoch",), lambda: self._step_seconds(X),
                         sparse=is_sparse(X)):
             loss = training.runners.LocalRunner(self, X, Y, B, optimizers.SGD()).run(np.arange(B, dtype=np.int64), lr)
         if not (math.isfinite(loss) and np.isfinite(self._params).all()):
@@ -761,19 +767,20 @@ class Network(BaseNetwork):
 
     @contextlib.contextmanager
     def _call(self, kernels: Sequence[str], reference_estimate: Callable[[], float], distributed: bool = False,
-              verbose: bool = False, sparse: bool = False):
+              verbose: bool = False, sparse: bool = False, also: Sequence = ()):
         """Run one public call on one tier (``fastbp._tiers.choose``): the
         compiled kernels (for ``sparse`` X, their sparse specialisations), or
         the NumPy reference while they are not compiled and the call is
         expected to finish sooner there. A call made inside another
         (``predict`` in ``forward``, validation in ``fit``) keeps the outer
-        call's tier."""
+        call's tier. ``also``: ``(key, kernels)`` of another variant the call
+        runs (``fastbp._tiers.choose``)."""
         if self.__dict__.get("_backend") is not None:
             yield self._choice
             return
         from .training.progress import say
 
-        choice = _tiers.choose(_tiers.variant(self._dtype, sparse), kernels, reference_estimate(),
+        choice = _tiers.choose(_tiers.variant(self._dtype, sparse), kernels, reference_estimate(), also=also,
                                distributed=distributed,
                                say=say if verbose else None)
         self._backend, self._choice, self.last_tier = choice.backend, choice, choice.tier

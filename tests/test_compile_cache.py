@@ -83,9 +83,9 @@ def test_read_only_install_without_a_writable_home(tmp_path):
     # auto: a small fit runs on the reference and starts no background compile (nowhere to keep it).
     fit = """
         import numpy as np, fastbp
-        from fastbp import _tiers
+        from fastbp import _worker
         h = fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1)
-        print(h.tier, len(_tiers._workers))
+        print(h.tier, len(_worker._mine))
     """
     proc = _run(fit, dict(env, FASTBP_TIER="auto"), read_only=[site, str(home)])
     assert proc.returncode == 0, proc.stderr[-3000:]

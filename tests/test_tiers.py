@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import _tiers, reference
+from fastbp import _tiers, _worker, reference
 
 from conftest import copy_package, params_of
 
@@ -138,7 +138,8 @@ def test_auto_chooses_by_the_estimate_when_the_kernels_are_not_ready(monkeypatch
     started = []
     monkeypatch.setattr(_jit, "is_ready", lambda dispatcher, dtype: False)
     monkeypatch.setattr(_tiers, "_in_memory", set())  # nothing compiled in this process, as far as choose knows
-    monkeypatch.setattr(_tiers, "_compile_in_background", lambda dtype, kernels: started.append((dtype, kernels)))
+    monkeypatch.setattr(_worker, "request", started.append)
+    monkeypatch.setattr(_worker, "_failures", 0)
     warmed = []
     monkeypatch.setattr(_tiers, "warm", lambda dtype, kernels, **kw: warmed.append((dtype, tuple(kernels))))
     with _tiers.tier("auto"):
@@ -146,7 +147,7 @@ def test_auto_chooses_by_the_estimate_when_the_kernels_are_not_ready(monkeypatch
         large = _tiers.choose(np.dtype("float32"), ["train_epoch"], 500.0)
         ranks = _tiers.choose(np.dtype("float32"), ["batch_gradient"], 0.5, distributed=True)
     assert (small.tier, small.how) == ("reference", "reference") and small.backend is reference
-    assert started == [("float32", ["train_epoch"])]
+    assert started == [[("float32", ["train_epoch", "forward", "loss_value"])]]
     assert (large.tier, large.how) == ("compiled", "compiled") and ranks.tier == "compiled"
     assert warmed == [("float32", ("train_epoch",)), ("float32", ("batch_gradient",))]
     with _tiers.tier("wait"):
@@ -214,29 +215,6 @@ def test_foreground_compile_is_announced_once(tmp_path):
     assert proc.stdout.split() == ["compiled"]
 
 
-def test_the_background_compile_starts_once_per_process(monkeypatch):
-    """Many small calls while the kernels are missing start one worker, even if it fails."""
-    started = []
-
-    class Failed:
-        pid = 0
-
-        def poll(self):
-            return 1  # ended, with an error
-
-    def popen(*args, **kwargs):
-        started.append(args[0])
-        return Failed()
-
-    monkeypatch.setattr(_tiers.subprocess, "Popen", popen)
-    monkeypatch.setattr(_tiers, "_workers", {})
-    for _ in range(5):
-        _tiers._compile_in_background("float32", ("train_epoch",))
-    assert len(started) == 1
-    assert started[0][-7:] == ["--background", "--dtype", "float32", "--kernels", "train_epoch", "forward",
-                               "loss_value"]
-
-
 def test_readiness_is_the_exact_signature_and_the_other_variants_compile_announced(tmp_path):
     """After float32 dense and float64 sparse only: float64 dense (whose
     float32 entries take float64 loss arrays), float32 sparse and float64
@@ -273,3 +251,100 @@ def test_readiness_is_the_exact_signature_and_the_other_variants_compile_announc
     assert "loss_value" not in cached["float64"] and "forward" not in cached["float64"]
     said = [ln for ln in second.stderr.splitlines() if "compiling fastbp's kernels" in ln]
     assert len(said) == 2 and "for float64:" in said[0] and "for float32-sparse:" in said[1], second.stderr
+
+
+def test_sparse_input_is_costed_by_its_stored_values():
+    """A wide CSR fit that the reference runs in about a second is not
+    costed as the dense product it is not (which would compile first)."""
+    sizes, rows = [50_000, 100, 5], 2000
+    stored = int(rows * 50_000 * 0.002)
+    dense = _tiers.reference_seconds(sizes, rows, batch_size=32, dtype="float64")
+    sparse = _tiers.reference_seconds(sizes, rows, batch_size=32, dtype="float64", stored=stored)
+    assert sparse < dense / 3 and sparse < _tiers.compile_seconds(["train_epoch"])
+    assert _tiers.reference_seconds(sizes, rows, training=False, stored=stored) < \
+        _tiers.reference_seconds(sizes, rows, training=False) / 10
+    # More stored values cost more.
+    assert _tiers.reference_seconds(sizes, rows, batch_size=32, dtype="float64", stored=2 * stored) > sparse
+
+
+def test_a_wide_sparse_fit_runs_on_the_reference_while_the_kernels_are_missing(monkeypatch):
+    sp = pytest.importorskip("scipy.sparse")
+    from fastbp import _jit
+
+    monkeypatch.setattr(_jit, "is_ready", lambda dispatcher, signature: False)
+    monkeypatch.setattr(_tiers, "_in_memory", set())
+    monkeypatch.setattr(_worker, "request", lambda jobs: None)
+    monkeypatch.setattr(_worker, "_failures", 0)
+    X = sp.random(400, 50_000, density=0.002, format="csr", random_state=0)
+    y = np.arange(400) % 3
+    with _tiers.tier("auto"):
+        history = fastbp.Network([50_000, 100, 3], seed=0).fit(X, y, epochs=1, batch_size=32)
+    assert history.tier == "reference"
+
+
+@pytest.mark.parametrize("x_sparse", [False, True])
+def test_validation_data_of_the_other_kind_is_chosen_and_compiled_with_the_fit(monkeypatch, x_sparse):
+    """Dense X with sparse validation data (or the reverse): the validation's
+    forward and loss for that kind are part of the fit's choice, so they
+    compile (announced) with the rest, not unannounced in the middle."""
+    sp = pytest.importorskip("scipy.sparse")
+    asked = []
+    real = _tiers.choose
+
+    def choose(key, kernels, estimate, **kw):
+        asked.append((key, tuple(kernels), tuple(kw.get("also", ()))))
+        return real(key, kernels, estimate, **kw)
+
+    monkeypatch.setattr(_tiers, "choose", choose)
+    rng = np.random.default_rng(0)
+    X, Xv = rng.random((40, 6)), rng.random((10, 6))
+    X, Xv = (sp.csr_matrix(X), Xv) if x_sparse else (X, sp.csr_matrix(Xv))
+    with _tiers.tier("reference"):
+        fastbp.Network([6, 4, 2], seed=0).fit(X, np.arange(40) % 2, epochs=1, validation_data=(Xv, np.arange(10) % 2))
+    other = "float64" if x_sparse else "float64-sparse"
+    assert asked[0] == ("float64-sparse" if x_sparse else "float64", ("train_epoch",),
+                        ((other, ("forward", "loss_value")),))
+    # The same kind: one key.
+    asked.clear()
+    with _tiers.tier("reference"):
+        fastbp.Network([6, 4, 2], seed=0).fit(X, np.arange(40) % 2, epochs=1, validation_data=(X[:10], np.arange(10) % 2))
+    assert asked[0][1:] == (("train_epoch", "forward", "loss_value"), ())
+
+
+def test_choose_compiles_every_missing_variant_announced(monkeypatch):
+    from fastbp import _jit
+
+    monkeypatch.setattr(_jit, "is_ready", lambda dispatcher, signature: False)
+    monkeypatch.setattr(_tiers, "_in_memory", set())
+    warmed = []
+    monkeypatch.setattr(_tiers, "warm", lambda key, kernels, **kw: warmed.append((key, tuple(kernels))))
+    with _tiers.tier("wait"):
+        choice = _tiers.choose("float32", ["train_epoch", "forward"], 1.0,
+                               also=[("float32-sparse", ["forward", "loss_value"])])
+    assert choice.how == "compiled"
+    assert warmed == [("float32", ("train_epoch", "forward")), ("float32-sparse", ("forward", "loss_value"))]
+
+
+@pytest.mark.parametrize("early_stopping, n_iter_no_change, max_iter, expected", [
+    (False, 10, 200, 150), (True, 10, 200, 80), (True, 3, 200, 24), (False, 10, 50, 50), (True, 1000, 200, 200),
+])
+def test_the_estimators_cost_the_epochs_their_stopping_rule_allows(early_stopping, n_iter_no_change, max_iter,
+                                                                   expected, monkeypatch):
+    pytest.importorskip("sklearn")
+    from fastbp.sklearn import EPOCHS_PER_PATIENCE, MLPClassifier
+
+    est = MLPClassifier(early_stopping=early_stopping, n_iter_no_change=n_iter_no_change, max_iter=max_iter)
+    assert est._expected_epochs() == min(max_iter, EPOCHS_PER_PATIENCE[early_stopping] * n_iter_no_change) == expected
+    seen = []
+    real = _tiers.reference_seconds
+
+    def recorded(*args, **kw):
+        if kw.get("training", True):
+            seen.append(kw["epochs"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_tiers, "reference_seconds", recorded)
+    rng = np.random.default_rng(0)
+    with _tiers.tier("reference"):
+        est.fit(rng.random((60, 4)), np.arange(60) % 2)
+    assert seen == [expected]

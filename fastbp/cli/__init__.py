@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compile these top-level kernels only: " + "; ".join(f"{k} ({v})" for k, v in KERNELS.items()))
     c.add_argument("--provider", choices=["auto", "numpy", "openblas", "scipy", "numba"],
                    help="GEMM provider to compile for (as FASTBP_BLAS; default: the one this process picks)")
-    c.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    c.add_argument("--background", nargs="+", metavar="KEY:KERNELS", help=argparse.SUPPRESS)  # fastbp._worker
     c.set_defaults(func=cmd_compile, check=None)
     return p
 

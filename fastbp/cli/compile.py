@@ -45,9 +45,9 @@ def cmd_compile(args) -> int:
         if "fastbp.kernels" in sys.modules:  # pragma: no cover - the command imports no kernel before here
             raise UsageError("--provider must be chosen before the kernels are imported")
         os.environ["FASTBP_BLAS"] = args.provider
-    names = selected_kernels(args)
     if args.background:
-        return _background(args.dtype, names)
+        return _background(args.background)
+    names = selected_kernels(args)
     from .. import _cache, _jit, _tiers, kernels
 
     _cache.write_package_first()  # on purpose: the installation's own folder, read by every user
@@ -71,15 +71,26 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def _background(dtypes: list[str], names: list[str]) -> int:
-    """Compile at the lowest priority, after any compile under way in this
-    cache (then only what that one left missing)."""
-    from .. import _tiers
+def _background(specs: list[str]) -> int:
+    """The background worker (``fastbp._worker``): at the lowest priority,
+    holding the cache folder's worker lock (another worker holding it: leave
+    at once), compile what each ``KEY:KERNEL,KERNEL`` spec names that is
+    still missing, after any compile under way in this cache."""
+    from .. import _jit, _tiers, _worker, kernels
 
-    try:
-        os.nice(19)
-    except (AttributeError, OSError):  # pragma: no cover - no nice on this platform
-        pass
-    for dtype in dtypes:
-        _tiers.warm(dtype, names, quiet=True)
+    _worker.give_way()
+    with _worker.holding_the_folder() as mine:
+        if not mine:
+            print("another worker is compiling in this cache folder: leaving it to that one", flush=True)
+            return _worker.DEFERRED
+        print(f"fastbp compile --background, process {os.getpid()}: {' '.join(specs)}", flush=True)
+        for spec in specs:
+            key, _, names = spec.partition(":")
+            for name in names.split(","):
+                if _jit.is_ready(getattr(kernels, name), _tiers.signature(name, key)):
+                    continue
+                t = time.process_time()
+                _tiers.warm(key, [name], quiet=True)
+                print(f"{key} {name}: compiled in {time.process_time() - t:.1f} s CPU", flush=True)
+        print("done", flush=True)
     return 0

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from .. import _interop, _layout
-from .._sparse import as_csr, is_sparse, kernel_input
+from .._sparse import as_csr, is_sparse, kernel_input, stored
 from ..activations import ACTIVATIONS
 from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
 from ..optimizers import SGD, Adam, pack
@@ -66,7 +66,7 @@ def forward(est, X) -> np.ndarray:
     chunk = max(1, min(PREDICT_CHUNK, n))
     work = np.empty(_layout.forward_size(units, chunk, acts), dtype=dtype)
     choice = _tiers.choose(_tiers.variant(dtype, is_sparse(X)), ("forward",),
-                           _tiers.reference_seconds(units, n, training=False))
+                           _tiers.reference_seconds(units, n, training=False, stored=stored(X)))
     for start in range(0, n, chunk):
         choice.backend.forward(kernel_input(X[start:start + chunk]), params, sizes, acts, work,
                                out[start:start + chunk])

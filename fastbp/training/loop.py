@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _tiers, optimizers
-from .._sparse import is_sparse
+from .._sparse import is_sparse, stored
 from .._threads import largest_product
 from .._validation import FitSettings, check_fit, check_in_dtype
 from ..errors import TrainingDivergedError
@@ -60,24 +60,30 @@ def make_plan(net, X, y, options: dict, extras: Extras, distributed: bool) -> Pl
     return Plan(settings, opt, data, check_monitor(options["monitor"], data.validation, net.output))
 
 
-def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callable[[], float]]:
-    """The kernels a one-process fit runs and its expected seconds on the reference."""
+def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callable[[], float], tuple]:
+    """The kernels a one-process fit runs, its expected seconds on the
+    reference, and the validation's kernels when its data is of the other
+    kind (sparse beside dense X, or dense beside sparse): ``(key, kernels)``."""
     from ..reference import is_plain  # the rule, without compiled code
 
     opt, data, epochs = plan.optimizer, plan.data, plan.settings.epochs
     plain = bool(is_plain(opt.code, opt.hyper(1.0)))
     needs = ("train_epoch",) if plain else ("train_epoch_optim",)
+    also = ()
     if data.validation is not None:
-        needs += ("forward", "loss_value")
+        if is_sparse(data.validation[0]) == is_sparse(data.X):
+            needs += ("forward", "loss_value")
+        else:
+            also = ((_tiers.variant(net.dtype, is_sparse(data.validation[0])), ("forward", "loss_value")),)
 
     def estimate() -> float:
         seconds = _tiers.reference_seconds(net.sizes, data.X.shape[0], epochs=epochs, batch_size=batch,
-                                           dtype=net.dtype.name, stateful=not plain)
+                                           dtype=net.dtype.name, stateful=not plain, stored=stored(data.X))
         if data.validation is not None:
-            seconds += epochs * _tiers.reference_seconds(net.sizes, data.validation[0].shape[0], training=False)
+            seconds += epochs * net._forward_seconds(data.validation[0])
         return seconds
 
-    return needs, estimate
+    return needs, estimate, also
 
 
 def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = True, **options) -> History:
@@ -93,7 +99,8 @@ def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = T
     if comm is None:
         plan = make_plan(net, X, y, options, extras, distributed=False)
         batch = min(plan.settings.batch_size, plan.data.X.shape[0])
-        call = net._call(*kernels_needed(net, plan, batch), verbose=verbose, sparse=is_sparse(plan.data.X))
+        needs, estimate, also = kernels_needed(net, plan, batch)
+        call = net._call(needs, estimate, verbose=verbose, sparse=is_sparse(plan.data.X), also=also)
     else:  # every rank runs the compiled kernels (or, set so, the reference)
         from .distributed import check_comm
 
