@@ -79,7 +79,7 @@ def _file_hash(path: str) -> str:
 def _compiled(options: dict, func):
     dispatcher = numba.njit(**{k: v for k, v in options.items() if k != "cache"})(func)
     if options.get("cache"):
-        from ._cache import ChainedCache
+        from ._numba_cache import ChainedCache
 
         stamp = (_file_hash(func.__code__.co_filename), sources_digest())  # Numba's stamp (its file), and ours
         dispatcher._cache = ChainedCache(func, _cache_variant, stamp)

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -239,10 +240,15 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, also: Se
     needs = [(k, dtype) for k in kernels] + [(k, key) for key, names in also for k in names]
     if all(pair in _in_memory for pair in needs):  # the common case, in microseconds
         return _IN_MEMORY_CHOICE[0]
-    from . import _jit, _worker
-    from . import kernels as compiled
+    from . import _cache, _worker
 
-    missing = [(k, key) for k, key in needs if not _jit.is_ready(getattr(compiled, k), signature(k, key))]
+    if "fastbp.kernels" not in sys.modules and _cache.nothing_cached():
+        compiled, missing = None, needs  # an empty cache: known without importing Numba and the kernels
+    else:
+        from . import _jit
+        from . import kernels as compiled
+
+        missing = [(k, key) for k, key in needs if not _jit.is_ready(getattr(compiled, k), signature(k, key))]
     if not missing or getattr(_warming, "on", False):
         loaded = any(_missing_in_memory(compiled, [k], key) for k, key in needs)
         if not loaded:
@@ -256,6 +262,8 @@ def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, also: Se
         return _reference_choice()
     for key in dict.fromkeys(key for _, key in missing):
         warm(key, [k for k, of in missing if of == key], say=say)
+    from . import kernels as compiled
+
     return Choice("compiled", "compiled", compiled)
 
 

@@ -4,10 +4,11 @@ While a small call runs on the NumPy reference (``fastbp._tiers``), a worker
 process (``fastbp compile --background``) fills the cache for the calls that
 follow. The rules it keeps:
 
-- **One at a time per cache folder**, across processes: the worker holds the
-  folder's ``worker.lock`` for its life; a process starts none while it is
-  held, and a worker that finds it held leaves at once (exit status
-  :data:`DEFERRED`).
+- **One at a time per cache folder**, across processes: the process that
+  starts a worker takes the folder's ``worker.lock`` and hands it to the
+  worker, which holds it for its life; a process starts none while it is
+  held (a worker started by hand that finds it held leaves at once, exit
+  status :data:`DEFERRED`).
 - **Reaped**: a thread of the starting process waits for its worker, so a
   finished one is never left a zombie.
 - **Seen**: its output goes to ``worker.log`` in the cache folder; one that
@@ -17,10 +18,12 @@ follow. The rules it keeps:
 - **It goes on** after the process that started it exits (it is half done,
   and the next process loads what it finishes), and the process says so on
   exiting, with its PID and how to stop it.
-- **It gives way**: it runs at the lowest priority, as an idle-class process
-  where the platform has one, and lowers its scheduling group as well:
-  Linux puts a new session in a group of its own, where ``nice`` alone only
-  orders the worker against itself, not against the user's process.
+- **It gives way**: it enters the idle scheduling class where the platform
+  has one, and nice 19, before it imports anything (a worker importing at
+  normal priority slowed the first call beside it), in a process group
+  of its own (Ctrl-C in the terminal does not reach it) but in the user's
+  session: Linux gives each session a scheduling group of its own, against
+  which the worker's own priority would not count.
 """
 from __future__ import annotations
 
@@ -33,28 +36,41 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 log = logging.getLogger("fastbp")
 
 LOCK = "worker.lock"
 LOG = "worker.log"
+#: The descriptor on which a spawned worker inherits the held lock, and the
+#: variable that tells it so.
+LOCK_FD = 3
+LOCK_ENV = "FASTBP_WORKER_LOCK_FD"
 #: The worker's exit status when another worker holds the folder's lock.
 DEFERRED = 3
 #: Failures (non-zero exit or a signal) after which calls compile in the foreground.
 MAX_FAILURES = 2
-_LOCK_WAIT = 2.0  # seconds a starting worker waits out a probe of the lock
 
 
 @dataclass
 class Worker:
-    process: subprocess.Popen
+    pid: int
     jobs: tuple  # ((key, kernels), ...)
     log: str
+    status: int | None = None  # exit status, negative for a signal: set by the reaper thread
+    reaper: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
-        return self.process.returncode is None
+        return self.status is None
+
+    def reap(self, wait: Callable[[], int]) -> None:
+        """Wait for the worker (``wait``: its exit status) in a thread, so it is never left a zombie."""
+        def run():
+            self.status = wait()
+
+        self.reaper = threading.Thread(target=run, name=f"fastbp-reaper-{self.pid}", daemon=True)
+        self.reaper.start()
 
 
 _mine: list[Worker] = []
@@ -63,9 +79,11 @@ _guard = threading.Lock()
 
 
 def _folder() -> str | None:
-    from . import _cache, _jit
+    """Where the worker's lock and log are: the writable cache folder's root
+    (one worker for every GEMM provider's subfolder; found without Numba)."""
+    from . import _cache
 
-    return _cache.writable_folder(_jit.cache_variant())
+    return _cache.writable_folder("")
 
 
 def can_start_python() -> bool:
@@ -75,19 +93,20 @@ def can_start_python() -> bool:
     return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
 
 
-def _held_elsewhere(folder: str) -> bool:
-    """Whether a worker (of any process) holds ``folder``'s worker lock now."""
+def _take_lock(folder: str) -> int | None:
+    """A descriptor holding ``folder``'s worker lock, for a worker to inherit;
+    None if a worker (of any process) holds it. -1 where there are no locks."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no lock, the per-process rule only
-        return False
-    with open(os.path.join(folder, LOCK), "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return -1
+    fd = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def given_up() -> bool:
@@ -98,7 +117,7 @@ def given_up() -> bool:
     with _guard:
         for worker in [w for w in _mine if not w.running]:
             _mine.remove(worker)
-            status = worker.process.returncode
+            status = worker.status
             if status in (0, DEFERRED):
                 continue
             _failures += 1
@@ -106,7 +125,7 @@ def given_up() -> bool:
             then = ("starting it once more" if _failures < MAX_FAILURES
                     else "compiling in the foreground instead, at the next call that needs the kernels")
             log.warning("fastbp: the background compile (process %d) %s; its log: %s; %s",
-                        worker.process.pid, how, worker.log, then)
+                        worker.pid, how, worker.log, then)
         return _failures >= MAX_FAILURES
 
 
@@ -120,36 +139,59 @@ def request(jobs: Sequence[tuple[str, Sequence[str]]]) -> None:
     if folder is None or not can_start_python():
         return
     with _guard:
-        if any(w.running for w in _mine) or _held_elsewhere(folder):
+        if any(w.running for w in _mine):
+            return
+        lock = _take_lock(folder)
+        if lock is None:
             return
         spec = [f"{key}:{','.join(dict.fromkeys(kernels))}" for key, kernels in jobs]
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ, FASTBP_TIER="wait", PYTHONUNBUFFERED="1")
         path = os.path.join(folder, LOG)
         try:
-            with open(path, "wb") as out:
-                # From the package's parent folder, so the worker imports this same fastbp.
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "fastbp", "compile", "--background", *spec],
-                    cwd=package_parent, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True,
-                )
+            worker = _spawn([sys.executable, "-c", _WORKER, *spec], path, lock)
         except OSError as exc:  # no fork allowed, no executable: the reference keeps serving
             log.info("fastbp: could not start the background compile: %s", exc)
             return
-        _mine.append(Worker(process, tuple((key, tuple(kernels)) for key, kernels in jobs), path))
-        # Reaped as soon as it ends, whatever this process is doing.
-        threading.Thread(target=process.wait, name=f"fastbp-reaper-{process.pid}", daemon=True).start()
-        log.info("fastbp: compiling in the background (process %d: %s); log: %s", process.pid, " ".join(spec), path)
+        finally:
+            if lock >= 0:
+                os.close(lock)  # the worker's copy holds the lock now
+        worker.jobs = tuple((key, tuple(kernels)) for key, kernels in jobs)
+        _mine.append(worker)
+        log.info("fastbp: compiling in the background (process %d: %s); log: %s", worker.pid, " ".join(spec), path)
+
+
+def _spawn(argv: list[str], log_path: str, lock: int = -1) -> Worker:
+    """Start ``argv`` as a worker: its own process group, output to
+    ``log_path``, importing this same fastbp (its parent folder first on the
+    path), holding ``lock`` (a descriptor, as :data:`LOCK_FD`); reaped by a thread."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, FASTBP_TIER="wait", PYTHONUNBUFFERED="1", PYTHONPATH=path)
+    if hasattr(os, "posix_spawn"):
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+                   (os.POSIX_SPAWN_DUP2, 1, 2)]
+        if lock >= 0:  # dup2 leaves the copy open across exec
+            actions.append((os.POSIX_SPAWN_DUP2, lock, LOCK_FD))
+            env[LOCK_ENV] = str(LOCK_FD)
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setpgroup=0)
+        worker = Worker(pid, (), log_path)
+        worker.reap(lambda: os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        return worker
+    with open(log_path, "wb") as out:  # pragma: no cover - Windows
+        process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+                                   | getattr(subprocess, "IDLE_PRIORITY_CLASS", 0))
+    worker = Worker(process.pid, (), log_path)
+    worker.reap(process.wait)
+    return worker
 
 
 def wait(timeout: float = 600.0) -> bool:
     """Wait for this process's workers; True if all ended."""
     deadline = time.monotonic() + timeout
     for worker in list(_mine):
-        try:
-            worker.process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        worker.reaper.join(max(0.0, deadline - time.monotonic()))
+        if worker.running:
             return False
     return True
 
@@ -161,29 +203,32 @@ def _say_what_goes_on() -> None:
         if worker.running:
             log.warning("fastbp: the kernels' compile goes on in the background after this process (process %d, "
                         "lowest priority; log: %s); the next run uses them; `kill %d` stops it",
-                        worker.process.pid, worker.log, worker.process.pid)
-            # Detached on purpose (its own session): the system reaps it, so no "still running" warning.
-            worker.process.returncode = 0
+                        worker.pid, worker.log, worker.pid)
 
 
 # -- the worker's side ---------------------------------------------------------
 
-def give_way() -> None:
-    """Lowest priority for this process: nice 19, the idle scheduling class,
-    and (Linux autogroups) its session's group at nice 19 too."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.nice(19)
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    with contextlib.suppress(OSError):
-        with open("/proc/self/autogroup", "w") as f:
-            f.write("19")
+#: The worker's program (``python -c``; its arguments the jobs): the lowest
+#: priority first, then ``fastbp compile --background``.
+_WORKER = """\
+import contextlib, os, sys
+with contextlib.suppress(AttributeError, OSError):
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+with contextlib.suppress(AttributeError, OSError):
+    os.nice(19)
+from fastbp.cli import main
+sys.exit(main(["compile", "--background", *sys.argv[1:]]))
+"""
 
 
 @contextlib.contextmanager
 def holding_the_folder():
-    """In the worker: hold the cache folder's worker lock for the block; yields
-    False (do nothing) where another worker holds it."""
+    """In the worker: hold the cache folder's worker lock for the block (a
+    spawned worker inherited it held); yields False (do nothing) where
+    another worker holds it."""
+    if os.environ.get(LOCK_ENV):
+        yield True
+        return
     folder = _folder()
     try:
         import fcntl
@@ -193,16 +238,11 @@ def holding_the_folder():
         yield True
         return
     with open(os.path.join(folder, LOCK), "a+b") as handle:
-        deadline = time.monotonic() + _LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    yield False
-                    return
-                time.sleep(0.05)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
         try:
             yield True
         finally:

@@ -257,7 +257,7 @@ def test_the_compile_lock_never_reports_a_lock_it_does_not_hold(caplog, monkeypa
     once), never True; held here, an inner block yields True."""
     from fastbp import _cache
 
-    monkeypatch.setattr(_cache.config, "CACHE_DIR", str(tmp_path))  # the first folder, and writable
+    monkeypatch.setattr(_cache, "numba_cache_dir", lambda: str(tmp_path))  # the first folder, and writable
     variant = "lock-test"
     folder = _cache.writable_folder(variant)
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""

@@ -348,3 +348,19 @@ def test_the_estimators_cost_the_epochs_their_stopping_rule_allows(early_stoppin
     with _tiers.tier("reference"):
         est.fit(rng.random((60, 4)), np.arange(60) % 2)
     assert seen == [expected]
+
+
+def test_a_first_call_from_an_empty_cache_does_not_import_numba(tmp_path):
+    """Learning that nothing is cached takes a look at the folders, not
+    Numba's import (a fifth of a second, a visible share of a first call)."""
+    code = """
+        import sys, numpy as np, fastbp
+        from fastbp import _worker
+        _worker.request = lambda jobs: None
+        h = fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1)
+        fastbp.Network([4, 3, 2], seed=0).predict(np.ones((2, 4)))
+        print(h.tier, "numba" in sys.modules)
+    """
+    proc = _python(code, {"FASTBP_TIER": "auto", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["reference", "False"]

@@ -20,16 +20,6 @@ from conftest import copy_package
 fcntl = pytest.importorskip("fcntl")
 
 
-class FakeProcess:
-    """A worker that has ended with ``status`` (negative: killed by that signal)."""
-
-    def __init__(self, status, pid=4242):
-        self.returncode, self.pid = status, pid
-
-    def wait(self, timeout=None):
-        return self.returncode
-
-
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
     """No workers of this process yet, a cache folder of its own, Popen recorded."""
@@ -41,34 +31,39 @@ def fresh(monkeypatch, tmp_path):
     return started
 
 
-def _popen(started, status):
-    def popen(args, **kwargs):
-        started.append(args)
-        return FakeProcess(status)
-    return popen
+def _spawn(started, status):
+    """A spawn that records the command; its worker has ended with ``status``
+    (negative: killed by that signal), or runs on (None)."""
+    def spawn(argv, log_path, lock=-1):
+        started.append(argv)
+        return _worker.Worker(4242, (), log_path, status)
+    return spawn
 
 
 def test_one_worker_at_a_time_per_process(fresh, monkeypatch):
-    monkeypatch.setattr(_worker.subprocess, "Popen", _popen(fresh, None))  # never ends
+    monkeypatch.setattr(_worker, "_spawn", _spawn(fresh, None))  # never ends
     for _ in range(5):
         _worker.request([("float32", ["train_epoch", "forward"])])
     assert len(fresh) == 1
-    assert fresh[0][-2:] == ["--background", "float32:train_epoch,forward"]
+    assert fresh[0][1:2] == ["-c"] and fresh[0][-1] == "float32:train_epoch,forward"
     _worker._mine.clear()
 
 
 def test_no_worker_while_another_process_holds_the_folder(fresh, monkeypatch, tmp_path):
-    with open(tmp_path / _worker.LOCK, "a+b") as handle:
+    monkeypatch.setattr(_worker, "_spawn", _spawn(fresh, 0))
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, sys, time
+        handle = open({str(tmp_path / _worker.LOCK)!r}, "a+b")
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        child = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r)\n" % os.path.dirname(
-            os.path.dirname(_worker.__file__)) + textwrap.dedent(f"""
-            from fastbp import _worker
-            _worker._folder = lambda: {str(tmp_path)!r}
-            print(_worker._held_elsewhere({str(tmp_path)!r}))
-        """)], capture_output=True, text=True, timeout=60)
-        assert child.stdout.split() == ["True"], child.stderr  # another process sees the lock held
-        monkeypatch.setattr(_worker.subprocess, "Popen", _popen(fresh, 0))
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        print("held", flush=True)
+        sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _worker.request([("float32", ["forward"])])
+        assert fresh == []  # another process's worker holds the folder
+    finally:
+        holder.communicate("\n", timeout=60)
     _worker.request([("float32", ["forward"])])
     assert len(fresh) == 1  # free again: started
 
@@ -76,7 +71,7 @@ def test_no_worker_while_another_process_holds_the_folder(fresh, monkeypatch, tm
 @pytest.mark.parametrize("status, said", [(-9, "was killed by signal 9"), (1, "failed (exit status 1)")])
 def test_a_failed_worker_is_noticed_retried_once_then_the_foreground_compiles(fresh, monkeypatch, caplog, status,
                                                                               said):
-    monkeypatch.setattr(_worker.subprocess, "Popen", _popen(fresh, status))
+    monkeypatch.setattr(_worker, "_spawn", _spawn(fresh, status))
     monkeypatch.setattr(_tiers, "_in_memory", set())
     monkeypatch.setattr(_jit, "is_ready", lambda dispatcher, signature: False)
     warmed = []
@@ -96,7 +91,7 @@ def test_a_failed_worker_is_noticed_retried_once_then_the_foreground_compiles(fr
 
 
 def test_a_worker_deferring_to_another_is_no_failure(fresh, monkeypatch):
-    monkeypatch.setattr(_worker.subprocess, "Popen", _popen(fresh, _worker.DEFERRED))
+    monkeypatch.setattr(_worker, "_spawn", _spawn(fresh, _worker.DEFERRED))
     for _ in range(3):
         _worker.request([("float64", ["forward"])])
         assert not _worker.given_up()
@@ -130,11 +125,11 @@ def test_a_real_worker_is_reaped_logged_low_priority_and_alone(tmp_path):
         from fastbp import _worker
         fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1)
         worker = _worker._mine[0]
-        pid = worker.process.pid
-        time.sleep(1.5)
+        pid = worker.pid
+        while worker.running and os.path.getsize(worker.log) == 0:  # until its first line: past its prelude
+            time.sleep(0.05)
         policy = os.sched_getscheduler(pid)
-        with open(f"/proc/{pid}/autogroup") as f:
-            group = f.read()
+        group, session = os.getpgid(pid), os.getsid(pid)
         other = __import__("subprocess").run(
             [__import__("sys").executable, "-c", "import numpy as np, fastbp; from fastbp import _worker; "
              "fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1); "
@@ -142,15 +137,18 @@ def test_a_real_worker_is_reaped_logged_low_priority_and_alone(tmp_path):
         deadline = time.monotonic() + 400
         while worker.running and time.monotonic() < deadline:  # the reaper thread sets returncode
             time.sleep(0.2)
-        print(json.dumps({"pid": pid, "idle": policy == os.SCHED_IDLE, "group": group,
-                          "other": other.stdout.split(), "status": worker.process.returncode,
+        print(json.dumps({"pid": pid, "idle": policy == os.SCHED_IDLE, "own_group": group == pid,
+                          "same_session": session == os.getsid(0),
+                          "other": other.stdout.split(), "status": worker.status,
                           "zombie": os.path.exists(f"/proc/{pid}"), "log": worker.log}))
     """
     proc = _python(code, env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.splitlines()[-1])
     try:
-        assert got["idle"] and got["group"].strip().endswith("nice 19"), got
+        # Idle class from its start; its own process group (no Ctrl-C from the terminal) in the user's
+        # session (Linux schedules each session as a group: in another, its priority would not count).
+        assert got["idle"] and got["own_group"] and got["same_session"], got
         assert got["other"] == ["0"], got  # the second process left the compile to the first one's worker
         assert got["status"] == 0 and not got["zombie"]
         assert got["log"].startswith(str(cache)) and os.path.basename(got["log"]) == _worker.LOG

@@ -72,13 +72,12 @@ def cmd_compile(args) -> int:
 
 
 def _background(specs: list[str]) -> int:
-    """The background worker (``fastbp._worker``): at the lowest priority,
-    holding the cache folder's worker lock (another worker holding it: leave
+    """The background worker (``fastbp._worker``, which starts it at the
+    lowest priority): holding the cache folder's worker lock (another worker holding it: leave
     at once), compile what each ``KEY:KERNEL,KERNEL`` spec names that is
     still missing, after any compile under way in this cache."""
     from .. import _jit, _tiers, _worker, kernels
 
-    _worker.give_way()
     with _worker.holding_the_folder() as mine:
         if not mine:
             print("another worker is compiling in this cache folder: leaving it to that one", flush=True)

@@ -141,7 +141,8 @@ def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bo
                             net._params)
     history = History(loss=[])
     n = data.X.shape[0]
-    with net._num_threads(threads, largest), \
+    # The size rule is the kernels' (measured for their products); the reference keeps the threads as they are.
+    with net._num_threads(threads, largest if choice.tier == "compiled" else None), \
             Report(settings.epochs, verbose and runner.rank == 0, choice) as progress:
         def after(epoch: int, epoch_lr: float) -> bool:
             """Everything between an epoch and the next; whether training goes on."""
