@@ -11,6 +11,7 @@ from .._sparse import as_csr, is_sparse, kernel_input, stored
 from ..activations import ACTIVATIONS
 from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
 from ..optimizers import SGD, Adam, pack
+from ..training.runners import Slices
 
 # scikit-learn's activation names -> fastbp's: its four, then fastbp's own.
 SKLEARN_HIDDEN, HIDDEN = _interop.SKLEARN_OWN_HIDDEN, _interop.SKLEARN_HIDDEN
@@ -182,6 +183,7 @@ class FlatNet:
         self.grad = np.empty(n, dtype=self.dtype)
         self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts, sparse),
                              dtype=self.dtype)
+        self.slices = Slices()  # the epoch in slices, Ctrl-C answered between them
         self.state = self._load_state(opt)
 
     def _load_state(self, opt):
@@ -226,8 +228,17 @@ class FlatNet:
         else:  # the schedule's current rate; SGD keeps no step count
             lr, step = opt.learning_rate, 0
         hyper = pack(spec, lr, 0.0, alpha, {name: getattr(opt, name) for name, _, _ in spec.params})
-        loss, penalty, batch_means = train_epoch_optim(
-            kernel_input(X), Y, perm, batch_size, self.params, self.sizes, self.acts, self.loss,
-            spec.code, hyper, step, self.state, self.grad, self.work, self.grad[:0] if weights is None else weights,
-        )
+        inputs, row_weights = kernel_input(X), self.grad[:0] if weights is None else weights
+
+        def call(rows):
+            nonlocal step
+            results = train_epoch_optim(inputs, Y, rows, batch_size, self.params, self.sizes, self.acts, self.loss,
+                                        spec.code, hyper, step, self.state, self.grad, self.work, row_weights)
+            taken = -(-rows.shape[0] // batch_size)
+            step += taken
+            if spec is Adam:  # its step count, as the finished batches left it (Ctrl-C between slices)
+                opt.t += taken
+            return results
+
+        loss, penalty, batch_means = self.slices.run(call, perm, batch_size, row_weights)
         return float(loss if weights is None else batch_means), float(penalty)

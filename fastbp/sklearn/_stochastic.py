@@ -92,7 +92,6 @@ def fit_stochastic(est, X, y, sample_weight, layer_units, incremental) -> None:
     Y_train = np.ascontiguousarray(y_train, dtype=dtype)
     weights = None if sample_weight_train is None else np.ascontiguousarray(sample_weight_train, dtype=dtype)
     net = FlatNet(est, layer_units, dtype, batch_size, est._optimizer, sparse=is_sparse(X_train))
-    n_batches = -(-n_samples // batch_size)
 
     try:
         est.n_iter_ = 0
@@ -105,8 +104,6 @@ def fit_stochastic(est, X, y, sample_weight, layer_units, incremental) -> None:
                 data_loss /= est.n_outputs_  # scikit-learn's squared loss is a mean over outputs
             est.n_iter_ += 1
             est.loss_ = data_loss + penalty
-            if isinstance(est._optimizer, AdamOptimizer):
-                est._optimizer.t += n_batches  # its step count (Adam's own rate is formed from it per step)
 
             est.t_ += n_samples
             est.loss_curve_.append(est.loss_)

@@ -19,10 +19,12 @@ runner is made: once per fit.
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 
 from .. import _layout
+from .._interrupts import held
 from .._sparse import is_sparse, kernel_input
 
 
@@ -31,6 +33,53 @@ def sparse_layout(sparse: bool, net, state: np.ndarray):
     weight blocks stored input-major (the sparse kernels' layout,
     ``_layout.input_major``), and back after it; nothing for dense rows."""
     return _layout.input_major([net._params, state], net.sizes) if sparse else contextlib.nullcontext()
+
+
+#: Seconds of one kernel call of an epoch (a slice of its batches): Ctrl-C
+#: is answered between slices.
+SLICE_SECONDS = 0.25
+#: Batches in a fit's first slice, before any pace is measured.
+FIRST_SLICE = 8
+
+
+class Slices:
+    """An epoch as kernel calls over slices of whole batches, each of about
+    :data:`SLICE_SECONDS` at the pace of the slice before (:data:`FIRST_SLICE`
+    batches for the first): Ctrl-C is answered between two, with the
+    parameters and the optimizer state the finished batches left. An epoch
+    that fits in one slice is one call, with the kernel's own results."""
+
+    def __init__(self) -> None:
+        self.pace: float | None = None  # seconds per batch of the last slice
+
+    def batches(self) -> int:
+        if self.pace is None:
+            return FIRST_SLICE
+        return max(1, int(SLICE_SECONDS / max(self.pace, 1e-9)))
+
+    def run(self, call, perm: np.ndarray, batch_size: int, weights: np.ndarray | None):
+        """``call(rows)`` for each slice of ``perm`` (an epoch's row order),
+        each returning ``(mean loss, mean penalty, mean batch loss)`` over its
+        rows; returns the same three over the epoch (the loss weighted by
+        ``weights``, empty or None for none)."""
+        n = perm.shape[0]
+        batches, done = -(-n // batch_size), 0
+        sums = np.zeros(4)  # loss * weight, weight, penalty * rows, batch means * rows
+        while done < batches:
+            take = min(batches - done, self.batches())
+            rows = perm[done * batch_size:(done + take) * batch_size]
+            start = time.perf_counter()
+            # Ctrl-C lands once the call and its bookkeeping are done, not between the two.
+            with held("an epoch"):
+                results = call(rows)
+            self.pace = (time.perf_counter() - start) / take
+            if take == batches:
+                return results
+            done += take
+            weight = float(weights[rows].sum(dtype=np.float64)) if weights is not None and weights.shape[0] \
+                else float(rows.shape[0])
+            sums += (results[0] * weight, weight, results[1] * rows.shape[0], results[2] * rows.shape[0])
+        return (sums[0] / sums[1] if sums[1] > 0 else 0.0), sums[2] / n, sums[3] / n
 
 
 class LocalRunner:
@@ -57,25 +106,32 @@ class LocalRunner:
         self.weights = net._params[:0].copy() if weights is None else weights
         # Plain SGD runs each step fused into the backward pass, reading no state.
         self.plain = bool(self.kernels.is_plain(optimizer.code, optimizer.hyper(1.0)))
+        self.slices = Slices()
 
     def run(self, perm: np.ndarray, lr: float) -> float:
         with sparse_layout(self.sparse, self.net, self.state):
             return self._run(perm, lr)
 
     def _run(self, perm: np.ndarray, lr: float) -> float:
+        loss, penalty, _ = self.slices.run(lambda rows: self._call(rows, lr), perm, self.batch_size, self.weights)
+        return loss + penalty
+
+    def _call(self, rows: np.ndarray, lr: float) -> tuple[float, float, float]:
+        """One kernel call over the batches of ``rows`` (the optimizer's step
+        count advanced by them): ``(mean loss, mean penalty, mean batch loss)``."""
         net, opt = self.net, self.optimizer
         if self.plain:
-            loss = self.kernels.train_epoch(self.X, self.Y, perm, self.batch_size, net._params, net._size_codes,
-                                            net._act_codes, net._loss_code, net.dtype.type(lr), self.work,
-                                            self.weights)
+            loss = penalty = means = self.kernels.train_epoch(
+                self.X, self.Y, rows, self.batch_size, net._params, net._size_codes, net._act_codes, net._loss_code,
+                net.dtype.type(lr), self.work, self.weights)
+            penalty = 0.0
         else:
-            loss, penalty, _ = self.kernels.train_epoch_optim(
-                self.X, self.Y, perm, self.batch_size, net._params, net._size_codes, net._act_codes, net._loss_code,
+            loss, penalty, means = self.kernels.train_epoch_optim(
+                self.X, self.Y, rows, self.batch_size, net._params, net._size_codes, net._act_codes, net._loss_code,
                 opt.code, opt.hyper(lr), opt.step_count, self.state, self.grad, self.work, self.weights,
             )
-            loss = float(loss) + float(penalty)
-        opt.step_count += -(-perm.shape[0] // self.batch_size)
-        return float(loss)
+        opt.step_count += -(-rows.shape[0] // self.batch_size)
+        return float(loss), float(penalty), float(means)
 
     @staticmethod
     def agree(going: bool) -> bool:
