@@ -8,47 +8,49 @@ kernel being compiled is done.
 """
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from typing import Iterator
 
 
-class Held:
-    """Whether a SIGINT arrived while held (:func:`held`)."""
+_MAIN = threading.main_thread().ident  # signals are delivered to this thread only
 
-    def __init__(self):
-        self.arrived = False
+
+class held:
+    """``with held(what) as interrupted:`` holds SIGINT while the block runs;
+    on leaving it, delivers one that arrived: a ``KeyboardInterrupt`` saying
+    it came during ``what`` (or the handler that was installed, called once).
+    The block may test ``interrupted`` (true once one arrived) to stop early.
+    Outside the main thread (where signals are not delivered) and where
+    SIGINT is ignored or not Python's, it changes nothing. A class, not a
+    generator: it runs around every slice of every epoch."""
+
+    __slots__ = ("what", "arrived", "previous")
+
+    def __init__(self, what: str):
+        self.what, self.arrived, self.previous = what, False, None
 
     def __bool__(self) -> bool:
         return self.arrived
 
+    def _hold(self, signum, frame) -> None:
+        self.arrived = True
 
-@contextlib.contextmanager
-def held(what: str) -> Iterator[Held]:
-    """Hold SIGINT while the block runs; on leaving it, deliver one that
-    arrived: a ``KeyboardInterrupt`` saying it came during ``what`` (or the
-    handler that was installed, called once). The block may test the
-    yielded object to stop early. Outside the main thread (where signals are
-    not delivered) and where SIGINT is ignored, it changes nothing."""
-    state = Held()
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):  # SIG_IGN, SIG_DFL, or not set from Python
-        yield state
-        return
+    def __enter__(self) -> "held":
+        if threading.get_ident() == _MAIN:
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self.previous = previous
+                signal.signal(signal.SIGINT, self._hold)
+        return self
 
-    def hold(signum, frame):
-        state.arrived = True
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield state
-    finally:
+    def __exit__(self, kind, value, traceback) -> bool:
+        previous, self.previous = self.previous, None
+        if previous is None:
+            return False
         signal.signal(signal.SIGINT, previous)
-    if state.arrived:
-        if previous is signal.default_int_handler:
-            raise KeyboardInterrupt(f"interrupted during {what} (Ctrl-C was held until it could stop safely)")
-        previous(signal.SIGINT, None)
+        if self.arrived and kind is None:
+            if previous is signal.default_int_handler:
+                raise KeyboardInterrupt(f"interrupted during {self.what} (Ctrl-C was held until it could stop "
+                                        "safely)")
+            previous(signal.SIGINT, None)
+        return False

@@ -183,7 +183,7 @@ class FlatNet:
         self.grad = np.empty(n, dtype=self.dtype)
         self.work = np.empty(_layout.workspace_size(self.layer_units, batch_size, self.acts, sparse),
                              dtype=self.dtype)
-        self.slices = Slices()  # the epoch in slices, Ctrl-C answered between them
+        self.slices = Slices(self.layer_units)  # the epoch in slices, Ctrl-C answered between them
         self.state = self._load_state(opt)
 
     def _load_state(self, opt):

@@ -38,23 +38,27 @@ def sparse_layout(sparse: bool, net, state: np.ndarray):
 #: Seconds of one kernel call of an epoch (a slice of its batches): Ctrl-C
 #: is answered between slices.
 SLICE_SECONDS = 0.25
-#: Batches in a fit's first slice, before any pace is measured.
-FIRST_SLICE = 8
+#: Multiply-adds (forward and backward) of a fit's first slice, before any
+#: pace is measured: a small share of a second at the kernels' slowest
+#: rates, and short epochs (the common case) whole.
+FIRST_SLICE_WORK = 100_000_000
 
 
 class Slices:
     """An epoch as kernel calls over slices of whole batches, each of about
-    :data:`SLICE_SECONDS` at the pace of the slice before (:data:`FIRST_SLICE`
-    batches for the first): Ctrl-C is answered between two, with the
-    parameters and the optimizer state the finished batches left. An epoch
-    that fits in one slice is one call, with the kernel's own results."""
+    :data:`SLICE_SECONDS` at the pace of the slice before (the first: about
+    :data:`FIRST_SLICE_WORK` multiply-adds, for a network of ``sizes``):
+    Ctrl-C is answered between two, with the parameters and the optimizer
+    state the finished batches left. An epoch that fits in one slice is one
+    call, with the kernel's own results."""
 
-    def __init__(self) -> None:
+    def __init__(self, sizes) -> None:
         self.pace: float | None = None  # seconds per batch of the last slice
+        self.row_work = 3 * sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))  # forward and backward
 
-    def batches(self) -> int:
+    def batches(self, batch_size: int) -> int:
         if self.pace is None:
-            return FIRST_SLICE
+            return max(1, FIRST_SLICE_WORK // max(1, self.row_work * batch_size))
         return max(1, int(SLICE_SECONDS / max(self.pace, 1e-9)))
 
     def run(self, call, perm: np.ndarray, batch_size: int, weights: np.ndarray | None):
@@ -66,7 +70,7 @@ class Slices:
         batches, done = -(-n // batch_size), 0
         sums = np.zeros(4)  # loss * weight, weight, penalty * rows, batch means * rows
         while done < batches:
-            take = min(batches - done, self.batches())
+            take = min(batches - done, self.batches(batch_size))
             rows = perm[done * batch_size:(done + take) * batch_size]
             start = time.perf_counter()
             # Ctrl-C lands once the call and its bookkeeping are done, not between the two.
@@ -106,7 +110,7 @@ class LocalRunner:
         self.weights = net._params[:0].copy() if weights is None else weights
         # Plain SGD runs each step fused into the backward pass, reading no state.
         self.plain = bool(self.kernels.is_plain(optimizer.code, optimizer.hyper(1.0)))
-        self.slices = Slices()
+        self.slices = Slices(net.sizes)
 
     def run(self, perm: np.ndarray, lr: float) -> float:
         with sparse_layout(self.sparse, self.net, self.state):
