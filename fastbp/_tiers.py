@@ -1,7 +1,8 @@
 """Tiered execution: run a call on the NumPy reference while the kernels it
 needs are not compiled yet, and compile them in the background.
 
-Compiling the kernels a fit needs takes 15-20 s of CPU; the reference
+Compiling the kernels a fit needs takes seconds of CPU (docs/performance.md,
+*First-use compile*, has the figure); the reference
 (``fastbp.reference``, the same arithmetic in NumPy, tested equal within
 floating-point rounding) needs no compile. For each call, :func:`choose`
 picks one tier for the whole call, never switching in the middle:
