@@ -41,10 +41,10 @@ _TRAIN = """
 _DONE = """
     print("done", flush=True)
     import os, signal
-    from fastbp import _tiers
-    for worker in _tiers._workers.values():
+    from fastbp import _worker
+    for worker in _worker._mine:
         try:
-            os.killpg(worker.pid, signal.SIGKILL)
+            os.killpg(worker.pid, signal.SIGKILL)  # its own process group
         except OSError:
             pass
 """
