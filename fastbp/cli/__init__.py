@@ -19,7 +19,9 @@ from .checks import UsageError
 from .columns import MISTYPED_SHARE
 from .options import check_bench, check_evaluate, check_predict, check_train
 from .predict import cmd_evaluate, cmd_predict
+from .cache import cmd_cache
 from .compile import cmd_compile
+from .example import cmd_example
 from .train import cmd_train
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -154,11 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU. "
                                            "With no subcommand (options only, or nothing) it runs train: "
                                            "`fastbp` alone trains on scikit-learn's digits.")
+    from .. import __version__
+
+    p.add_argument("--version", action="version", version=f"fastbp {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a network (default data: scikit-learn's digits)", formatter_class=_Help,
                        description="Train a network on a CSV or .npz file (default: scikit-learn's digits), "
-                                   "report held-out accuracy (classification) or R2 (regression), and save it.")
+                                   "report held-out accuracy (classification) or R2 (regression), and save it "
+                                   "with --out (without it, nothing is saved, and it says so).")
     t.add_argument("--data", help="CSV file with a header row (with --target), or .npz file with arrays X and y; "
                                   "when left out: scikit-learn's digits")
     t.add_argument("--target", help="name of the CSV column to learn: numbers, or text labels (classification)")
@@ -211,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="save the model here (.npz with the scaling and labels; read by fastbp predict)")
     t.add_argument("--plot", help="write loss and validation curves to this image (.png, .pdf, .svg; needs "
                                   "matplotlib)")
-    t.add_argument("--quiet", action="store_true", help="no progress report")
+    t.add_argument("--quiet", action="store_true",
+                   help="print only the final figure (and errors and warnings): no progress report or summary")
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI, under mpiexec -n N: each rank trains on every Nth training row, "
                         "one allreduce per step; rank 0 prints and saves (needs fastbp[mpi])")
@@ -281,6 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the limit row (the epoch's FLOPs at the best rate of a 2048^3 GEMM)")
     b.set_defaults(func=cmd_bench, check=check_bench)
 
+    ex = sub.add_parser("example", help="write the small example tables the README's commands use",
+                        formatter_class=_Help,
+                        description="Write table.csv (400 labelled rows: numbers, a text column, a few empty cells) "
+                                    "and new_rows.csv (20 rows without the label) into FOLDER, for trying train, "
+                                    "predict and evaluate.")
+    ex.add_argument("folder", nargs="?", default=".", help="where to write them")
+    ex.add_argument("--force", action="store_true", help="replace the files if they exist")
+    ex.set_defaults(func=cmd_example, check=None)
+
+    ca = sub.add_parser("cache", help="list or clear the compile cache (clear before pip uninstall)",
+                        formatter_class=_Help,
+                        description="The folders holding fastbp's compiled kernels, with their size (list), or "
+                                    "their removal (clear: those this user may write). pip uninstall leaves them: "
+                                    "run fastbp cache clear first.")
+    ca.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
+    ca.set_defaults(func=cmd_cache, check=None)
+
     i = sub.add_parser("info", help="versions, BLAS, threads and the compile cache",
                        description="Versions, the GEMM provider and its threads, the compile cache's folders "
                                    "(which is written, what each holds) and the tier setting.")
@@ -316,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     _tiers.note_reference = False  # the command reports each call's tier itself
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["train", *argv]  # no subcommand: train, the main job
     try:
         args = parser.parse_args(argv)

@@ -148,6 +148,9 @@ def cmd_predict(args) -> int:
         pred = pred.reshape(len(pred), -1)
         names = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{j}" for j in range(pred.shape[1])]
     write_csv(names, pred, args.out, inputs=(args.model, args.data))
+    if args.out:
+        what = "class probabilities" if args.proba else "predictions"
+        print(f"{what} for {len(pred)} rows written to {args.out}")
     return 0
 
 

@@ -172,8 +172,10 @@ def cmd_train(args) -> int:
 
     comm, rank, size = _world(args.distributed)
     # Every rank loads and splits the data alike (same seed) and trains on rows
-    # rank::size of the training part; only rank 0 prints and writes files.
-    print = builtins.print if rank == 0 else (lambda *a, **k: None)  # noqa: A001
+    # rank::size of the training part; only rank 0 prints and writes files;
+    # with --quiet, only the final figure (``result``).
+    result = builtins.print if rank == 0 else (lambda *a, **k: None)
+    print = result if not args.quiet else (lambda *a, **k: None)  # noqa: A001
     table = load_data(args.data, args.target, text=args.text, missing=args.missing == "impute",
                       number_format=args.number_format, detect=args.text is not False)
     rng = np.random.default_rng(args.seed)
@@ -268,7 +270,7 @@ def cmd_train(args) -> int:
         interrupted = True
         fitted = shown["history"]
         progress.close()
-        print(f"interrupted after {len(fitted['loss'])} finished epochs", file=sys.stderr)
+        result(f"interrupted after {len(fitted['loss'])} finished epochs", file=sys.stderr)
     except fastbp.TrainingDivergedError as exc:
         progress.close()
         raise UsageError(_diverged_message(len((exc.history or {"loss": []})["loss"]) + 1, args)) from None
@@ -290,19 +292,21 @@ def cmd_train(args) -> int:
         seconds = progress.seconds
         per_epoch = np.median(seconds[1:] if len(seconds) > 1 else seconds)
         if len(data.test_idx):
-            result = f"test {metric}: {data.score(net, data.test_idx):.4f} on {len(data.test_idx)} held-out samples"
+            figure = f"test {metric}: {data.score(net, data.test_idx):.4f} on {len(data.test_idx)} held-out samples"
         else:
-            result = (f"training {metric}: {data.score(net, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
+            figure = (f"training {metric}: {data.score(net, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
                       "(no test samples: --test-split 0)")
         first = ("on the NumPy reference" if net.last_tier == "reference"
                  else "with fit's one-time checks and loading the kernels")
-        print(f"{result}; {per_epoch:.4f} s per epoch (median; the first epoch took {seconds[0]:.3f} s, {first})")
+        result(f"{figure}; {per_epoch:.4f} s per epoch (median; the first epoch took {seconds[0]:.3f} s, {first})")
     if args.out and rank == 0:
         try:
             net.save(args.out, metadata=data.extra)
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot write {args.out}: {getattr(exc, 'strerror', None) or exc}") from None
         print(f"model saved to {args.out}")
+    elif rank == 0:
+        print("the model is not saved: --out model.npz keeps it (for fastbp predict and evaluate)")
     if args.plot and history["loss"] and rank == 0:
         from .plots import plot_history
 
