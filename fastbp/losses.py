@@ -55,7 +55,8 @@ class Loss:
     def __init__(self, **values) -> None:
         for name, _, check in self.params:
             setattr(self, name, check(values.pop(name), name))
-        assert not values, f"{type(self).__name__}: unknown parameters {sorted(values)}"
+        if values:
+            raise TypeError(f"{type(self).__name__}() got unknown parameters {sorted(values)}")
 
     def values(self) -> dict:
         """The hyper-parameters by name."""
@@ -159,7 +160,9 @@ class Huber(Loss):
 
 
 #: Every loss by name (each class makes its default object).
-LOSSES: dict[str, type[Loss]] = {spec.name: spec for spec in (MSE, CrossEntropy, BinaryCrossEntropy, Huber)}
+#: Every loss record.
+RECORDS: tuple[type[Loss], ...] = (MSE, CrossEntropy, BinaryCrossEntropy, Huber)
+LOSSES: dict[str, type[Loss]] = {spec.name: spec for spec in RECORDS}
 #: The loss a network gets when none is named, per output activation.
 DEFAULT: dict[str, str] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}
 

@@ -66,7 +66,8 @@ class Optimizer:
     def __init__(self, l2: float = 0.0, **params) -> None:
         for name, _, check in self.params:
             setattr(self, name, check(params.pop(name), name))
-        assert not params, f"{type(self).__name__}: unknown parameters {sorted(params)}"
+        if params:
+            raise TypeError(f"{type(self).__name__}() got unknown parameters {sorted(params)}")
         self.l2 = check_nonnegative_number(l2, "l2")
         self.reset()
 
@@ -308,7 +309,9 @@ class AdamW(Optimizer):
 
 
 #: Every optimizer by its code: what the compiled epoch may be handed.
-SPECS: dict[int, type[Optimizer]] = {spec.code: spec for spec in (SGD, Adam, RMSprop, AdamW)}
+#: Every optimizer record, in the order the command lists them.
+RECORDS: tuple[type[Optimizer], ...] = (SGD, Adam, RMSprop, AdamW)
+SPECS: dict[int, type[Optimizer]] = {spec.code: spec for spec in RECORDS}
 
 #: The names ``fit(optimizer=...)`` and ``fastbp train --optimizer`` take, each a factory.
 NAMES: dict[str, Callable[[], Optimizer]] = {

@@ -37,8 +37,10 @@ TOLERANCES = {
     np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11, "trained_rtol": 1e-8, "trained_atol": 1e-10},
 }
 
-#: (B, n_in, n_out) shapes every kernel is checked on: batch 1 and width 1 included.
-SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (16, 8, 1), (33, 17, 9), (64, 64, 64)]
+#: (B, n_in, n_out) shapes every kernel is checked on: batch 1 and width 1
+#: included, and one whose products leave the register tiles for the GEMM
+#: provider (``kernels._tiles.SMALL_WORK`` multiply-adds and more).
+SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (16, 8, 1), (33, 17, 9), (64, 64, 64), (96, 96, 96)]
 
 #: (output, loss) pairs each loss is defined with (``fastbp.losses``).
 OUTPUT_LOSS_PAIRS = [(out, name) for name, spec in LOSSES.items() for out in spec.outputs]
@@ -337,6 +339,11 @@ class KernelCase:
     make_args: Callable  # (rng, (B, n_in, n_out), dtype, variant, scale=1.0) -> args
     outputs: tuple[int, ...]  # indices of the arguments the kernel writes
     variants: tuple
+    # Whether the kernel calls the GEMM provider itself (``kernels._blas.gemm``):
+    # the cases CI runs again under every other provider. The composite
+    # kernels (forward, the epochs, batch_gradient) reach it only through
+    # these, and tests/test_providers.py trains through each provider.
+    calls_gemm: bool = False
 
     def kernel(self) -> Callable:
         from . import kernels
@@ -356,16 +363,17 @@ _SPARSE_PAIRS = ((*_HIDDEN_X_PAIRS[0], "sparse"), (*_HIDDEN_X_PAIRS[1], "weighte
 
 #: Every compiled kernel with its reference twin, argument builders and variants.
 KERNELS = (
-    KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0")),
+    KernelCase("gemm", _args_gemm, (6,), ("NN", "NT", "TN", "TT", "NN0", "TT0"), calls_gemm=True),
     KernelCase("small_gemm", _args_small_gemm, (5,), ("N", "T", "N0", "T0")),
     KernelCase(
         "forward_layer", _args_forward_layer, (5, 6),
-        tuple((a, False) for a in ACTIVATIONS) + (("sigmoid", True), ("softmax", True)),
+        tuple((a, False) for a in ACTIVATIONS) + (("sigmoid", True), ("softmax", True)), calls_gemm=True,
     ),
     KernelCase("forward", _args_forward, (5,), _HIDDEN_X_PAIRS + _SPARSE_PAIRS),
     KernelCase("output_delta", _args_output_delta, (4,), tuple(OUTPUT_LOSS_PAIRS)),
-    KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN),
-    KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0))),
+    KernelCase("hidden_delta", _args_hidden_delta, (5,), HIDDEN, calls_gemm=True),
+    KernelCase("weight_gradient", _args_weight_gradient, (5, 6), ((True, 0.0), (False, 0.0), (False, 1.0)),
+               calls_gemm=True),
     KernelCase("sparse_forward_layer", _args_sparse_forward_layer, (6, 7), tuple(ACTIVATIONS)),
     KernelCase("sparse_weight_gradient", _args_sparse_weight_gradient, (6, 7), (0.0, 1.0, 0.5)),
     KernelCase("sgd_update", _args_sgd_update, (0, 1), (None,)),

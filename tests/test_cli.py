@@ -143,7 +143,9 @@ def test_bad_input_is_one_line_and_status_2(files, case):
 
 
 def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
+    import re
     import signal
+    import threading
     import time
 
     model = tmp_path / "m.npz"
@@ -153,20 +155,32 @@ def test_ctrl_c_saves_the_last_finished_epoch(tmp_path):
                           "--out", str(model)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    # Wait until training is under way (the progress bar has reported an epoch).
-    deadline = time.time() + 120
-    line = ""
-    while "network:" not in line and time.time() < deadline:
-        line = p.stdout.readline()
-    time.sleep(3)
+    lines = {"stdout": [], "stderr": []}
+
+    def read(name, stream):
+        for line in stream:
+            lines[name].append(line)
+
+    readers = [threading.Thread(target=read, args=(name, getattr(p, name)), daemon=True) for name in lines]
+    for reader in readers:
+        reader.start()
+    # Wait (with a deadline that can fire) until two epochs have finished.
+    deadline = time.monotonic() + 120
+    while not any(re.match(r"epoch ([2-9]|\d\d+)/100000", ln) for ln in lines["stdout"] + lines["stderr"]):
+        assert p.poll() is None, "".join(lines["stderr"])
+        assert time.monotonic() < deadline, "no second epoch within 120 s: " + "".join(lines["stderr"])
+        time.sleep(0.05)
     p.send_signal(signal.SIGINT)
-    stdout, stderr = p.communicate(timeout=120)
-    assert p.returncode == 130, stderr
-    assert "interrupted after" in stderr
+    assert p.wait(timeout=120) == 130
+    for reader in readers:
+        reader.join(timeout=10)
+    stderr = "".join(lines["stderr"])
+    done = re.search(r"interrupted after (\d+) finished epochs", stderr)
+    assert done and int(done.group(1)) >= 2, stderr
     import fastbp
 
     net = fastbp.Network.load(model)
-    assert np.isfinite(net.weights[0]).all()
+    assert all(np.isfinite(w).all() for w in net.weights)
 
 
 # Every output path, its format and the package that writes it are checked

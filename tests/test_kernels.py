@@ -7,8 +7,10 @@ from fastbp.activations import HIDDEN
 from fastbp.losses import BinaryCrossEntropy, CrossEntropy
 from fastbp.testing import KERNELS, SHAPES, KernelCase, assert_pair_close
 
+# ``-m gemm``: the kernels that call the GEMM provider themselves, which CI
+# runs again under every other provider (.ci/run).
 CASES = [
-    pytest.param(case, variant, id=f"{case.name}-{variant}")
+    pytest.param(case, variant, id=f"{case.name}-{variant}", marks=[pytest.mark.gemm] if case.calls_gemm else [])
     for case in KERNELS
     for variant in case.variants
 ]
@@ -19,6 +21,32 @@ CASES = [
 @pytest.mark.parametrize("case,variant", CASES)
 def test_kernel_matches_reference(case, variant, shape, dtype):
     assert_pair_close(case, shape, dtype, variant)
+
+
+def test_the_table_has_shapes_past_the_register_tiles_for_every_product():
+    """Each product kind (the forward ``W @ A``, the hidden delta ``W.T @ D``,
+    the weight gradient ``D @ A.T``) is ``B * n_in * n_out`` multiply-adds in
+    the table's shapes: one shape must reach the provider's GEMM, another
+    stay in the tiles."""
+    from fastbp.kernels._tiles import SMALL_WORK
+
+    work = [B * n_in * n_out for B, n_in, n_out in SHAPES]
+    assert max(work) >= SMALL_WORK > min(work)
+    assert {case.name for case in KERNELS if case.calls_gemm} == {"gemm", "forward_layer", "hidden_delta",
+                                                                  "weight_gradient"}
+
+
+def test_the_kernels_calling_the_gemm_are_marked():
+    """The ``calls_gemm`` marks against the kernels' own source: a kernel
+    module's function that calls ``gemm(`` is marked, and only those."""
+    import inspect
+
+    from fastbp import kernels
+
+    for case in KERNELS:
+        source = inspect.getsource(getattr(kernels, case.name).py_func)
+        calls = case.name == "gemm" or " gemm(" in source
+        assert calls == case.calls_gemm, case.name
 
 
 def test_kernel_table_covers_every_kernel():

@@ -34,8 +34,12 @@ def test_an_unknown_loss_code_is_an_error(impl):
 
 
 def test_the_records_name_every_code_once():
-    for table in (activations.BY_CODE, {s.code: s for s in losses.LOSSES.values()}, optimizers.SPECS):
-        assert len(table) == len({id(v) for v in table.values()})
+    """From the records themselves, not the tables keyed by code (where a
+    duplicate code would have collapsed before any check)."""
+    for records in (activations._RECORDS, losses.RECORDS, optimizers.RECORDS):
+        codes, names = [r.code for r in records], [r.name for r in records]
+        assert len(set(codes)) == len(codes) and len(set(names)) == len(names), records
+    assert len(activations.BY_CODE) == len(activations._RECORDS) and len(optimizers.SPECS) == len(optimizers.RECORDS)
     assert activations.by_code(_codes.GELU).name == "gelu"
     with pytest.raises(ValueError, match="unknown activation code 99"):
         activations.by_code(UNKNOWN)
@@ -176,3 +180,30 @@ def test_huber_exports_to_onnx_as_its_forward_pass():
     X = np.random.default_rng(0).normal(size=(6, 3))
     session = ort.InferenceSession(net.to_onnx().SerializeToString())
     np.testing.assert_allclose(session.run(None, {"X": X})[0], net.forward(X), rtol=1e-12, atol=1e-12)
+
+
+_BASE_CHECK = """
+import fastbp.losses as losses, fastbp.optimizers as optimizers
+for base, records in ((optimizers.Optimizer, optimizers.RECORDS), (losses.Loss, losses.RECORDS)):
+    for record in records:
+        values = {name: getattr(record(), name) for name, _, _ in record.params}
+        try:
+            base.__init__(object.__new__(record), **values, bogus=1)
+            print(record.__name__, "accepted")
+        except TypeError as exc:
+            print(record.__name__, "refused" if "unknown parameters ['bogus']" in str(exc) else exc)
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-O"]], ids=["python", "python -O"])
+def test_unknown_parameters_are_refused_with_an_exception_not_an_assert(flags):
+    """The records' shared constructors check their keywords with an exception,
+    which ``python -O`` keeps (it strips ``assert``)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, *flags, "-c", _BASE_CHECK], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")[:-1]
+    assert len(lines) == len(optimizers.RECORDS) + len(losses.RECORDS)
+    assert all(line.endswith(" refused") for line in lines), out.stdout
