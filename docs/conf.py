@@ -41,4 +41,8 @@ nitpicky = False
 html_theme = "pydata_sphinx_theme"
 html_title = f"fastbp {release}"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# No left sidebar: its "Section Navigation" was empty on every page (the pages
+# are one flat level, listed in the top bar).
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["fastbp.css"]  # wide tables scroll; display math clear of what follows

@@ -159,9 +159,9 @@ class Huber(Loss):
         return np.clip(A - Y, -delta, delta)
 
 
-#: Every loss by name (each class makes its default object).
 #: Every loss record.
 RECORDS: tuple[type[Loss], ...] = (MSE, CrossEntropy, BinaryCrossEntropy, Huber)
+#: Every loss by name (each class makes its default object).
 LOSSES: dict[str, type[Loss]] = {spec.name: spec for spec in RECORDS}
 #: The loss a network gets when none is named, per output activation.
 DEFAULT: dict[str, str] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}

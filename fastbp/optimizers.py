@@ -308,9 +308,9 @@ class AdamW(Optimizer):
         return 3 if self.amsgrad else 2  # the running maximum only with AMSGrad
 
 
-#: Every optimizer by its code: what the compiled epoch may be handed.
 #: Every optimizer record, in the order the command lists them.
 RECORDS: tuple[type[Optimizer], ...] = (SGD, Adam, RMSprop, AdamW)
+#: Every optimizer by its code: what the compiled epoch may be handed.
 SPECS: dict[int, type[Optimizer]] = {spec.code: spec for spec in RECORDS}
 
 #: The names ``fit(optimizer=...)`` and ``fastbp train --optimizer`` take, each a factory.

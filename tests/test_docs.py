@@ -95,3 +95,77 @@ def test_the_site_needs_no_network(site):
         assert not re.search(r"<script[^>]+src=\"(https?:)?//", html), f"{page} loads a remote script"
         if page.endswith("math.html"):
             assert html.count("<math") > 10 and "\\(" not in html, "math.html's math is not rendered"
+
+
+def _anchors_and_links(site):
+    """Every page's ids, and every (page, href) of a link inside the site."""
+    from html.parser import HTMLParser
+
+    ids, links = {}, []
+
+    class Page(HTMLParser):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+            ids[name] = set()
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            for key in ("id", "name"):
+                if attrs.get(key):
+                    ids[self.name].add(attrs[key])
+            if tag == "a" and attrs.get("href"):
+                links.append((self.name, attrs["href"]))
+
+    for path in site.rglob("*.html"):
+        name = path.relative_to(site).as_posix()
+        Page(name).feed(path.read_text(encoding="utf-8"))
+    return ids, links
+
+
+def test_every_internal_link_and_anchor_of_the_site_resolves(site):
+    """Links between the site's pages (the API's, the source pages' and the
+    notes') land on a page that exists and on an anchor that page has."""
+    import posixpath
+    from urllib.parse import unquote, urlsplit
+
+    ids, links = _anchors_and_links(site)
+    broken = []
+    for page, href in links:
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or href.startswith(("mailto:", "javascript:")):
+            continue
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(parts.path))) if parts.path \
+            else page
+        if target.endswith("/") or target == ".":
+            target = posixpath.join(target, "index.html").lstrip("./")
+        if not target.endswith(".html"):
+            if not (site / target).exists():
+                broken.append(f"{page}: {href} (no such file)")
+            continue
+        if target not in ids:
+            broken.append(f"{page}: {href} (no such page)")
+        elif parts.fragment and unquote(parts.fragment) not in ids[target]:
+            broken.append(f"{page}: {href} (no such anchor)")
+    assert not broken, "\n".join(broken[:40])
+
+
+def test_the_site_has_one_heading_per_title_and_no_empty_sidebar(site):
+    text = (site / "performance.html").read_text(encoding="utf-8")
+    headings = re.findall(r"<h[12][^>]*>(.*?)<a class=\"headerlink\"", text, re.S)
+    titles = [re.sub(r"<[^>]+>", "", h).strip() for h in headings]
+    assert len(titles) == len(set(titles)), titles
+    for page in ("index.html", "api.html", "performance.html"):
+        html = (site / page).read_text(encoding="utf-8")
+        assert "Section Navigation" not in html, page  # an empty box on every page
+
+
+def test_wide_tables_scroll_and_display_math_stands_clear(site):
+    """The stylesheet that keeps the performance tables from being cut off
+    and display equations from overlapping the next block is linked from the
+    pages and holds those rules (the rendering itself is not checked here)."""
+    page = (site / "performance.html").read_text(encoding="utf-8")
+    assert "_static/fastbp.css" in page
+    css = (site / "_static" / "fastbp.css").read_text(encoding="utf-8")
+    assert re.search(r"table\s*{[^}]*overflow-x:\s*auto", css)
+    assert re.search(r'math\[display="block"\]\s*{[^}]*display:\s*block', css)
