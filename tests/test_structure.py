@@ -91,3 +91,38 @@ def test_hypothesis_draws_the_same_examples_every_run():
         prop()
         runs.append(drawn)
     assert runs[0] == runs[1] and len(runs[0]) > 1
+
+
+def test_the_tables_of_top_level_kernels_agree():
+    """The compile estimates, the warm-up's list and the signature table name
+    the same top-level kernels (an extension adds one to all three), each a
+    compiled function of ``fastbp.kernels``; an unknown name is an error,
+    not a silent default."""
+    import numba.core.registry
+    import pytest
+
+    from fastbp import _tiers, _warmup, kernels
+    from fastbp.kernels import _signatures
+
+    assert set(_tiers.COMPILE_SECONDS) == set(_warmup.KERNELS) == set(_signatures.ARGUMENTS)
+    for name in _warmup.KERNELS:
+        assert isinstance(getattr(kernels, name), numba.core.registry.CPUDispatcher), name
+    with pytest.raises(KeyError):
+        _tiers.compile_seconds(["no_such_kernel"])
+
+
+def test_every_optimizers_state_fits_the_copies_the_epoch_unpacks():
+    """``_update_layers`` unpacks a fixed number of state copies (``S[0]``,
+    ``S[min(1, ...)]``, ...): every optimizer's ``state_copies`` and its twin's
+    state arguments must fit them."""
+    import inspect
+    import re
+
+    from fastbp.kernels import update
+
+    source = inspect.getsource(update._update_layers.py_func)
+    unpacked = 1 + max(int(k) for k in re.findall(r"S\[min\((\d+), len\(S\) - 1\)\]", source))
+    for spec in optimizers.RECORDS:
+        assert 1 <= spec.state_copies <= unpacked, spec.__name__
+        params = list(inspect.signature(spec.twin).parameters)
+        assert len(params) - 4 - 1 - len(spec.params) - 2 == 2 * spec.state_copies, spec.__name__
