@@ -10,6 +10,8 @@ from fastbp.bench import CONFIGS as PLAIN_CONFIGS
 from fastbp.bench import make_data
 from fastbp.bench_users import SWEEP_SAMPLES
 
+from ._smoke import grid  # CI's smoke run cuts the grids
+
 # These suites time the compiled kernels: their warm-ups compile, never run on the reference.
 fastbp.set_tier("wait")
 
@@ -26,7 +28,7 @@ def _data(sizes, n, dtype):
 class Epoch:
     """Seconds for one epoch of ``fit`` (plain SGD, shuffled), 2 threads."""
 
-    params = (list(CONFIGS), ["float32", "float64"])
+    params = grid(CONFIGS, ["float32", "float64"])
     param_names = ["config", "dtype"]
     number = 1
     repeat = (1, 5, 20.0)
@@ -108,7 +110,7 @@ class ActivationEpoch:
     plain SGD) for every hidden activation, on S, T and M (``fastbp bench
     --sweep`` prints the same as ratios to relu's): tanh is ``Network``'s default."""
 
-    params = (list(SWEEP_SAMPLES), list(HIDDEN), ["float32", "float64"])
+    params = grid(SWEEP_SAMPLES, HIDDEN, ["float32", "float64"])
     param_names = ["config", "activation", "dtype"]
     number = 1
     repeat = (1, 7, 20.0)

@@ -10,6 +10,8 @@ import numpy as np
 from fastbp.activations import HIDDEN as HIDDEN_ACTIVATIONS
 from fastbp.testing import KERNELS, assert_pair_close
 
+from ._smoke import grid  # CI's smoke run cuts the grids
+
 _CASES = {case.name: case for case in KERNELS if not case.name.startswith("train_epoch") and case.name not in ("batch_gradient", "apply_update")}
 # (B, n_in, n_out): a narrow layer, an MNIST-sized first layer, a wide square one.
 _SHAPES = {"16x64x32": (16, 64, 32), "64x784x256": (64, 784, 256), "128x1024x1024": (128, 1024, 1024)}
@@ -21,7 +23,7 @@ _VARIANT = {"gemm": "NT", "forward_layer": ("sigmoid", False), "hidden_delta": "
 class Kernel:
     """Seconds per call of one kernel (``impl='numba'``) or its twin (``impl='numpy'``)."""
 
-    params = (list(_CASES), ["numba", "numpy"], list(_SHAPES), ["float32", "float64"])
+    params = grid(_CASES, ["numba", "numpy"], _SHAPES, ["float32", "float64"])
     param_names = ["kernel", "impl", "shape", "dtype"]
     timeout = 120
 
@@ -41,7 +43,7 @@ class Kernel:
 class FusedDelta:
     """The fused hidden delta ``(W_next.T @ D_next) * act'(Z)`` per activation (float32, 64x784x256)."""
 
-    params = (list(HIDDEN_ACTIVATIONS), ["numba", "numpy"])
+    params = grid(HIDDEN_ACTIVATIONS, ["numba", "numpy"])
     param_names = ["activation", "impl"]
 
     def setup(self, activation, impl):
@@ -90,7 +92,7 @@ class SmallGemm:
     _SHAPES = {"32x64x16": (32, 64, 16), "32x16x64": (32, 16, 64), "100x20x200": (100, 20, 200),
                "100x200x20": (100, 200, 20), "10x32x16": (10, 32, 16), "1x100x200": (1, 100, 200),
                "64x127x64": (64, 127, 64), "128x64x64": (128, 64, 64), "256x784x64": (256, 784, 64)}
-    params = (list(_SHAPES), ["tiles", "blas1", "blas2"], ["float32", "float64"])
+    params = grid(_SHAPES, ["tiles", "blas1", "blas2"], ["float32", "float64"], whole=1)
     param_names = ["shape", "impl", "dtype"]
 
     def setup(self, shape, impl, dtype):
