@@ -115,25 +115,27 @@ def _stop(pid):
 
 
 def test_a_real_worker_is_reaped_logged_low_priority_and_alone(tmp_path):
-    """From an empty cache: a small fit starts one worker, at the idle
-    priority, logging to the cache folder; a second process meanwhile starts
-    none; when it ends it is reaped without any wait by the user's code."""
+    """From an empty cache: a request (a small fit makes it) starts one
+    worker, at the idle priority, logging to the cache folder; a second
+    process meanwhile starts none; when it ends it is reaped without any wait
+    by the user's code. (Small kernels, so that the test waits seconds.)"""
     cache = tmp_path / "cache"
     env = {"FASTBP_TIER": "auto", "NUMBA_CACHE_DIR": str(cache)}
     code = """
         import json, os, time, numpy as np, fastbp
         from fastbp import _worker
-        fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1)
+        _worker.request([("float64", ["forward", "loss_value"])])
         worker = _worker._mine[0]
         pid = worker.pid
+        # At once, while the worker (which holds the folder's lock from its spawn) has barely started.
+        other = __import__("subprocess").run(
+            [__import__("sys").executable, "-c", "from fastbp import _worker; "
+             "_worker.request([('float64', ['loss_value'])]); print(len(_worker._mine))"],
+            capture_output=True, text=True)
         while worker.running and os.path.getsize(worker.log) == 0:  # until its first line: past its prelude
             time.sleep(0.05)
         policy = os.sched_getscheduler(pid)
         group, session = os.getpgid(pid), os.getsid(pid)
-        other = __import__("subprocess").run(
-            [__import__("sys").executable, "-c", "import numpy as np, fastbp; from fastbp import _worker; "
-             "fastbp.Network([4, 3, 2], seed=0).fit(np.ones((8, 4)), np.arange(8) % 2, epochs=1); "
-             "print(len(_worker._mine))"], capture_output=True, text=True)
         deadline = time.monotonic() + 400
         while worker.running and time.monotonic() < deadline:  # the reaper thread sets returncode
             time.sleep(0.2)
