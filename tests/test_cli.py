@@ -20,7 +20,7 @@ def _metric(stdout, name):
 
 
 def test_train_on_the_default_data(tmp_path):
-    out = run("train", "--quiet", "--out", str(tmp_path / "m.npz"))
+    out = run("train", "--out", str(tmp_path / "m.npz"))
     assert out.returncode == 0, out.stderr
     assert "digits" in out.stdout and "s per epoch" in out.stdout
     assert _metric(out.stdout, "accuracy") >= 0.95
@@ -29,7 +29,7 @@ def test_train_on_the_default_data(tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_train_with_an_optimizer(optimizer):
-    out = run("train", "--quiet", "--epochs", "15", "--optimizer", optimizer, "--l2", "1e-4",
+    out = run("train", "--epochs", "15", "--optimizer", optimizer, "--l2", "1e-4",
               *(["--lr", "0.02"] if optimizer == "momentum" else []))
     assert out.returncode == 0, out.stderr
     assert ("Adam(" if optimizer == "adam" else "SGD(momentum=0.9") in out.stdout
@@ -37,7 +37,7 @@ def test_train_with_an_optimizer(optimizer):
 
 
 def test_no_subcommand_trains_the_default(tmp_path):
-    out = run("--quiet", "--epochs", "2")
+    out = run("--epochs", "2")
     assert out.returncode == 0, out.stderr
     assert "test accuracy" in out.stdout
 
@@ -59,7 +59,7 @@ def regression_csv(tmp_path):
 def test_train_on_csv_regression_then_predict(tmp_path, regression_csv):
     model = tmp_path / "reg.npz"
     out = run("train", "--data", str(regression_csv), "--target", "target", "--hidden", "32", "--epochs", "60",
-              "--lr", "0.02", "--quiet", "--out", str(model), "--plot", str(tmp_path / "curve.png"))
+              "--lr", "0.02", "--out", str(model), "--plot", str(tmp_path / "curve.png"))
     assert out.returncode == 0, out.stderr
     assert "regression" in out.stdout
     assert _metric(out.stdout, "R2") > 0.9
@@ -78,7 +78,7 @@ def test_train_on_npz_classification_with_labels_kept(tmp_path):
     labels = np.array([10, 20, 30])[y]  # not 0..k-1: the command maps and maps back
     np.savez(tmp_path / "iris.npz", X=X, y=labels)
     model = tmp_path / "iris_model.npz"
-    out = run("train", "--data", str(tmp_path / "iris.npz"), "--epochs", "80", "--hidden", "16", "--quiet",
+    out = run("train", "--data", str(tmp_path / "iris.npz"), "--epochs", "80", "--hidden", "16",
               "--out", str(model))
     assert out.returncode == 0, out.stderr
     assert _metric(out.stdout, "accuracy") > 0.8
@@ -104,7 +104,7 @@ def files(tmp_path_factory):
     (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n2,3,1\n3,4,0\n4,5,1\n5,6,0\n")
     (tmp_path / "garbage.npz").write_bytes(b"not a zip")
     np.savez(tmp_path / "noy.npz", X=np.zeros((5, 2)))
-    trained = run("train", "--quiet", "--epochs", "1", "--out", str(tmp_path / "m.npz"))
+    trained = run("train", "--epochs", "1", "--out", str(tmp_path / "m.npz"))
     assert trained.returncode == 0, trained.stderr
     return tmp_path
 
@@ -267,7 +267,7 @@ def test_the_command_trains_in_one_fit(monkeypatch, capsys):
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(fastbp.Network, "fit", counted)
-    assert main(["train", "--epochs", "4", "--quiet", "--patience", "50"]) == 0
+    assert main(["train", "--epochs", "4", "--patience", "50"]) == 0
     assert calls == [4]
     assert "test accuracy" in capsys.readouterr().out
 

@@ -37,7 +37,7 @@ def table(n=60, seed=0):
 
 
 def quiet_train(*args):
-    return run("train", "--target", "y", "--epochs", "3", "--quiet", *args)
+    return run("train", "--target", "y", "--epochs", "3", *args)
 
 
 def no_numpy_warning(out):

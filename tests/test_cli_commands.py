@@ -1,10 +1,10 @@
-"""The command's loose ends: the README's commands run as written (with
-``fastbp example``'s tables), ``--version``, ``--quiet``, ``predict --out``'s
-confirmation, ``train`` without ``--out`` saying nothing was saved, and
-``fastbp cache`` listing and clearing what fastbp wrote (and only that)."""
+"""The command's loose ends: ``fastbp example`` (whose tables the README's
+commands use: tests/test_package.py runs them), ``--version``, ``--quiet``,
+``predict --out``'s confirmation, ``train`` without ``--out`` saying nothing
+was saved, and ``fastbp cache`` listing and clearing what fastbp wrote (and
+only that)."""
 import os
 import re
-import shlex
 import subprocess
 import sys
 
@@ -14,32 +14,10 @@ import fastbp
 
 from conftest import copy_package
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def run(*args, cwd=None, env=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "fastbp", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=None if env is None else {**os.environ, **env})
-
-
-def readme_commands() -> list[list[str]]:
-    """The README's *The command* block, as argument lists (comments dropped)."""
-    with open(os.path.join(ROOT, "README.md")) as f:
-        text = f.read()
-    block = text.split("## The command", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    return [shlex.split(line.split("#", 1)[0]) for line in block.strip().splitlines() if line.strip()]
-
-
-def test_the_readmes_commands_run_as_written(tmp_path):
-    commands = readme_commands()
-    assert ["fastbp", "example"] in commands
-    for argv in commands:
-        assert argv[0] == "fastbp"
-        if argv == ["fastbp", "train"]:
-            continue  # the digits (scikit-learn's): trained by test_cli.py
-        out = run(*argv[1:], cwd=tmp_path, env={"PYTHONPATH": ROOT})
-        assert out.returncode == 0, (argv, out.stderr)
-    assert (tmp_path / "model.npz").exists()
 
 
 def test_example_writes_its_tables_and_never_overwrites(tmp_path):

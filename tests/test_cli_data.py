@@ -57,7 +57,7 @@ def tables(tmp_path_factory):
 
 def test_unscaled_features_learn_and_predict_applies_the_scaling(tables):
     model = str(tables["dir"] / "wine.npz")
-    out = run("train", "--data", tables["wine"], "--target", "cultivar", "--quiet", "--out", model)
+    out = run("train", "--data", tables["wine"], "--target", "cultivar", "--out", model)
     assert out.returncode == 0, out.stderr
     assert "standardised" in out.stdout
     assert metric(out.stdout, "accuracy") >= 0.9  # chance is 0.40 (the largest class)
@@ -68,7 +68,7 @@ def test_unscaled_features_learn_and_predict_applies_the_scaling(tables):
 
 
 def test_turning_the_scaling_off_trains_on_the_raw_values(tables):
-    out = run("train", "--data", tables["wine"], "--target", "cultivar", "--quiet", "--scale", "none",
+    out = run("train", "--data", tables["wine"], "--target", "cultivar", "--scale", "none",
               "--epochs", "3", "--lr", "1e-5")
     assert out.returncode == 0, out.stderr
     assert "features as they are" in out.stdout
@@ -78,7 +78,7 @@ def test_turning_the_scaling_off_trains_on_the_raw_values(tables):
 
 def test_text_labels_are_mapped_and_mapped_back(tables):
     model = str(tables["dir"] / "iris.npz")
-    out = run("train", "--data", tables["iris"], "--target", "species", "--quiet", "--epochs", "60", "--out", model)
+    out = run("train", "--data", tables["iris"], "--target", "species", "--epochs", "60", "--out", model)
     assert out.returncode == 0, out.stderr
     assert "3 classes" in out.stdout and metric(out.stdout, "accuracy") >= 0.85
     pred = run("predict", model, "--data", tables["iris"])
@@ -91,7 +91,7 @@ def test_text_labels_are_mapped_and_mapped_back(tables):
 
 def test_unscaled_regression_predicts_in_the_targets_units(tables):
     model = str(tables["dir"] / "diabetes.npz")
-    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--quiet", "--out", model)
+    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--out", model)
     assert out.returncode == 0, out.stderr
     assert "regression" in out.stdout and metric(out.stdout, "R2") > 0.2
     pred = run("predict", model, "--data", tables["diabetes"])
@@ -103,7 +103,7 @@ def test_unscaled_regression_predicts_in_the_targets_units(tables):
 
 
 def test_patience_stops_early_and_keeps_the_best_epoch(tables):
-    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--quiet", "--epochs", "300",
+    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--epochs", "300",
               "--patience", "5")
     assert out.returncode == 0, out.stderr
     line = [l for l in out.stdout.splitlines() if l.startswith("early stop after epoch")][0]
@@ -113,7 +113,7 @@ def test_patience_stops_early_and_keeps_the_best_epoch(tables):
 
 def test_predict_finds_the_feature_columns_by_name(tables, tmp_path):
     model = str(tables["dir"] / "wine_by_name.npz")
-    assert run("train", "--data", tables["wine"], "--target", "cultivar", "--quiet", "--epochs", "5",
+    assert run("train", "--data", tables["wine"], "--target", "cultivar", "--epochs", "5",
                "--out", model).returncode == 0
     wine = sklearn_datasets.load_wine()
     names = list(wine.feature_names)
@@ -128,7 +128,7 @@ def test_predict_finds_the_feature_columns_by_name(tables, tmp_path):
 
 
 def test_divergence_names_what_to_change(tables):
-    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--quiet", "--scale", "none")
+    out = run("train", "--data", tables["diabetes"], "--target", "progression", "--scale", "none")
     assert out.returncode == 2, out.stdout
     line = out.stderr.strip().splitlines()[-1]
     assert "diverged" in line and "--lr" in line and "--scale none" in line
@@ -167,7 +167,7 @@ def test_semicolons_a_bom_and_a_near_miss_target_name(tmp_path):
     path.write_bytes("\ufeffa;b;Label\n".encode() + rows.encode())
     out = run("train", "--data", str(path), "--target", "label")
     assert out.returncode == 2 and "did you mean 'Label'" in out.stderr
-    out = run("train", "--data", str(path), "--target", "Label", "--quiet", "--epochs", "2")
+    out = run("train", "--data", str(path), "--target", "Label", "--epochs", "2")
     assert out.returncode == 0, out.stderr
     assert "2 features" in out.stdout and "2 classes" in out.stdout
 

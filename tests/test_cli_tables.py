@@ -32,7 +32,7 @@ def messy(tmp_path):
 def test_a_messy_table_trains_as_well_as_scikit_learns_pipeline(messy, tmp_path, capsys):
     path, header, rows, target = messy
     model = str(tmp_path / "m.npz")
-    code, out = _run("train", "--data", path, "--target", target, "--out", model, "--quiet", capsys=capsys)
+    code, out = _run("train", "--data", path, "--target", target, "--out", model, capsys=capsys)
     assert code == 0, out.err
     assert "1 text column one-hot encoded" in out.out and "filled with the median" in out.out
     ours = float(out.out.split("test accuracy: ")[1].split()[0])
@@ -76,7 +76,7 @@ def test_the_encoding_is_learned_on_the_training_rows_only(tmp_path, capsys):
     train, test = split(len(rows), 0.25, np.random.default_rng(0))
     rows[test[0]][1] = "green"
     write(str(tmp_path / "t.csv"), header, rows)
-    code, out = _run("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--quiet", "--out",
+    code, out = _run("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--out",
                      str(tmp_path / "m.npz"), capsys=capsys)
     assert code == 0, out.err
     assert "'green'" in out.err  # the test row's unseen category, said once
@@ -103,11 +103,11 @@ def test_an_identifier_column_is_refused_not_one_hot_encoded(tmp_path, capsys):
 def test_raw_diabetes_with_the_defaults(tmp_path, capsys):
     header, rows, target = bundled("diabetes")
     write(str(tmp_path / "d.csv"), header, rows)
-    code, out = _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, "--quiet", capsys=capsys)
+    code, out = _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, capsys=capsys)
     assert code == 0
     assert float(out.out.split("test R2: ")[1].split()[0]) >= 0.45
     assert "early stop after epoch" in out.out or "is kept" in out.out  # early stopping is on by default
-    code, out = _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, "--quiet", "--patience", "0",
+    code, out = _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, "--patience", "0",
                      capsys=capsys)
     assert code == 0 and "early stop" not in out.out and "is kept" not in out.out
 
@@ -116,7 +116,7 @@ def test_evaluate_regression_and_errors(tmp_path, capsys):
     header, rows, target = bundled("diabetes")
     write(str(tmp_path / "d.csv"), header, rows)
     model = str(tmp_path / "m.npz")
-    assert _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, "--quiet", "--out", model,
+    assert _run("train", "--data", str(tmp_path / "d.csv"), "--target", target, "--out", model,
                 capsys=capsys)[0] == 0
     code, out = _run("evaluate", model, "--data", str(tmp_path / "d.csv"), capsys=capsys)
     assert code == 0 and "R2" in out.out and "RMSE" in out.out and "MAE" in out.out
@@ -127,7 +127,7 @@ def test_evaluate_regression_and_errors(tmp_path, capsys):
 def test_evaluate_names_an_unknown_label(messy, tmp_path, capsys):
     path, header, rows, target = messy
     model = str(tmp_path / "m.npz")
-    assert _run("train", "--data", path, "--target", target, "--quiet", "--out", model, capsys=capsys)[0] == 0
+    assert _run("train", "--data", path, "--target", target, "--out", model, capsys=capsys)[0] == 0
     bad = [list(r) for r in rows[:4]]
     bad[1][-1] = "unknown"
     write(str(tmp_path / "bad.csv"), header, bad)
@@ -170,7 +170,7 @@ def test_labels_come_back_as_the_file_spells_them(tmp_path, capsys):
     rows = [[f"{x:.4f}", f"{x * 2:.4f}", labels[int(x > 0.5) + int(x > -0.5)]] for x in rng.normal(size=300)]
     write(str(tmp_path / "t.csv"), ["a", "b", "y"], rows)
     model = str(tmp_path / "m.npz")
-    code, out = _run("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--quiet", "--out", model,
+    code, out = _run("train", "--data", str(tmp_path / "t.csv"), "--target", "y", "--out", model,
                      capsys=capsys)
     assert code == 0 and "classification (3 classes" in out.out, out.err
     code, out = _run("predict", model, "--data", str(tmp_path / "t.csv"), capsys=capsys)
@@ -206,7 +206,7 @@ def test_the_model_files_metadata_is_checked_on_load(tmp_path, capsys, field, va
 def test_patience_without_validation_rows_says_so(tmp_path, capsys):
     """A validation split that rounds to no rows: a warning, every epoch trained, no NaN score kept."""
     write(str(tmp_path / "tiny.csv"), ["a", "y"], [[str(i), str(i % 2)] for i in range(6)])
-    code, out = _run("train", "--data", str(tmp_path / "tiny.csv"), "--target", "y", "--patience", "3", "--quiet",
+    code, out = _run("train", "--data", str(tmp_path / "tiny.csv"), "--target", "y", "--patience", "3",
                      "--epochs", "5", capsys=capsys)
     assert code == 0 and "--patience 3 watches validation rows" in out.err
     assert "early stop" not in out.out and "nan" not in out.out.lower()

@@ -160,7 +160,7 @@ def test_average_every_needs_comm():
 def test_command_line_distributed_training(tmp_path):
     """mpiexec -n 2 fastbp train --distributed: one rank speaks and saves."""
     model = tmp_path / "m.npz"
-    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "fastbp", "train", "--distributed", "--quiet",
+    proc = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "fastbp", "train", "--distributed",
                            "--epochs", "10", "--out", str(model)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("test accuracy") == 1 and proc.stdout.count("model saved") == 1, proc.stdout
