@@ -526,13 +526,13 @@ class BaseNetwork:
             runs a fit there while its kernels are not compiled yet and the
             reference is expected to finish first; see ``fastbp.set_tier``).
         """
-        return training.fit(
-            self, X, y, epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=verbose,
+        return training.fit(self, X, y, training.FitOptions(
+            epochs=epochs, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=verbose,
             optimizer=optimizer, threads=threads, on_divergence=on_divergence, comm=comm, average_every=average_every,
             validation_data=validation_data, validation_split=validation_split, patience=patience,
             min_delta=min_delta, restore_best=restore_best, monitor=monitor, lr_schedule=lr_schedule,
             callback=callback, sample_weight=sample_weight, class_weight=class_weight,
-        )
+        ))
 
     def predict(self, X) -> np.ndarray:
         """Predictions: class labels, or values for an identity output.

@@ -9,10 +9,12 @@
 - ``extras``: fit's options beyond the loop (validation rows, per-row
   weights, schedules, early stopping), each checked before any training.
 - ``progress``: the report of each epoch (a bar on a terminal, lines in a log).
+- ``options``: ``FitOptions``, fit's options as one typed object.
 
 ``fastbp.Network`` and ``fastbp.reference.Network`` share all of it: the
 network's backend (kernels or their NumPy twins) does the arithmetic.
 """
 from .loop import History, fit
+from .options import FitOptions
 
-__all__ = ["History", "fit"]
+__all__ = ["FitOptions", "History", "fit"]

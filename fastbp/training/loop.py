@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _tiers, optimizers
 from .._sparse import is_sparse, stored
+from .options import FitOptions
 from .._threads import largest_product
 from .._validation import FitSettings, check_fit, check_in_dtype
 from ..errors import TrainingDivergedError
@@ -39,25 +40,25 @@ class Plan:
     monitor: str
 
 
-def make_plan(net, X, y, options: dict, extras: Extras, distributed: bool) -> Plan:
+def make_plan(net, X, y, options: FitOptions, extras: Extras, distributed: bool) -> Plan:
     """Every check and conversion of a fit, before any training."""
-    settings = check_fit(options["epochs"], options["batch_size"], options["lr"], options["on_divergence"],
-                         options["threads"], options["average_every"], distributed)
-    opt = optimizers.resolve(options["optimizer"])
+    settings = check_fit(options.epochs, options.batch_size, options.lr, options.on_divergence,
+                         options.threads, options.average_every, distributed)
+    opt = optimizers.resolve(options.optimizer)
     check_in_dtype({"lr": settings.lr}, net.dtype, "")
     check_in_dtype({"l2": opt.l2, **{name: getattr(opt, name) for name, _, _ in opt.params}}, net.dtype,
                    f"optimizer {type(opt).__name__}: ")  # before state_for: a refused fit leaves it unused
     opt.state_for(net._params.size, net.dtype)  # another network's optimizer fails here
     X, Y = net._XY(X, y)
     validation = None
-    if options["validation_data"] is not None:
-        pair = check_validation_pair(options["validation_data"])
+    if options.validation_data is not None:
+        pair = check_validation_pair(options.validation_data)
         try:
             validation = net._XY(*pair, name="y_val")
         except ValueError as exc:
             raise type(exc)(f"validation_data: {exc}") from None
     data = extras.prepare(X, Y, validation, net.output, net.dtype, distributed=distributed)
-    return Plan(settings, opt, data, check_monitor(options["monitor"], data.validation, net.output))
+    return Plan(settings, opt, data, check_monitor(options.monitor, data.validation, net.output))
 
 
 def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callable[[], float], tuple]:
@@ -86,16 +87,17 @@ def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callab
     return needs, estimate, also
 
 
-def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = True, **options) -> History:
-    """Train ``net`` (see ``Network.fit`` for every argument)."""
-    class_weight = options["class_weight"]
+def fit(net, X, y, options: FitOptions) -> History:
+    """Train ``net`` with ``options`` (``Network.fit`` says what each does)."""
+    comm, verbose, shuffle = options.comm, options.verbose, options.shuffle
+    class_weight = options.class_weight
     if isinstance(class_weight, dict) and net.classes is not None:  # keyed by label: by unit index here
         from .._labels import to_indices
 
         class_weight = {int(to_indices([label], net.classes, "class_weight")[0]): w for label, w in class_weight.items()}
-    extras = Extras(options["validation_split"], options["patience"], options["min_delta"], options["restore_best"],
-                    options["lr_schedule"], options["callback"], options["sample_weight"], class_weight,
-                    validation_given=options["validation_data"] is not None)
+    extras = Extras(options.validation_split, options.patience, options.min_delta, options.restore_best,
+                    options.lr_schedule, options.callback, options.sample_weight, class_weight,
+                    validation_given=options.validation_data is not None)
     if comm is None:
         plan = make_plan(net, X, y, options, extras, distributed=False)
         batch = min(plan.settings.batch_size, plan.data.X.shape[0])
@@ -123,21 +125,22 @@ def fit(net, X, y, *, comm: Any = None, verbose: bool = False, shuffle: bool = T
                 error = distributed.shared_error(exc)
             distributed.agree(comm, error)
             runner = distributed.DistributedRunner(comm, net, plan, f"{net!r}, {extras.describe()}, "
-                                                   f"monitor={options['monitor']}", shuffle)
+                                                   f"monitor={options.monitor}", shuffle)
             threads, largest = runner.threads, None  # threads per rank are chosen with the ranks
         history = _train(net, runner, plan, threads, largest, shuffle, verbose, choice, options)
     history.tier = choice.tier
     return history
 
 
-def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bool, choice, options: dict) -> History:
+def _train(net, runner, plan: Plan, threads, largest, shuffle: bool, verbose: bool, choice,
+           options: FitOptions) -> History:
     """The epoch loop, on ``threads`` BLAS threads (None: the current setting),
     one if the largest product (``largest`` multiply-adds) is small (``fastbp._threads``)."""
-    settings, data, callback = plan.settings, plan.data, options["callback"]
-    lr_schedule = options["lr_schedule"]
+    settings, data, callback = plan.settings, plan.data, options.callback
+    lr_schedule = options.lr_schedule
     rate_of = schedule(lr_schedule, settings.lr, settings.epochs)
     stall = StallWatch(data.X)
-    stopper = EarlyStopping(plan.monitor, options["patience"], options["min_delta"], options["restore_best"],
+    stopper = EarlyStopping(plan.monitor, options.patience, options.min_delta, options.restore_best,
                             net._params)
     history = History(loss=[])
     n = data.X.shape[0]
