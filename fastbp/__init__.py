@@ -7,8 +7,7 @@ on that twin and compiles in the background (``fastbp.set_tier``).
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from . import activations, losses, optimizers, reference
 from ._threads import get_num_threads, set_num_threads
 from ._tiers import get_tier, set_tier, tier

@@ -34,6 +34,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
+from ._variants import variant  # noqa: F401  (the tier keys: callers name them as _tiers.variant)
+
 log = logging.getLogger("fastbp")
 
 TIERS = ("auto", "wait", "reference")
@@ -190,29 +192,17 @@ _warming = threading.local()
 
 
 def _reference_choice() -> Choice:
-    from . import reference
+    from . import _twins  # the reference's functions, without its Network front end
 
-    return Choice("reference", "reference", reference)
-
-
-#: The suffix of a tier key for sparse input (``variant``): its kernels are
-#: other specialisations of the same functions, compiled on first use.
-SPARSE = "-sparse"
-
-
-def variant(dtype, sparse: bool = False) -> str:
-    """The key a call's kernels are found under: the dtype's name, with
-    ``-sparse`` for sparse X (``float64-sparse``)."""
-    name = getattr(dtype, "name", str(dtype))
-    return name + SPARSE if sparse else name
+    return Choice("reference", "reference", _twins)
 
 
 def signature(kernel: str, key: str) -> tuple:
     """The exact argument types of ``kernel`` for the tier key ``key``
     (``fastbp.kernels._signatures``, the one table of them)."""
-    from .kernels._signatures import signature as of
+    from .kernels._signatures import for_key
 
-    return of(kernel, key.removesuffix(SPARSE), key.endswith(SPARSE))
+    return for_key(kernel, key)
 
 
 def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, also: Sequence[tuple[str, Sequence[str]]] = (),

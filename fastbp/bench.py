@@ -559,19 +559,15 @@ def plot(results, path):
 def main(argv=None):
     global ACTIVATION
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", nargs="+", choices=list(CONFIGS), help="default: S M L (--sweep: S T M)")
+    ap.add_argument("--config", nargs="+", choices=list(CONFIGS), help="default: S M L")
     ap.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
                     help="default: all of " + ", ".join(PEERS) + "; for the estimator configurations ("
                     + ", ".join(ESTIMATOR_CONFIGS) + "): " + ", ".join(ESTIMATOR_PEERS))
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--dtype", choices=["float32", "float64"], help="default: float32 (--sweep: both)")
+    ap.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--activation", default=ACTIVATION, help="hidden activation of the dense configurations "
                     "(default sigmoid, as the published tables; tanh is Network's default)")
-    ap.add_argument("--sweep", action="store_true", help="every hidden activation of fastbp against relu "
-                    "(S, T, M unless --config is given; both dtypes unless --dtype is)")
-    ap.add_argument("--busy", type=int, metavar="N", help="the estimators' default fit beside N busy processes: "
-                    "default threads, one thread, scikit-learn")
     ap.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     ap.add_argument("--json", help="write the medians here")
     ap.add_argument("--plot", help="write a PNG chart here (needs matplotlib)")
@@ -584,17 +580,6 @@ def main(argv=None):
     if args.activation not in HIDDEN:
         ap.error(f"--activation {args.activation!r}: choose one of {', '.join(HIDDEN)}")
     ACTIVATION = args.activation
-    if args.sweep or args.busy is not None:
-        from . import bench_users
-
-        if args.sweep:
-            bench_users.activation_sweep(args.config or bench_users.SWEEP_CONFIGS,
-                                         [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)
-        if args.busy is not None:
-            if args.busy < 0:
-                ap.error("--busy takes a count of processes, 0 or more")
-            bench_users.busy_fit(args.busy, args.rounds)
-        return 0
     args.config = args.config or ["S", "M", "L"]
     args.dtype = args.dtype or "float32"
     if args.plot or args.json:  # before minutes of timing, not after

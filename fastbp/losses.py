@@ -24,7 +24,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from . import _codes
-from ._validation import check_positive_number
+from ._checks import check_positive_number
 
 __all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Huber", "LOSSES", "DEFAULT", "resolve", "by_code"]
 

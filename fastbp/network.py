@@ -20,13 +20,12 @@ import numpy as np
 from . import _interop, _io, _layout, _tiers, optimizers, training
 from .activations import ACTIVATIONS
 from .losses import Loss
+from ._checks import check_in_dtype, check_learning_rate
 from ._validation import (
     as_features,
     as_targets,
     check_config,
     check_dtype,
-    check_in_dtype,
-    check_learning_rate,
     check_seed,
 )
 from ._sparse import is_sparse, kernel_input, stored
@@ -646,7 +645,7 @@ class BaseNetwork:
         """
         import json
 
-        from . import __version__
+        from ._version import __version__
 
         if metadata is not None:
             try:

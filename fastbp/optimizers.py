@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _codes
 from ._codes import HYPER_ALPHA, HYPER_L2, HYPER_LR
-from ._validation import check_flag, check_fraction, check_nonnegative_number, check_positive_number
+from ._checks import check_flag, check_fraction, check_nonnegative_number, check_positive_number
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "AdamW", "resolve", "pack", "NAMES", "SPECS"]
 
@@ -306,6 +306,14 @@ class AdamW(Optimizer):
     @property
     def copies(self) -> int:
         return 3 if self.amsgrad else 2  # the running maximum only with AMSGrad
+
+
+def is_plain(optimizer, hyper):
+    """The rule, on an optimizer's code and ``hyper`` array: SGD without
+    momentum or L2 (``W -= lr * dW``, no state), which the fused plain epoch
+    runs. The reference's twin of ``kernels.is_plain``."""
+    return (optimizer == SGD.code and hyper[SGD.hyper_index("momentum")] == 0
+            and hyper[HYPER_L2] == 0 and hyper[HYPER_ALPHA] == 0)
 
 
 #: Every optimizer record, in the order the command lists them.

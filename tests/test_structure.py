@@ -126,3 +126,68 @@ def test_every_optimizers_state_fits_the_copies_the_epoch_unpacks():
         assert 1 <= spec.state_copies <= unpacked, spec.__name__
         params = list(inspect.signature(spec.twin).parameters)
         assert len(params) - 4 - 1 - len(spec.params) - 2 == 2 * spec.state_copies, spec.__name__
+
+
+def _import_drawing() -> dict:
+    """``fastbp``'s modules and the modules of fastbp each imports (at the top
+    or inside a function), read from the source."""
+    import ast
+    import os
+
+    root = os.path.dirname(fastbp.__file__)
+    modules = {}
+    for folder, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".py"):
+                name = os.path.relpath(os.path.join(folder, f), os.path.dirname(root))[:-3].replace(os.sep, ".")
+                modules[name.removesuffix(".__init__")] = os.path.join(folder, f)
+    drawing = {}
+    for name, path in modules.items():
+        package = name if path.endswith("__init__.py") else name.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                subs = {f"{target}.{a.name}" for a in node.names} & set(modules)
+                edges |= subs if node.module is None and subs else {target} | subs
+            elif isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names}
+        drawing[name] = (edges & set(modules)) - {name}
+    return drawing
+
+
+def test_the_import_drawing_has_no_circle_but_the_kernels_overloads():
+    """No module of fastbp imports, through others, a module that imports it:
+    the one exception is the kernels' ``@overload`` idiom (``_input`` chooses
+    dense or sparse code from the functions of ``forward``, ``backward`` and
+    ``sparse``, which call its overloads)."""
+    drawing = _import_drawing()
+    index, low, stack, on, circles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in drawing[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(drawing):
+        if v not in index:
+            visit(v)
+    overloads = ["fastbp.kernels._input", "fastbp.kernels.backward", "fastbp.kernels.forward", "fastbp.kernels.sparse"]
+    assert circles == [overloads], circles

@@ -48,6 +48,15 @@ class _Help(argparse.HelpFormatter):
 # -- bench, info --------------------------------------------------------------
 
 def cmd_bench(args) -> int:
+    if args.sweep or args.busy is not None:  # what users run (fastbp.bench_users), not the peers
+        from .. import bench_users
+
+        if args.sweep:
+            bench_users.activation_sweep(args.config or bench_users.SWEEP_CONFIGS,
+                                         [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)
+        if args.busy is not None:
+            bench_users.busy_fit(args.busy, args.rounds)
+        return 0
     from .. import bench
 
     argv = ["--config", *(args.config or (["M"] if not args.sweep else [])), "--rounds", str(args.rounds),
@@ -56,10 +65,6 @@ def cmd_bench(args) -> int:
         del argv[0]
     if args.dtype:
         argv += ["--dtype", args.dtype]
-    if args.sweep:
-        argv.append("--sweep")
-    if args.busy is not None:
-        argv += ["--busy", str(args.busy)]
     if args.peers:
         argv += ["--peers", *args.peers]
     if args.plot:
@@ -156,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fastbp", description="Train dense neural networks by backpropagation, fast, on the CPU. "
                                            "With no subcommand (options only, or nothing) it runs train: "
                                            "`fastbp` alone trains on scikit-learn's digits.")
-    from .. import __version__
+    from .._version import __version__
 
     p.add_argument("--version", action="version", version=f"fastbp {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validation import check_learning_rate, check_positive_int
+from .._checks import check_learning_rate, check_positive_int
 from ..errors import InputTypeError
 
 SCHEDULES = ("constant", "step", "cosine", "invscaling")

@@ -16,7 +16,8 @@ from .. import _tiers, optimizers
 from .._sparse import is_sparse, stored
 from .options import FitOptions
 from .._threads import largest_product
-from .._validation import FitSettings, check_fit, check_in_dtype
+from .._checks import check_in_dtype
+from .._validation import FitSettings, check_fit
 from ..errors import TrainingDivergedError
 from .extras import EarlyStopping, Extras, TrainingData, check_monitor, check_validation_pair, schedule
 from .progress import Report
@@ -65,10 +66,8 @@ def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callab
     """The kernels a one-process fit runs, its expected seconds on the
     reference, and the validation's kernels when its data is of the other
     kind (sparse beside dense X, or dense beside sparse): ``(key, kernels)``."""
-    from ..reference import is_plain  # the rule, without compiled code
-
     opt, data, epochs = plan.optimizer, plan.data, plan.settings.epochs
-    plain = bool(is_plain(opt.code, opt.hyper(1.0)))
+    plain = bool(optimizers.is_plain(opt.code, opt.hyper(1.0)))
     needs = ("train_epoch",) if plain else ("train_epoch_optim",)
     also = ()
     if data.validation is not None:
