@@ -200,9 +200,9 @@ def _reference_choice() -> Choice:
 def signature(kernel: str, key: str) -> tuple:
     """The exact argument types of ``kernel`` for the tier key ``key``
     (``fastbp.kernels._signatures``, the one table of them)."""
-    from .kernels._signatures import for_key
+    from ._variants import signature as of
 
-    return for_key(kernel, key)
+    return of(kernel, key)
 
 
 def choose(dtype, kernels: Sequence[str], reference_estimate: float, *, also: Sequence[tuple[str, Sequence[str]]] = (),

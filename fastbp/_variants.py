@@ -1,7 +1,7 @@
 """The keys compiled code is found under: a dtype's name, with ``-sparse``
 for CSR input (``float64-sparse``): the tiers' readiness, the warm-up and the
-signature table speak them. A module of its own, importing nothing, so that
-the tiers read keys without importing the kernels."""
+signature table speak them. A module of its own, importing nothing at its
+top, so that the tiers read keys without importing the kernels."""
 from __future__ import annotations
 
 #: The suffix of a key for sparse input: its kernels are other
@@ -19,3 +19,12 @@ def variant(dtype, sparse: bool = False) -> str:
 def split(key: str) -> tuple[str, bool]:
     """``(dtype name, sparse)`` of a key."""
     return key.removesuffix(SPARSE), key.endswith(SPARSE)
+
+
+def signature(kernel: str, key: str) -> tuple:
+    """The exact argument types of ``kernel`` for ``key``
+    (``fastbp.kernels._signatures``, the one table of them; imported here,
+    on use, since importing it compiles nothing but loads Numba)."""
+    from .kernels._signatures import signature as of
+
+    return of(kernel, *split(key))

@@ -32,6 +32,6 @@ def run(name: str, key: str) -> None:
     if name not in KERNELS:
         raise ValueError(f"unknown kernel {name!r}; choose from {', '.join(KERNELS)}")
     from . import kernels
-    from .kernels._signatures import for_key
+    from ._variants import signature
 
-    getattr(kernels, name).compile(for_key(name, key))
+    getattr(kernels, name).compile(signature(name, key))

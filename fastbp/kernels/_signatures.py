@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from numba import types
 
-from .._variants import split
-
 #: Each top-level kernel's arguments by kind: ``X`` the input (a 2-D array of
 #: the network's dtype, or the CSR tuple ``(data, indices, indptr)``), ``A2``
 #: and ``A1`` arrays of the network's dtype, ``s`` a scalar of it, ``F1`` a
@@ -56,9 +54,3 @@ def signature(kernel: str, dtype: str, sparse: bool = False) -> tuple:
 def takes_x(kernel: str) -> bool:
     """Whether ``kernel`` takes the input (and so has a sparse variant of its own)."""
     return "X" in ARGUMENTS[kernel]
-
-
-def for_key(kernel: str, key: str) -> tuple:
-    """The argument types of ``kernel`` for a key (``fastbp._variants``:
-    ``float64``, ``float32-sparse``)."""
-    return signature(kernel, *split(key))
