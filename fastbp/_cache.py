@@ -162,6 +162,24 @@ def _creatable(path: str) -> bool:
 _held = threading.local()
 
 
+def try_lock(fd: int | None) -> bool | None:
+    """Take the exclusive file lock of descriptor ``fd`` without waiting:
+    True if taken, False if another open file holds it; None where the
+    platform has no file locks (``fd`` None only asks that). The lock is
+    released when the file is closed (by every process holding a copy)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    if fd is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
     """Hold the writable cache folder's compile lock; yields whether it is held.
@@ -183,25 +201,13 @@ def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
             _held.depth -= 1
         return
     path = writable_folder(variant)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None
-    if path is None or fcntl is None:
+    if path is None or try_lock(None) is None:
         yield False
         return
-    with open(os.path.join(path, LOCK_NAME), "a+b") as handle:
+    with open(os.path.join(path, LOCK_NAME), "a+b") as handle:  # closing it releases the lock
         deadline = time.monotonic() + timeout
-        got = False
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                got = True
-                break
-            except OSError:
-                if not wait or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+        while not (got := try_lock(handle.fileno())) and wait and time.monotonic() <= deadline:
+            time.sleep(0.1)
         if not got and not wait:
             yield False
             return
@@ -213,5 +219,3 @@ def compile_lock(variant: str, wait: bool = True, timeout: float = 900.0):
             yield got
         finally:
             _held.depth = 0
-            if got:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -96,14 +96,12 @@ def can_start_python() -> bool:
 def _take_lock(folder: str) -> int | None:
     """A descriptor holding ``folder``'s worker lock, for a worker to inherit;
     None if a worker (of any process) holds it. -1 where there are no locks."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock, the per-process rule only
+    from ._cache import try_lock
+
+    if try_lock(None) is None:  # pragma: no cover - Windows: no lock, the per-process rule only
         return -1
     fd = os.open(os.path.join(folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not try_lock(fd):
         os.close(fd)
         return None
     return fd
@@ -230,20 +228,12 @@ def holding_the_folder():
         yield True
         return
     folder = _folder()
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None
-    if folder is None or fcntl is None:
-        yield True
+    lock = -1 if folder is None else _take_lock(folder)
+    if lock is None:
+        yield False
         return
-    with open(os.path.join(folder, LOCK), "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        yield True
+    finally:
+        if lock >= 0:
+            os.close(lock)  # releases it
