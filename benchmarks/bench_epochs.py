@@ -8,7 +8,7 @@ import fastbp
 from fastbp.activations import HIDDEN
 from fastbp.bench import CONFIGS as PLAIN_CONFIGS
 from fastbp.bench import make_data
-from fastbp.bench_users import SWEEP_SAMPLES
+from fastbp.bench.users import SWEEP_SAMPLES
 
 from ._smoke import grid  # CI's smoke run cuts the grids
 
@@ -139,7 +139,7 @@ class BusyMachine:
     unit = "ratio"
 
     def track_default_threads_over_one_thread(self):
-        from fastbp.bench_users import busy_fit
+        from fastbp.bench.users import busy_fit
 
         with open(os.devnull, "w") as quiet:
             med = busy_fit(busy=2, rounds=3, out=quiet)

@@ -6,7 +6,7 @@ is the same as ``fastbp bench --config S M L --rounds 7 --plot chart.png``.
 """
 import sys
 
-from fastbp.bench import main
+from fastbp.bench.options import main
 
 if __name__ == "__main__":
     sys.exit(main())

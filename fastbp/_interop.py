@@ -10,12 +10,11 @@ import os
 import numpy as np
 
 from .activations import ACTIVATIONS, HIDDEN
+from .outputs import BY_SKLEARN_NAME
 
 # scikit-learn's activation names -> fastbp's (fastbp.sklearn's estimators also take fastbp's own names).
 SKLEARN_OWN_HIDDEN = {ACTIVATIONS[a].sklearn_name: a for a in HIDDEN if ACTIVATIONS[a].sklearn_name}
 SKLEARN_HIDDEN = {**SKLEARN_OWN_HIDDEN, **{a: a for a in HIDDEN if a not in SKLEARN_OWN_HIDDEN.values()}}
-SKLEARN_OUTPUT = {"softmax": ("softmax", "cross_entropy"), "logistic": ("sigmoid", "binary_cross_entropy"),
-                  "identity": ("identity", "mse")}
 ONNX_OPSET = 17  # widely run (onnxruntime >= 1.13); GELU is written with Erf, which it has
 
 
@@ -32,19 +31,19 @@ def from_sklearn(cls, estimator):
             raise ValueError(f"from_sklearn: the estimator's {attribute} must be a name such as 'relu', "
                              f"got {getattr(estimator, attribute)!r}")
     activation = SKLEARN_HIDDEN.get(estimator.activation)
-    output = SKLEARN_OUTPUT.get(estimator.out_activation_)
+    output = BY_SKLEARN_NAME.get(estimator.out_activation_)
     if activation is None or output is None:
         raise ValueError(f"from_sklearn: activation {estimator.activation!r} / output {estimator.out_activation_!r} "
                          "has no fastbp counterpart")
     coefs, intercepts = _checked_layers(coefs, intercepts)
     dtype = np.result_type(*coefs)
     sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
-    net = cls(sizes, activation=activation, output=output[0], loss=output[1], dtype=dtype)
+    net = cls(sizes, activation=activation, output=output.name, loss=output.default_loss, dtype=dtype)
     for W, b, coef, intercept in zip(net.weights, net.biases, coefs, intercepts):
         W[...] = coef.T  # scikit-learn keeps (n_in, n_out); fastbp (n_out, n_in)
         b[...] = intercept
     classes = getattr(estimator, "classes_", None)
-    if classes is not None and output[0] != "identity":
+    if classes is not None and output.classifier:
         net.classes = classes  # predict gives scikit-learn's labels
     return net
 

@@ -7,14 +7,14 @@ import numbers
 import numpy as np
 
 
-def check_classes(classes, output: str, n_out: int) -> np.ndarray | None:
+def check_classes(classes, output, n_out: int) -> np.ndarray | None:
     """``classes`` as a 1-D array of distinct labels (numbers, strings or bools)
-    fitting the output: one per unit for softmax and sigmoid outputs, two
-    (negative, positive) for one sigmoid unit; None for none."""
+    fitting the output kind ``output`` (a :class:`fastbp.outputs.Output`) of
+    ``n_out`` units: as many as its ``n_labels`` (one per unit for softmax and
+    sigmoid outputs, two (negative, positive) for one sigmoid unit); None for none."""
     if classes is None:
         return None
-    if output == "identity":
-        raise ValueError("classes name the classes of a softmax or sigmoid output; this network's output is identity")
+    want = output.n_labels(n_out)  # raises for an output that has no classes
     if isinstance(classes, (str, bytes)):
         raise ValueError(f"classes must be a sequence of labels, got the string {classes!r}")
     try:
@@ -29,9 +29,8 @@ def check_classes(classes, output: str, n_out: int) -> np.ndarray | None:
     arr = np.asarray(labels)
     if len({isinstance(label, str) for label in labels}) > 1 or arr.ndim != 1 or arr.dtype == object:
         raise ValueError(f"classes must be labels of one kind (all numbers or all strings), got {labels!r}")
-    want = 2 if (output == "sigmoid" and n_out == 1) else n_out
     if arr.shape[0] != want:
-        what = "two (negative, positive) for one sigmoid unit" if want == 2 and n_out == 1 else f"one per output unit ({n_out})"
+        what = f"one per output unit ({n_out})" if want == n_out else f"{want} (negative, positive) for one {output.name} unit"
         raise ValueError(f"classes must have {what}; got {arr.shape[0]}")
     if len(np.unique(arr)) != arr.shape[0]:
         raise ValueError(f"classes must be distinct, got {labels!r}")

@@ -39,7 +39,7 @@ def check_config(sizes, activation: str, output: str, loss):
     ValueError
         On an unknown name, an unsupported output/loss pair or bad layer sizes.
     """
-    from . import activations, losses
+    from . import activations, losses, outputs
 
     try:
         sizes = list(sizes)
@@ -57,18 +57,16 @@ def check_config(sizes, activation: str, output: str, loss):
     if not isinstance(activation, str) or activation not in activations.HIDDEN:
         raise ValueError(f"unknown activation {activation!r}; valid hidden activations: "
                          f"{', '.join(map(repr, activations.HIDDEN))}")
-    if not isinstance(output, str) or output not in activations.OUTPUTS:
-        raise ValueError(f"unknown output {output!r}; valid output activations: "
-                         f"{', '.join(map(repr, activations.OUTPUTS))}")
-    loss = losses.resolve(losses.DEFAULT[output] if loss is None else loss)
+    kind = outputs.output_kind(output)
+    loss = losses.resolve(kind.default_loss if loss is None else loss)
     if output not in loss.outputs:
         pairs = "; ".join(f"loss={name!r} with output in ({', '.join(map(repr, spec.outputs))})"
                           for name, spec in losses.LOSSES.items())
-        why = " (the softmax derivative is a Jacobian, not elementwise)" if (output, loss.name) == ("softmax", "mse") else ""
-        raise ValueError(f"loss={loss.name!r} cannot be used with output={output!r}{why}; valid pairs: {pairs}")
-    if output == "softmax" and clean[-1] < 2:
+        raise ValueError(f"loss={loss.name!r} cannot be used with output={output!r}{kind.loss_note}; "
+                         f"valid pairs: {pairs}")
+    if clean[-1] < kind.min_units:
         raise ValueError(
-            "a softmax output needs at least 2 units; for one binary output use "
+            f"a {output} output needs at least {kind.min_units} units; for one binary output use "
             "output='sigmoid' with loss='binary_cross_entropy'"
         )
     return clean, loss
@@ -255,14 +253,15 @@ def as_features(X, n_features: int, dtype: np.dtype, name: str = "X"):
 DISTRIBUTION_TOLERANCE = 1e-4
 
 
-def as_targets(Y, n_samples: int, n_out: int, output: str, loss: str, dtype: np.dtype, name: str = "Y") -> np.ndarray:
+def as_targets(Y, n_samples: int, n_out: int, output, loss: str, dtype: np.dtype, name: str = "Y") -> np.ndarray:
     """Targets as a C-contiguous ``(n_samples, n_out)`` array of ``dtype``.
 
-    A 1-D ``Y`` is read as integer class labels ``0..n_out-1`` for a softmax
-    output (and one-hot encoded), or as the single column of a one-output net.
+    A 1-D ``Y`` is read as integer class labels ``0..n_out-1`` where the
+    output kind (``output``, a :class:`fastbp.outputs.Output`) says so (softmax:
+    one-hot encoded), or as the single column of a one-output net.
     """
     arr = _numeric_array(Y, name)
-    if arr.ndim == 1 and output == "softmax":
+    if arr.ndim == 1 and output.labels_are_units(n_out):
         if arr.shape[0] != n_samples:
             raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples")
         _check_finite(arr, name)

@@ -1,12 +1,13 @@
 """Every activation, one record each: the table the rest of fastbp reads.
 
 A record (:class:`Activation`) holds what each part needs: the name users
-pass, the code the kernels branch on (``fastbp._codes``), where it may be
-used (hidden layers, the output), the NumPy function and derivative that
+pass, the code the kernels branch on (``fastbp._codes``), whether a hidden
+layer may take it, the NumPy function and derivative that
 ``fastbp.reference`` computes with, its ONNX form, its initial weights'
 scale, and scikit-learn's name for it. The constructor's and the command's
 choices, the docs' table, the kernel/twin table (``fastbp.testing``) and the
-tests are derived from :data:`ACTIVATIONS`.
+tests are derived from :data:`ACTIVATIONS`. The output layer's activations
+are also output kinds, with the rules that read them (:mod:`fastbp.outputs`).
 
 Adding one (say softplus): its code in ``fastbp/_codes.py``; its forward
 and derivative branches in ``fastbp/kernels/_activation.py``; its record
@@ -25,7 +26,7 @@ import numpy as np
 
 from . import _codes
 
-__all__ = ["Activation", "ACTIVATIONS", "BY_CODE", "HIDDEN", "OUTPUTS", "by_code"]
+__all__ = ["Activation", "ACTIVATIONS", "BY_CODE", "HIDDEN", "by_code"]
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -99,8 +100,9 @@ class Activation:
     onnx : callable
         ``onnx(make_node, x, y, const) -> [nodes]``: the ONNX graph from input ``x`` to output ``y``;
         ``const(name, value)`` adds a scalar initializer of the network's dtype and returns its name.
-    hidden, output : bool
-        Whether it may be a hidden layer's and the output layer's activation.
+    hidden : bool
+        Whether it may be a hidden layer's activation (the output layer's are
+        the output kinds of :mod:`fastbp.outputs`).
     init_scale : float
         Initial weights are uniform in ``±sqrt(init_scale / (n_in + n_out))`` (Glorot's 6;
         scikit-learn's 2 for sigmoid).
@@ -114,7 +116,6 @@ class Activation:
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
     onnx: Callable
     hidden: bool = True
-    output: bool = False
     init_scale: float = 6.0
     sklearn_name: str | None = None
 
@@ -130,7 +131,7 @@ def _one(A, Z):
 
 _RECORDS = (
     Activation("sigmoid", _codes.SIGMOID, _sigmoid, lambda A, Z: A * (1 - A), _onnx_op("Sigmoid"),
-               output=True, init_scale=2.0, sklearn_name="logistic"),
+               init_scale=2.0, sklearn_name="logistic"),
     Activation("tanh", _codes.TANH, np.tanh, lambda A, Z: 1 - A * A, _onnx_op("Tanh"), sklearn_name="tanh"),
     Activation("relu", _codes.RELU, lambda Z: np.maximum(Z, 0), lambda A, Z: (A > 0).astype(A.dtype),
                _onnx_op("Relu"), sklearn_name="relu"),
@@ -138,11 +139,11 @@ _RECORDS = (
                lambda Z: np.where(Z > 0, Z, Z.dtype.type(_codes.LEAKY_SLOPE) * Z),
                lambda A, Z: np.where(A > 0, A.dtype.type(1), A.dtype.type(_codes.LEAKY_SLOPE)),
                _onnx_op("LeakyRelu", alpha=_codes.LEAKY_SLOPE)),
-    Activation("identity", _codes.IDENTITY, lambda Z: Z, _one, _onnx_op("Identity"), output=True,
+    Activation("identity", _codes.IDENTITY, lambda Z: Z, _one, _onnx_op("Identity"),
                sklearn_name="identity"),
     Activation("gelu", _codes.GELU, _gelu, _gelu_derivative, _onnx_gelu),
     Activation("silu", _codes.SILU, _silu, _silu_derivative, _onnx_silu),
-    Activation("softmax", _codes.SOFTMAX, _softmax, None, _onnx_op("Softmax", axis=1), hidden=False, output=True,
+    Activation("softmax", _codes.SOFTMAX, _softmax, None, _onnx_op("Softmax", axis=1), hidden=False,
                sklearn_name="softmax"),
 )
 
@@ -150,9 +151,8 @@ _RECORDS = (
 ACTIVATIONS: dict[str, Activation] = {a.name: a for a in _RECORDS}
 #: Every activation by code.
 BY_CODE: dict[int, Activation] = {a.code: a for a in _RECORDS}
-#: The names a hidden layer and the output layer may take.
+#: The names a hidden layer may take.
 HIDDEN: tuple[str, ...] = tuple(a.name for a in _RECORDS if a.hidden)
-OUTPUTS: tuple[str, ...] = tuple(a.name for a in _RECORDS if a.output)
 
 
 def by_code(code) -> Activation:

@@ -26,7 +26,7 @@ import numpy as np
 from . import _codes
 from ._checks import check_positive_number
 
-__all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Huber", "LOSSES", "DEFAULT", "resolve", "by_code"]
+__all__ = ["Loss", "MSE", "CrossEntropy", "BinaryCrossEntropy", "Huber", "LOSSES", "resolve", "by_code"]
 
 
 class Loss:
@@ -163,8 +163,6 @@ class Huber(Loss):
 RECORDS: tuple[type[Loss], ...] = (MSE, CrossEntropy, BinaryCrossEntropy, Huber)
 #: Every loss by name (each class makes its default object).
 LOSSES: dict[str, type[Loss]] = {spec.name: spec for spec in RECORDS}
-#: The loss a network gets when none is named, per output activation.
-DEFAULT: dict[str, str] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}
 
 
 def resolve(loss: str | Loss, values: dict | None = None) -> Loss:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _interop, _io, _layout, _tiers, optimizers, training
 from .activations import ACTIVATIONS
+from .outputs import output_kind
 from .losses import Loss
 from ._checks import check_in_dtype, check_learning_rate
 from ._validation import (
@@ -100,6 +101,7 @@ class BaseNetwork:
         self._sizes = tuple(sizes)
         self._activation = activation
         self._output = output
+        self._output_kind = output_kind(output)
         self._loss = loss.name
         self._loss_spec = loss
         self._dtype = check_dtype(dtype)
@@ -107,7 +109,7 @@ class BaseNetwork:
         self._rng = np.random.default_rng(check_seed(seed))
         self._size_codes = np.array(sizes, dtype=np.int64)
         L = len(sizes) - 1
-        self._act_codes = np.array([ACTIVATIONS[activation].code] * (L - 1) + [ACTIVATIONS[output].code],
+        self._act_codes = np.array([ACTIVATIONS[activation].code] * (L - 1) + [self._output_kind.activation.code],
                                    dtype=np.int64)
         self._loss_code = loss.pack()  # the kernels' loss array: code, then parameters
         self._classes = None
@@ -212,7 +214,7 @@ class BaseNetwork:
     def classes(self, labels) -> None:
         from ._labels import check_classes
 
-        self._classes = check_classes(labels, self._output, self._sizes[-1])
+        self._classes = check_classes(labels, self._output_kind, self._sizes[-1])
 
     @property
     def dtype(self) -> np.dtype:
@@ -256,7 +258,7 @@ class BaseNetwork:
             from ._labels import to_indices
 
             Y = to_indices(Y, self._classes, name)
-        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output, self._loss, self._dtype, name)
+        Y = as_targets(Y, X.shape[0], self._sizes[-1], self._output_kind, self._loss, self._dtype, name)
         return X, Y
 
     # -- passes ----------------------------------------------------------------
@@ -548,16 +550,7 @@ class BaseNetwork:
             of ``p > 0.5`` or 0/1; several sigmoid units: ``(n_samples, n_out)``
             of 0/1; identity: the ``(n_samples, n_out)`` outputs.
         """
-        A = self.forward(X)
-        if self._output == "softmax":
-            index = A.argmax(axis=1)
-            return index if self._classes is None else self._classes[index]
-        if self._output == "sigmoid":
-            labels = (A > 0.5).astype(np.int64)
-            if labels.shape[1] > 1:
-                return labels
-            return labels[:, 0] if self._classes is None else self._classes[labels[:, 0]]
-        return A
+        return self._output_kind.predict(self.forward(X), self._classes)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each class, as scikit-learn's classifiers give it.
@@ -579,13 +572,8 @@ class BaseNetwork:
         ValueError
             For an identity output, which gives values, not probabilities.
         """
-        if self._output == "identity":
-            raise ValueError("predict_proba needs a softmax or sigmoid output; this network's output is identity "
-                             "(its predict gives values)")
-        A = self.forward(X)
-        if self._output == "sigmoid" and A.shape[1] == 1:
-            return np.hstack([1 - A, A])
-        return A
+        self._output_kind.require_classifier("predict_proba")  # before the forward pass
+        return self._output_kind.proba(self.forward(X))
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for softmax and sigmoid outputs, R² for identity, as scikit-learn defines them.
@@ -614,12 +602,10 @@ class BaseNetwork:
         if sample_weight is not None:
             from .training.extras import row_weights
 
-            weights = row_weights(sample_weight, None, Y, self._output, np.float64)
+            weights = row_weights(sample_weight, None, Y, self._output_kind, np.float64)
         A = self.forward(X)
-        if self._output == "softmax":
-            return _metrics.accuracy(A.argmax(axis=1) == Y.argmax(axis=1), weights)
-        if self._output == "sigmoid":
-            return _metrics.accuracy(np.all((A > 0.5) == (Y > 0.5), axis=1), weights)
+        if self._output_kind.classifier:
+            return _metrics.accuracy(self._output_kind.right(A, Y), weights)
         return _metrics.r2(Y, A, weights)
 
     # -- files -----------------------------------------------------------------

@@ -210,3 +210,30 @@ def test_patience_without_validation_rows_says_so(tmp_path, capsys):
                      "--epochs", "5", capsys=capsys)
     assert code == 0 and "--patience 3 watches validation rows" in out.err
     assert "early stop" not in out.out and "nan" not in out.out.lower()
+
+
+def test_evaluate_and_predict_a_sigmoid_model_saved_by_the_api(tmp_path, capsys):
+    """A model file of one sigmoid unit (a binary classifier written by
+    ``Network.save``) evaluates with two classes; several sigmoid units (one
+    label each) are refused by name, not with a traceback."""
+    import fastbp
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    write(str(tmp_path / "d.csv"), ["a", "b", "c", "y"], [list(map(float, r)) + [int(t)] for r, t in zip(X, y)])
+    net = fastbp.Network([3, 4, 1], output="sigmoid", seed=0)
+    net.fit(X, y, epochs=40, lr=0.5)
+    net.save(str(tmp_path / "one.npz"))
+    code, out = _run("evaluate", str(tmp_path / "one.npz"), "--data", str(tmp_path / "d.csv"), "--target", "y",
+                     capsys=capsys)
+    assert code == 0, out.err
+    assert float(out.out.split("accuracy")[1].split()[0]) == pytest.approx(net.score(X, y))
+    code, out = _run("predict", str(tmp_path / "one.npz"), "--data", str(tmp_path / "d.csv"), "--target", "y",
+                     "--proba", capsys=capsys)
+    assert code == 0 and out.out.splitlines()[0] == "class_0,class_1"
+    np.testing.assert_allclose(np.loadtxt(out.out.splitlines()[1:], delimiter=","), net.predict_proba(X), rtol=1e-7)
+    fastbp.Network([3, 4, 3], output="sigmoid", seed=0).save(str(tmp_path / "three.npz"))
+    code, out = _run("evaluate", str(tmp_path / "three.npz"), "--data", str(tmp_path / "d.csv"), "--target", "y",
+                     capsys=capsys)
+    assert code == 2 and "has 3 sigmoid units, one label each" in out.err and not out.out

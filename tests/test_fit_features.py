@@ -194,7 +194,7 @@ def test_a_bad_monitor_is_refused_before_training(Net, rng, kwargs, message):
 
 def test_val_accuracy_needs_a_classifier_output(Net, rng):
     net = Net([3, 1], output="identity", seed=0)
-    with pytest.raises(ValueError, match="needs a softmax or sigmoid output, not 'identity'"):
+    with pytest.raises(ValueError, match="needs a softmax or sigmoid output; this network's output is identity"):
         net.fit(rng.normal(size=(20, 3)), rng.normal(size=(20, 1)), validation_split=0.5, monitor="val_accuracy")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import _codes, activations, kernels, losses, optimizers, reference
+from fastbp import _codes, activations, kernels, losses, optimizers, outputs, reference
 from fastbp.testing import TOLERANCES
 
 UNKNOWN = 99
@@ -62,6 +62,49 @@ def test_the_kernels_read_nothing_but_codes_from_outside_their_package():
                 modules = [node.module] if node.module else [alias.name for alias in node.names]
                 for module in modules:
                     assert module in ("_codes", "_jit"), f"kernels/{name} imports fastbp.{module}"
+
+
+# -- output kinds -----------------------------------------------------------------
+def test_every_output_kind_is_an_output_activation_with_its_default_loss():
+    from sklearn.neural_network._base import ACTIVATIONS as SKLEARN_ACTIVATIONS
+
+    for kind in outputs._RECORDS:
+        assert kind.activation.name == kind.name and not (kind.activation.hidden and kind.name == "softmax")
+        assert kind.name in losses.LOSSES[kind.default_loss].outputs, kind
+        assert kind.sklearn_name in SKLEARN_ACTIVATIONS, kind
+    assert len({k.name for k in outputs._RECORDS}) == len(outputs.OUTPUT_KINDS) == len(outputs.BY_SKLEARN_NAME)
+    # Every loss names only output kinds there are.
+    assert {o for spec in losses.RECORDS for o in spec.outputs} <= set(outputs.OUTPUT_KINDS)
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "Softmax", "", None, 3])
+def test_an_unknown_output_is_an_error_everywhere(name, Net):
+    with pytest.raises(ValueError, match="unknown output"):
+        outputs.output_kind(name)
+    with pytest.raises(ValueError, match="unknown output"):
+        Net([3, 2], output=name)
+
+
+def test_no_module_compares_output_names():
+    """What an output kind means lives in its record (fastbp/outputs.py):
+    no other module branches on an output's name, so adding a kind is its
+    code, its kernel branch, its twin and its record."""
+    import re
+
+    root = os.path.dirname(fastbp.__file__)
+    names = "|".join(outputs.OUTPUT_KINDS) + "|" + "|".join(outputs.BY_SKLEARN_NAME)
+    comparison = re.compile(rf"""(==|!=|\bin)\s*\(?\s*["']({names})["']|["']({names})["']\s*(==|!=)""")
+    found = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or path == os.path.join(root, "outputs.py"):
+                continue
+            for number, line in enumerate(open(path, encoding="utf-8"), 1):
+                code = line.split("#")[0]
+                if comparison.search(code) and "est.loss ==" not in code:  # scikit-learn's own loss naming
+                    found.append(f"{os.path.relpath(path, root)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
 
 
 # -- AdamW -----------------------------------------------------------------------

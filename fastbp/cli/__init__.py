@@ -17,7 +17,7 @@ from ..activations import HIDDEN as HIDDEN_ACTIVATIONS
 from ..losses import LOSSES
 from .checks import UsageError
 from .columns import MISTYPED_SHARE
-from .options import check_bench, check_evaluate, check_predict, check_train
+from .options import check_evaluate, check_predict, check_train
 from .predict import cmd_evaluate, cmd_predict
 from .cache import cmd_cache
 from .compile import cmd_compile
@@ -45,37 +45,7 @@ class _Help(argparse.HelpFormatter):
         return f"{text} (default: {shown})"
 
 
-# -- bench, info --------------------------------------------------------------
-
-def cmd_bench(args) -> int:
-    if args.sweep or args.busy is not None:  # what users run (fastbp.bench_users), not the peers
-        from .. import bench_users
-
-        if args.sweep:
-            bench_users.activation_sweep(args.config or bench_users.SWEEP_CONFIGS,
-                                         [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)
-        if args.busy is not None:
-            bench_users.busy_fit(args.busy, args.rounds)
-        return 0
-    from .. import bench
-
-    argv = ["--config", *(args.config or (["M"] if not args.sweep else [])), "--rounds", str(args.rounds),
-            "--threads", str(args.threads), "--activation", args.activation]
-    if argv[1] == "--rounds":  # --sweep with no --config: the sweep's own configurations
-        del argv[0]
-    if args.dtype:
-        argv += ["--dtype", args.dtype]
-    if args.peers:
-        argv += ["--peers", *args.peers]
-    if args.plot:
-        argv += ["--plot", args.plot]
-    if args.json:
-        argv += ["--json", args.json]
-    if args.no_limit:
-        argv.append("--no-limit")
-    bench.main(argv)
-    return 0
-
+# -- info ---------------------------------------------------------------------
 
 def cmd_info(args) -> int:
     import numba
@@ -253,45 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     _number_format_options(ev, model=True)
     ev.set_defaults(func=cmd_evaluate, check=check_evaluate)
 
-    from ..bench import (  # standard library imports only
-        CONFIGS,
-        DISTRIBUTED_PEERS,
-        ESTIMATOR_CONFIGS,
-        ESTIMATOR_PEERS,
-        PEERS,
-    )
+    from ..bench import options as bench  # standard library imports only
 
-    configs = "; ".join(f"{name}: {'-'.join(map(str, sizes))}, batch {batch}, {n} rows"
-                        + (f" ({ESTIMATOR_CONFIGS[name]} estimator)" if name in ESTIMATOR_CONFIGS else "")
-                        for name, (sizes, batch, n) in CONFIGS.items())
     b = sub.add_parser("bench", help="side-by-side comparison against peers", formatter_class=_Help,
-                       description="Seconds per epoch of fastbp and its peers, each in its own process, on "
-                                   f"synthetic data. Configurations: {configs}. Peers by default: "
-                                   f"{', '.join(PEERS)} (a peer not installed is skipped); for the estimator "
-                                   f"configurations {', '.join(ESTIMATOR_PEERS)}.")
-
-    b.add_argument("--config", nargs="+", choices=list(CONFIGS),
-                   help="S, M, L: plain SGD epochs; T, E, E32, E64: the scikit-learn estimators "
-                        "(default: M; with --sweep: S T M)")
-    b.add_argument("--peers", nargs="+", choices=PEERS + ESTIMATOR_PEERS + DISTRIBUTED_PEERS,
-                   help="who runs; one_rank two_ranks: the distributed row (fit(comm=), 1 thread a rank)")
-    b.add_argument("--rounds", type=int, default=5, help="timed epochs of each peer, interleaved")
-    b.add_argument("--dtype", choices=["float32", "float64"],
-                   help="every peer's dtype (default: float32; with --sweep: both)")
-    b.add_argument("--activation", choices=list(HIDDEN_ACTIVATIONS), default="sigmoid",
-                   help="hidden activation of the dense configurations' peers (sigmoid: the published tables; "
-                        "tanh: Network's default)")
-    b.add_argument("--sweep", action="store_true",
-                   help="instead of peers: fastbp's epoch with every hidden activation, as multiples of relu's")
-    b.add_argument("--busy", type=int, metavar="N",
-                   help="instead of peers: the estimators' default fit (breast cancer) beside N busy processes, "
-                        "with the default threads, on one thread, and scikit-learn's")
-    b.add_argument("--threads", type=int, default=2, help="threads of every peer")
-    b.add_argument("--plot", help="write a chart here (.png, .pdf, .svg; needs matplotlib)")
-    b.add_argument("--json", help="write the medians to this JSON file")
-    b.add_argument("--no-limit", action="store_true",
-                   help="leave out the limit row (the epoch's FLOPs at the best rate of a 2048^3 GEMM)")
-    b.set_defaults(func=cmd_bench, check=check_bench)
+                       description=bench.description())
+    bench.add_arguments(b)
+    b.set_defaults(func=bench.run, check=bench.check)
 
     ex = sub.add_parser("example", help="write the small example tables the README's commands use",
                         formatter_class=_Help,

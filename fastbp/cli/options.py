@@ -111,17 +111,3 @@ def check_predict(args) -> None:
 
 def check_evaluate(args) -> None:
     check_distinct({"model": args.model, "--data": args.data})
-
-
-def check_bench(args) -> None:
-    for name in ("rounds", "threads"):
-        v = getattr(args, name)
-        if v < 1:
-            raise UsageError(f"--{name} must be a positive integer, got {v}")
-    if args.busy is not None and args.busy < 0:
-        raise UsageError(f"--busy takes a count of processes, 0 or more, got {args.busy}")
-    if args.plot:
-        check_plot_file(args.plot, "--plot")
-    if args.json:
-        check_output_file(args.json, "--json")
-    check_distinct({"--plot": args.plot, "--json": args.json})

@@ -106,11 +106,11 @@ def labels_of(net, info: dict, model: str):
         return None
     from .._labels import check_classes
 
-    classes = info["classes"]
+    classes, kind = info["classes"], net._output_kind
     try:
-        if not isinstance(classes, list) or net.output != "softmax":
-            raise ValueError("a list for a softmax output expected")
-        return check_classes(classes, net.output, net.sizes[-1])  # Network.classes' own rule
+        if not isinstance(classes, list) or not kind.single_label(net.sizes[-1]):
+            raise ValueError("a list for a classifier of one label per row expected")
+        return check_classes(classes, kind, net.sizes[-1])  # Network.classes' own rule
     except ValueError as exc:
         raise UsageError(f"{model}: the model file's classes are malformed: {exc}") from None
 
@@ -121,13 +121,13 @@ def cmd_predict(args) -> int:
     classes = labels_of(net, info, args.model)
     try:
         target_scaling = None
-        if "target_scaling" in info and net.output == "identity":
+        if "target_scaling" in info and not net._output_kind.classifier:
             try:
                 target_scaling = Standardizer.from_json(info["target_scaling"], net.sizes[-1], "target scaling")
             except ValueError as exc:
                 raise UsageError(f"{args.model}: {exc}") from None
         if args.proba:
-            if net.output == "identity":
+            if not net._output_kind.classifier:
                 raise UsageError(f"--proba needs a classification model; {args.model} is a regression model "
                                  "(its predictions are values)")
             pred = net.predict_proba(X)
@@ -177,13 +177,17 @@ def cmd_evaluate(args) -> int:
     """Scores of a saved model on a labelled file: accuracy, log loss and the
     confusion matrix for classification; R², RMSE and MAE for regression."""
     net, info = _model(args.model)
+    kind, n_out = net._output_kind, net.sizes[-1]
+    if kind.classifier and not kind.single_label(n_out):
+        raise UsageError(f"evaluate scores models that give one label per row; {args.model} has {n_out} "
+                         f"{kind.name} units, one label each")
     target = args.target or (info.get("target") if isinstance(info.get("target"), str) else None)
     if target is None and not args.data.lower().endswith(".npz"):
         raise UsageError(f"{args.model} does not name its target column: give --target COLUMN")
     X, table = prepared_inputs(net, info, args, target, need_y=True)
     y = table.y_text if table.y_text is not None else table.y
     print(f"data: {args.data}: {len(X)} samples")
-    if net.output == "identity":
+    if not kind.classifier:
         pred = net.predict(X)[:, 0]
         if "target_scaling" in info:
             try:
@@ -202,7 +206,7 @@ def cmd_evaluate(args) -> int:
         return 0
     classes = labels_of(net, info, args.model)
     if classes is None:
-        classes = np.arange(net.sizes[-1])
+        classes = np.arange(kind.n_labels(n_out))
     from .._labels import to_indices
 
     try:

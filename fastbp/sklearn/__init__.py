@@ -51,9 +51,9 @@ from sklearn.utils.validation import validate_data
 
 from .._sparse import stored
 from ..activations import ACTIVATIONS
+from ..outputs import BY_SKLEARN_NAME as _OUTPUT
 from . import _flat, _stochastic
 from ._flat import HIDDEN as _HIDDEN
-from ._flat import OUTPUT as _OUTPUT
 from ._flat import SKLEARN_HIDDEN as _SKLEARN_HIDDEN
 
 __all__ = ["MLPClassifier", "MLPRegressor"]

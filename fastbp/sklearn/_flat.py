@@ -9,24 +9,23 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 from .. import _interop, _layout
 from .._sparse import as_csr, is_sparse, kernel_input, stored
 from ..activations import ACTIVATIONS
-from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
+from ..losses import LOSSES
 from ..optimizers import SGD, Adam, pack
+from ..outputs import BY_SKLEARN_NAME
 from ..training.runners import Slices
 
 # scikit-learn's activation names -> fastbp's: its four, then fastbp's own.
 SKLEARN_HIDDEN, HIDDEN = _interop.SKLEARN_OWN_HIDDEN, _interop.SKLEARN_HIDDEN
 # scikit-learn's optimizer -> (fastbp's specification, its state lists in state-copy order).
 OPTIMIZERS = {SGDOptimizer: (SGD, ("velocities",)), AdamOptimizer: (Adam, ("ms", "vs"))}
-# scikit-learn's output activation -> (fastbp activation, the kernels' loss array).
-OUTPUT = {"softmax": ("softmax", CrossEntropy().pack()), "logistic": ("sigmoid", BinaryCrossEntropy().pack()),
-          "identity": ("identity", MSE().pack())}
 
 
 def codes_of(est, n_layers: int):
     """The kernels' activation codes (one per layer) and loss array of a fitted estimator."""
-    out_act, loss = OUTPUT[est.out_activation_]
+    output = BY_SKLEARN_NAME[est.out_activation_]  # scikit-learn's loss is the output's default
     hidden = ACTIVATIONS[HIDDEN[est.activation]].code
-    return np.array([hidden] * (n_layers - 1) + [ACTIVATIONS[out_act].code], dtype=np.int64), loss
+    return (np.array([hidden] * (n_layers - 1) + [output.activation.code], dtype=np.int64),
+            LOSSES[output.default_loss]().pack())
 
 
 def flat_params(est, dtype, input_major: bool = False) -> tuple[list[int], np.ndarray]:

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from .._sparse import is_sparse
+from ..outputs import BY_SKLEARN_NAME
 from ._flat import FlatNet, as_input
 
 #: The scikit-learn version the loop was copied from, and the SHA-256 of
@@ -100,7 +101,7 @@ def fit_stochastic(est, X, y, sample_weight, layer_units, incremental) -> None:
                 sample_idx = _shuffled(sample_idx, est._random_state)
             data_loss, penalty = net.epoch(X_train, Y_train, sample_idx, batch_size, est._optimizer, est.alpha,
                                            weights)
-            if est.out_activation_ == "identity":
+            if not BY_SKLEARN_NAME[est.out_activation_].classifier:
                 data_loss /= est.n_outputs_  # scikit-learn's squared loss is a mean over outputs
             est.n_iter_ += 1
             est.loss_ = data_loss + penalty

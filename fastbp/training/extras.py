@@ -68,9 +68,10 @@ def schedule(lr_schedule, lr: float, epochs: int) -> Callable[[int], float]:
 MONITORS = ("loss", "val_loss", "val_accuracy")
 
 
-def check_monitor(monitor, validation, output: str) -> str:
+def check_monitor(monitor, validation, output) -> str:
     """The history key early stopping watches: ``monitor``, checked against
-    what this fit's history will hold; by default ``val_loss`` with
+    what this fit's history will hold (``output``: the network's
+    :class:`fastbp.outputs.Output`); by default ``val_loss`` with
     validation data, else ``loss``."""
     if monitor is None:
         return "val_loss" if validation is not None else "loss"
@@ -79,8 +80,8 @@ def check_monitor(monitor, validation, output: str) -> str:
     if monitor.startswith("val_") and validation is None:
         raise ValueError(f"monitor={monitor!r} needs validation data (validation_data, or a validation_split that "
                          "holds out at least one row)")
-    if monitor == "val_accuracy" and output not in ("softmax", "sigmoid"):
-        raise ValueError(f"monitor='val_accuracy' needs a softmax or sigmoid output, not {output!r}")
+    if monitor == "val_accuracy":
+        output.require_classifier("monitor='val_accuracy'")
     return monitor
 
 
@@ -129,12 +130,13 @@ class EarlyStopping:
 EXTREME_WEIGHTS = (1e-30, 1e30)
 
 
-def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) -> np.ndarray | None:
+def row_weights(sample_weight, class_weight, Y: np.ndarray, output, dtype) -> np.ndarray | None:
     """Each row's weight in the loss and gradient (``sample_weight`` times its
     class's ``class_weight``), or None when both are None.
 
-    The class of a row is the argmax of its one-hot target (softmax) or its
-    0/1 target (one sigmoid unit); ``"balanced"`` weighs class c by
+    The class of a row is the output kind's (``output.classes_of``): the
+    argmax of its one-hot target (softmax) or its 0/1 target (one sigmoid
+    unit); ``"balanced"`` weighs class c by
     ``n / (n_classes * count_c)``, scikit-learn's rule.
     """
     if sample_weight is None and class_weight is None:
@@ -152,12 +154,7 @@ def row_weights(sample_weight, class_weight, Y: np.ndarray, output: str, dtype) 
             raise ValueError("sample_weight must be finite and >= 0")
         w *= sw
     if class_weight is not None:
-        if output == "softmax":
-            classes, k = Y.argmax(axis=1), Y.shape[1]
-        elif output == "sigmoid" and Y.shape[1] == 1:
-            classes, k = (Y[:, 0] > 0.5).astype(np.int64), 2
-        else:
-            raise ValueError("class_weight needs a classifier: a softmax output or a sigmoid output of one unit")
+        classes, k = output.classes_of(Y)
         if isinstance(class_weight, str) and class_weight == "balanced":
             counts = np.bincount(classes, minlength=k).astype(np.float64)
             present = counts > 0
@@ -222,7 +219,7 @@ class Extras:
         """What every rank of a data-parallel fit must have alike (each rank's data may differ)."""
         return self.settings
 
-    def prepare(self, X, Y, validation, output: str, dtype, distributed: bool = False) -> TrainingData:
+    def prepare(self, X, Y, validation, output, dtype, distributed: bool = False) -> TrainingData:
         """The training rows, their weights and the validation rows: ``validation``
         (already converted) or, with ``validation_split``, the end of ``X, Y``."""
         if distributed and isinstance(self.class_weight, str) and self.class_weight == "balanced":

@@ -58,8 +58,8 @@ def make_plan(net, X, y, options: FitOptions, extras: Extras, distributed: bool)
             validation = net._XY(*pair, name="y_val")
         except ValueError as exc:
             raise type(exc)(f"validation_data: {exc}") from None
-    data = extras.prepare(X, Y, validation, net.output, net.dtype, distributed=distributed)
-    return Plan(settings, opt, data, check_monitor(options.monitor, data.validation, net.output))
+    data = extras.prepare(X, Y, validation, net._output_kind, net.dtype, distributed=distributed)
+    return Plan(settings, opt, data, check_monitor(options.monitor, data.validation, net._output_kind))
 
 
 def kernels_needed(net, plan: Plan, batch: int) -> tuple[tuple[str, ...], Callable[[], float], tuple]:
@@ -275,10 +275,8 @@ def validation_sums(net, validation) -> np.ndarray:
         A = net._forward_rows(Xv)
         sums[0] = float(net._kernels().loss_value(A, Yv, net._loss_code)) * Xv.shape[0]
         sums[1] = Xv.shape[0]
-        if net.output == "softmax":
-            sums[2] = np.sum(A.argmax(axis=1) == Yv.argmax(axis=1))
-        elif net.output == "sigmoid":
-            sums[2] = np.mean((A > 0.5) == (Yv > 0.5), axis=1).sum()
+        if net._output_kind.classifier:
+            sums[2] = net._output_kind.right_share(A, Yv).sum()
     return sums
 
 
@@ -287,7 +285,7 @@ def record_scores(net, sums: np.ndarray, history: dict) -> None:
     if not sums[1]:
         raise ValueError("the validation data has no rows")
     history.setdefault("val_loss", []).append(sums[0] / sums[1])
-    if net.output in ("softmax", "sigmoid"):
+    if net._output_kind.classifier:
         history.setdefault("val_accuracy", []).append(sums[2] / sums[1])
 
 

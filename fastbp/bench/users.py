@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 
-#: The configurations of the activation sweep (``fastbp.bench.CONFIGS``).
+#: The configurations of the activation sweep (``configs.CONFIGS``).
 SWEEP_CONFIGS = ("S", "T", "M")
 #: Rows per epoch in the sweep: enough batches for a stable median, few enough for minutes, not hours.
 SWEEP_SAMPLES = {"S": 5_000, "T": 5_000, "M": 2_000}
@@ -48,9 +48,10 @@ def activation_sweep(configs=SWEEP_CONFIGS, dtypes=("float32", "float64"), round
     configuration and dtype.
     """
     import fastbp
-    from fastbp.activations import HIDDEN
 
-    from .bench import CONFIGS, make_data
+    from ..activations import HIDDEN
+
+    from .configs import CONFIGS, make_data
 
     fastbp.set_tier("wait")
     results = {}
