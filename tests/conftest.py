@@ -23,6 +23,16 @@ else:
     _hypothesis_settings.register_profile("explore", derandomize=False)
     _hypothesis_settings.load_profile("derandomized")
 
+#: The most test processes ``pytest -n auto`` starts: each holds its own
+#: imports and compiled code, and the compile lock serialises what they share.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """Workers for ``-n auto``: the CPUs this process may use, at most ``MAX_WORKERS``."""
+    return max(1, min(MAX_WORKERS, fastbp._validation.cpu_count()))
+
+
 NETWORKS = [fastbp.Network, fastbp.reference.Network]
 
 
