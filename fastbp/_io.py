@@ -132,7 +132,18 @@ def write_model(path, meta: dict, weights, biases) -> None:
     """Atomically write ``meta`` and the parameter arrays to ``path`` (see the
     module's notes); refused first, the target untouched, if ``read_model``
     would refuse the file (non-finite parameters, metadata over its caps)."""
-    check_parameters(weights, biases)
+    _write(path, meta, [("", weights, biases)])
+
+
+def write_members(path, meta: dict, members) -> None:
+    """``write_model`` for an ensemble: ``members`` a list of ``(weights, biases)``,
+    member k's arrays named ``m{k}_W{i}``, ``m{k}_b{i}``; ``meta["members"]`` their sizes."""
+    _write(path, meta, [(f"m{k}_", Ws, bs) for k, (Ws, bs) in enumerate(members)])
+
+
+def _write(path, meta: dict, layouts) -> None:
+    for _, weights, biases in layouts:
+        check_parameters(weights, biases)
     text = json.dumps(meta)
     if len(text.encode("utf-8")) > MAX_META_BYTES:
         raise ValueError(f"cannot save the model: its metadata takes {len(text.encode('utf-8'))} bytes, more than "
@@ -141,14 +152,16 @@ def write_model(path, meta: dict, weights, biases) -> None:
         raise ValueError(f"cannot save the model: its metadata nests deeper than the {_MAX_JSON_DEPTH} levels "
                          "load() reads (the previous file was left as it was)")
     arrays = {"meta": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
-    for i, (W, b) in enumerate(zip(weights, biases)):
-        arrays[f"W{i}"] = W
-        arrays[f"b{i}"] = b
+    for prefix, weights, biases in layouts:
+        for i, (W, b) in enumerate(zip(weights, biases)):
+            arrays[f"{prefix}W{i}"] = W
+            arrays[f"{prefix}b{i}"] = b
     write_file(path, lambda f: np.savez(f, **arrays))
 
 
-def read_model(path) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
-    """Read and check a model file; return ``(meta, weights, biases)``.
+def read_model(path) -> tuple[dict, list, list]:
+    """Read and check a model file; return ``(meta, weights, biases)``: for an
+    ensemble's file (``meta["members"]``, the members' sizes) each member's list.
 
     Raises
     ------
@@ -209,10 +222,14 @@ def _read_archive(fh, bad) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
         raise _Invalid(f"the metadata entry declares {meta_info.file_size} bytes, more than metadata can need")
     raw = _read_npy(zf, meta_info, None, np.dtype(np.uint8), "meta")
     meta = _parse_meta(raw.tobytes())
-    sizes, dtype = meta["sizes"], np.dtype(meta["dtype"])
-    L = len(sizes) - 1
-    expected = {f"W{i}": (sizes[i + 1], sizes[i]) for i in range(L)}
-    expected.update({f"b{i}": (sizes[i + 1],) for i in range(L)})
+    dtype = np.dtype(meta["dtype"])
+    members = meta.get("members")
+    layouts = [("", meta["sizes"])] if members is None else [(f"m{k}_", s) for k, s in enumerate(members)]
+    expected = {}
+    for prefix, sizes in layouts:
+        L = len(sizes) - 1
+        expected.update({f"{prefix}W{i}": (sizes[i + 1], sizes[i]) for i in range(L)})
+        expected.update({f"{prefix}b{i}": (sizes[i + 1],) for i in range(L)})
     present = {n[:-4] if n.endswith(".npy") else n for n in entries} - {"meta"}
     missing, extra = sorted(set(expected) - present), sorted(present - set(expected))
     if missing:
@@ -228,7 +245,9 @@ def _read_archive(fh, bad) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
         if not np.isfinite(arr).all():
             raise _Invalid(f"array {name} holds NaN or infinity")
         arrays[name] = arr
-    return meta, [arrays[f"W{i}"] for i in range(L)], [arrays[f"b{i}"] for i in range(L)]
+    weights = [[arrays[f"{p}W{i}"] for i in range(len(s) - 1)] for p, s in layouts]
+    biases = [[arrays[f"{p}b{i}"] for i in range(len(s) - 1)] for p, s in layouts]
+    return (meta, weights[0], biases[0]) if members is None else (meta, weights, biases)
 
 
 def _read_npy(zf, info, shape, dtype, name) -> np.ndarray:
@@ -286,6 +305,15 @@ def _json_depth_ok(text: str) -> bool:
     return True
 
 
+def _check_sizes(sizes) -> None:
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(type(s) is int and 0 < s <= 1 << 24 for s in sizes)
+    ):
+        raise _Invalid(f"sizes must be a list of positive integers, got {sizes!r}")
+
+
 def _parse_meta(raw: bytes) -> dict:
     try:
         text = raw.decode("utf-8")
@@ -307,13 +335,15 @@ def _parse_meta(raw: bytes) -> dict:
     for key in ("sizes", "activation", "output", "loss", "dtype"):
         if key not in meta:
             raise _Invalid(f"metadata lacks {key!r}")
-    sizes = meta["sizes"]
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) < 2
-        or not all(type(s) is int and 0 < s <= 1 << 24 for s in sizes)
-    ):
-        raise _Invalid(f"sizes must be a list of positive integers, got {sizes!r}")
+    _check_sizes(meta["sizes"])
+    if "members" in meta:  # an ensemble's file (fastbp.Ensemble)
+        members = meta["members"]
+        if not isinstance(members, list) or not members:
+            raise _Invalid(f"members must be a list of the members' sizes, got {members!r}")
+        for sizes in members:
+            _check_sizes(sizes)
+        if 2 * sum(len(s) - 1 for s in members) + 1 > _MAX_ENTRIES:
+            raise _Invalid(f"{len(members)} members with more layers in all than any file holds")
     if meta["dtype"] not in ("float32", "float64"):
         raise _Invalid(f"dtype must be 'float32' or 'float64', got {meta['dtype']!r}")
     return meta

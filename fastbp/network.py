@@ -722,6 +722,9 @@ class BaseNetwork:
             Naming the file, if it is not a valid fastbp model file.
         """
         meta, weights, biases = _io.read_model(path)
+        if "members" in meta:
+            raise ValueError(f"{os.fspath(path)!r} holds an ensemble of {len(meta['members'])} networks: "
+                             "load it with fastbp.Ensemble.load")
         try:
             from .losses import resolve
 

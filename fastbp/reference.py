@@ -4,7 +4,8 @@ Every compiled kernel in :mod:`fastbp.kernels` has a twin here with the same
 name and signature (kept in ``fastbp._twins``); tests check each kernel
 against its twin, and this twin against finite differences. :class:`Network`
 is a drop-in twin of :class:`fastbp.Network` that runs on these functions and
-trains to the same weights.
+trains to the same weights; :class:`Ensemble`, of :class:`fastbp.Ensemble`,
+made of such networks.
 
 Conventions (docs/math.md): the seed's column form, as the compiled epoch
 keeps it: one sample is a column, so activations, pre-activations and deltas
@@ -17,9 +18,10 @@ This module imports no compiled code.
 from __future__ import annotations
 
 from . import _twins
+from .ensemble import BaseEnsemble
 from .network import BaseNetwork
 
-__all__ = ["Network", *_twins.__all__]
+__all__ = ["Network", "Ensemble", *_twins.__all__]
 
 # The twins, published here (where the docs and users find them).
 globals().update({name: getattr(_twins, name) for name in _twins.__all__})
@@ -33,3 +35,10 @@ class Network(BaseNetwork):
     @staticmethod
     def _kernels():
         return _twins
+
+
+class Ensemble(BaseEnsemble):
+    """Twin of :class:`fastbp.Ensemble` whose members are this module's
+    :class:`Network`: the same members, batch order and results."""
+
+    _network = Network

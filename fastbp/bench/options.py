@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser, internal: bool = False) -> No
     parser.add_argument("--busy", type=int, metavar="N",
                         help="instead of peers: the estimators' default fit (breast cancer) beside N busy "
                              "processes, with the default threads, on one thread, and scikit-learn's")
+    parser.add_argument("--ensemble", type=int, metavar="K",
+                        help="instead of peers: a K-member fastbp.Ensemble against K sequential fits, per "
+                             "model-epoch, on S T M (or --config)")
     parser.add_argument("--threads", type=int, default=2, help="threads of every peer")
     parser.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     parser.add_argument("--plot", help="write a chart here (.png, .pdf, .svg; needs matplotlib)")
@@ -65,6 +68,8 @@ def check(args) -> None:
             raise UsageError(f"--{name} must be a positive integer, got {v}")
     if args.settle < 0:
         raise UsageError(f"--settle takes seconds, 0 or more, got {args.settle}")
+    if args.ensemble is not None and args.ensemble < 1:
+        raise UsageError(f"--ensemble takes a count of members, 1 or more, got {args.ensemble}")
     if args.busy is not None and args.busy < 0:
         raise UsageError(f"--busy takes a count of processes, 0 or more, got {args.busy}")
     if args.plot:
@@ -85,9 +90,12 @@ def run(args) -> int:
 
         print(gemm_rate(args.dtype or "float32", args.threads))
         return 0
-    if args.sweep or args.busy is not None:  # what users run, not the peers
+    if args.sweep or args.busy is not None or args.ensemble is not None:  # what users run, not the peers
         from . import users
 
+        if args.ensemble is not None:
+            users.ensemble_vs_sequential(args.ensemble, args.config or users.SWEEP_CONFIGS, args.rounds,
+                                         args.dtype or "float32")
         if args.sweep:
             users.activation_sweep(args.config or users.SWEEP_CONFIGS,
                                    [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)

@@ -4,6 +4,10 @@
   the default network (softmax, cross-entropy, plain SGD) for every hidden
   activation, as a multiple of ReLU's, on S, T and M, float32 and float64,
   in one process, the activations visited in a rotated order each round.
+- :func:`ensemble_vs_sequential` (``fastbp bench --ensemble K``): a K-member
+  ``fastbp.Ensemble`` (the default tanh, float32, default threads) against
+  the same K networks fitted one after another, per model-epoch, on S, T and M,
+  with the machine's GEMM limit beside.
 - :func:`busy_fit` (``fastbp bench --busy N``): the estimators' default fit
   (``MLPClassifier(max_iter=200)``, relu and Adam, on standardised breast
   cancer: 569 x 30, hidden 100, batch 200) beside N processes that keep a
@@ -136,3 +140,52 @@ def busy_fit(busy: int = 2, rounds: int = 5, out=sys.stdout) -> dict:
     print(f"  fastbp/fastbp_1 = {med['fastbp'] / med['fastbp_1']:.2f}   "
           f"fastbp/sklearn = {med['fastbp'] / med['sklearn']:.2f}", file=out, flush=True)
     return med
+
+
+#: Rows per epoch in the ensemble benchmark (as the sweep's).
+ENSEMBLE_SAMPLES = SWEEP_SAMPLES
+
+
+def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int = 3, dtype: str = "float32",
+                           epochs: int = 2, out=sys.stdout) -> dict:
+    """Seconds per model-epoch of a ``members``-member ensemble and of the same
+    networks fitted one after another (each with its default threads), the
+    two alternating round by round; prints them, their ratio and the limit.
+
+    Returns ``{config: {"ensemble": s, "sequential": s, "limit": s}}``.
+    """
+    import fastbp
+
+    from .configs import CONFIGS, epoch_flops, make_data
+    from .machine import gemm_rate
+
+    fastbp.set_tier("wait")
+    rate = gemm_rate(dtype, fastbp.get_num_threads())
+    results = {}
+    for config in configs:
+        sizes, batch, _ = CONFIGS[config]
+        n = ENSEMBLE_SAMPLES.get(config, 5_000)
+        X, y, _ = make_data(sizes, n, dtype)
+        ensemble = fastbp.Ensemble(sizes, n_models=members, dtype=dtype, seed=0)
+        nets = ensemble.networks
+
+        def together():
+            ensemble.fit(X, y, epochs=epochs, batch_size=batch, lr=0.01)
+
+        def apart():
+            for net in nets:
+                net.fit(X, y, epochs=epochs, batch_size=batch, lr=0.01)
+
+        together()  # compile and warm up
+        apart()
+        times = alternating({"ensemble": together, "sequential": apart}, rounds)
+        per = members * epochs
+        med = {name: statistics.median(t) / per for name, t in times.items()}
+        med["limit"] = epoch_flops(sizes, n) / rate
+        results[config] = med
+        print(f"ensemble {config} {'-'.join(map(str, sizes))} batch {batch} {dtype} tanh, {members} members "
+              f"({n} rows, {epochs} epochs, median of {rounds}), seconds per model-epoch: "
+              f"ensemble {med['ensemble']:.5f}  sequential {med['sequential']:.5f}  "
+              f"sequential/ensemble {med['sequential'] / med['ensemble']:.2f}  "
+              f"ensemble/limit {med['ensemble'] / med['limit']:.2f}", file=out, flush=True)
+    return results
