@@ -144,3 +144,24 @@ class BusyMachine:
         with open(os.devnull, "w") as quiet:
             med = busy_fit(busy=2, rounds=3, out=quiet)
         return med["fastbp"] / med["fastbp_1"]
+
+
+class Ensemble:
+    """A 16-member ``fastbp.Ensemble`` (tanh, float32) against the same 16
+    networks fitted one after another: sequential seconds over the
+    ensemble's, per configuration (``fastbp bench --ensemble 16`` prints
+    both and the GEMM limit)."""
+
+    params = grid(["S", "T", "M"])
+    param_names = ["config"]
+    number = 1
+    repeat = 1
+    timeout = 300
+    unit = "ratio"
+
+    def track_sequential_over_ensemble(self, config):
+        from fastbp.bench.users import ensemble_vs_sequential
+
+        with open(os.devnull, "w") as quiet:
+            med = ensemble_vs_sequential(16, [config], rounds=3, epochs=1, out=quiet)[config]
+        return med["sequential"] / med["ensemble"]

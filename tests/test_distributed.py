@@ -12,6 +12,9 @@ from conftest import params_of
 import fastbp
 from fastbp.testing import TOLERANCES
 
+# One worker runs the MPI scenarios (a module fixture): not once per worker.
+pytestmark = pytest.mark.xdist_group("distributed")
+
 pytest.importorskip("mpi4py", reason="the distributed tests need the 'mpi' extra: pip install 'fastbp[mpi]'")
 
 

@@ -11,6 +11,9 @@ import pytest
 
 import fastbp
 
+# One worker builds the site: two builds into docs/_build/html at once would collide.
+pytestmark = pytest.mark.xdist_group("docs")
+
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 PUBLIC_MODULES = ["fastbp", "fastbp.optimizers", "fastbp.sklearn", "fastbp.reference", "fastbp.kernels",
                   "fastbp.testing"]
