@@ -128,6 +128,18 @@ def check_parameters(weights, biases) -> None:
                                  "(a file that load() would refuse; the previous file was left as it was)")
 
 
+def check_metadata(metadata) -> None:
+    """A ValueError unless ``metadata`` (a caller's values for ``save``) is None or a dict of JSON values."""
+    if metadata is None:
+        return
+    try:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"got {type(metadata).__name__}")
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata must be a dict of JSON values (no NaN): {exc}") from None
+
+
 def write_model(path, meta: dict, weights, biases) -> None:
     """Atomically write ``meta`` and the parameter arrays to ``path`` (see the
     module's notes); refused first, the target untouched, if ``read_model``

@@ -150,9 +150,35 @@ class BaseEnsemble:
         return list(self._seeds)
 
     @property
-    def sizes(self) -> list[tuple[int, ...]]:
+    def sizes(self) -> tuple:
+        """Layer widths as ``Network.sizes`` gives them, input first: a hidden
+        width the members do not share is None (``member_sizes`` has each)."""
+        return tuple(w if len(set(ws)) == 1 else None for ws, w in
+                     zip(zip(*self.member_sizes), self._members[0].sizes))
+
+    @property
+    def member_sizes(self) -> list[tuple[int, ...]]:
         """Each member's layer widths."""
         return [m.sizes for m in self._members]
+
+    @property
+    def activation(self) -> str:
+        """The members' hidden activation."""
+        return self._members[0].activation
+
+    @property
+    def output(self) -> str:
+        """The members' output activation."""
+        return self._members[0].output
+
+    @property
+    def _output_kind(self):
+        return self._members[0]._output_kind
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The members' parameter dtype."""
+        return self._members[0].dtype
 
     @property
     def networks(self) -> list:
@@ -183,8 +209,8 @@ class BaseEnsemble:
 
     def __repr__(self) -> str:
         m = self._members[0]
-        widths = {s for s in self.sizes}
-        shown = list(m.sizes) if len(widths) == 1 else [list(s) for s in self.sizes]
+        widths = set(self.member_sizes)
+        shown = list(m.sizes) if len(widths) == 1 else [list(s) for s in self.member_sizes]
         return (f"{type(self).__name__}({shown!r}, n_models={self.n_models}, activation={m.activation!r}, "
                 f"output={m.output!r}, loss={m._loss_repr()}, dtype={m.dtype.name!r})")
 
@@ -394,11 +420,14 @@ class BaseEnsemble:
         return _metrics.r2(Y, A, weights)
 
     # -- files ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
         """Write the whole ensemble to ``path``: fastbp's model format (``.npz``,
         JSON metadata, no pickle), every member's parameters, seeds and the
-        members set aside; atomically, as ``Network.save``."""
+        members set aside; atomically, as ``Network.save`` (``metadata``: JSON
+        values of the caller's to keep, as there)."""
         from ._version import __version__
+
+        _io.check_metadata(metadata)
 
         first = self._members[0]
         meta = {
@@ -418,6 +447,8 @@ class BaseEnsemble:
             meta["loss_params"] = first._loss_spec.values()
         if first.classes is not None:
             meta["classes"] = first.classes.tolist()
+        if metadata:
+            meta["extra"] = metadata
         _io.write_members(path, meta, [(m.weights, m.biases) for m in self._members])
 
     @classmethod

@@ -629,17 +629,9 @@ class BaseNetwork:
         OSError
             If the file cannot be written.
         """
-        import json
-
         from ._version import __version__
 
-        if metadata is not None:
-            try:
-                if not isinstance(metadata, dict):
-                    raise TypeError(f"got {type(metadata).__name__}")
-                json.dumps(metadata, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"metadata must be a dict of JSON values (no NaN): {exc}") from None
+        _io.check_metadata(metadata)
 
         meta = {
             "format": _io.FORMAT,

@@ -107,3 +107,32 @@ def test_cache_lists_and_clears_what_fastbp_wrote_and_nothing_else(tmp_path):
     again = subprocess.run([sys.executable, "-m", "fastbp", "cache", "clear"], capture_output=True, text=True,
                            env=full, cwd="/")
     assert again.stdout.strip() == "the compile cache is empty"
+
+
+def test_train_an_ensemble_then_predict_and_evaluate_with_its_file(tables, tmp_path):
+    model = str(tmp_path / "e.npz")
+    out = run("train", "--data", str(tables / "table.csv"), "--target", "label", "--ensemble", "3", "--epochs", "4",
+              "--out", model)
+    assert out.returncode == 0, out.stderr
+    assert "the mean of 3 networks" in out.stdout and "ensemble saved to" in out.stdout
+    assert len(re.findall(r"member \d/3: ", out.stdout)) == 3
+    ensemble = fastbp.Ensemble.load(model)
+    assert ensemble.n_models == 3 and len(set(ensemble.seeds)) == 3
+    predicted = run("predict", model, "--data", str(tables / "new_rows.csv"))
+    assert predicted.returncode == 0, predicted.stderr
+    labels = predicted.stdout.splitlines()
+    assert labels[0] == "prediction" and len(labels) == 21
+    proba = run("predict", model, "--data", str(tables / "new_rows.csv"), "--proba")
+    rows = [list(map(float, line.split(","))) for line in proba.stdout.splitlines()[1:]]
+    assert len(rows) == 20 and all(abs(sum(r) - 1) < 1e-5 for r in rows)
+    scored = run("evaluate", model, "--data", str(tables / "table.csv"))
+    assert scored.returncode == 0 and "accuracy" in scored.stdout, scored.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ensemble", "0"], "--ensemble takes a count of networks"),
+    (["--ensemble", "2", "--plot", "p.png"], "--plot draws one network's curves"),
+])
+def test_train_refuses_what_an_ensemble_cannot_do(tables, extra, message, tmp_path):
+    out = run("train", "--data", str(tables / "table.csv"), "--target", "label", *extra, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr

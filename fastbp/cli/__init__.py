@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "matplotlib)")
     t.add_argument("--quiet", action="store_true",
                    help="print only the final figure (and errors and warnings): no progress report or summary")
+    t.add_argument("--ensemble", type=int, metavar="K",
+                   help="train K networks side by side (fastbp.Ensemble: their seeds drawn from --seed, one core "
+                        "each) and predict with their mean; --out saves the ensemble in one file")
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI, under mpiexec -n N: each rank trains on every Nth training row, "
                         "one allreduce per step; rank 0 prints and saves (needs fastbp[mpi])")

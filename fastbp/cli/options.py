@@ -81,6 +81,15 @@ def check_train(args) -> None:
             raise UsageError(f"--patience must be a non-negative integer (0: no early stopping), got {args.patience}")
         if args.patience > 0 and args.validation_split == 0:
             raise UsageError("--patience watches the validation score: it needs --validation-split above 0")
+    if args.ensemble is not None:
+        from ..ensemble import MAX_MEMBERS
+
+        if not 1 <= args.ensemble <= MAX_MEMBERS:
+            raise UsageError(f"--ensemble takes a count of networks from 1 to {MAX_MEMBERS}, got {args.ensemble}")
+        if args.distributed:
+            raise UsageError("--ensemble trains its networks on this machine's cores: leave out --distributed")
+        if args.plot:
+            raise UsageError("--plot draws one network's curves: leave it out with --ensemble")
     if min(args.hidden) < 1:
         raise UsageError(f"--hidden widths must be positive integers, got {args.hidden}")
     if args.seed < 0:

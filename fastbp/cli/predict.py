@@ -29,8 +29,9 @@ def _model(path: str):
     from .. import _io
 
     try:
-        net = fastbp.Network.load(path)
-        info = _io.read_model(path)[0].get("extra") or {}
+        meta = _io.read_model(path)[0]
+        net = (fastbp.Ensemble if "members" in meta else fastbp.Network).load(path)  # the members' mean
+        info = meta.get("extra") or {}
     except (FileNotFoundError, IsADirectoryError):
         raise UsageError(f"no such model file: {path}") from None
     except PermissionError:

@@ -10,6 +10,7 @@ import builtins
 import json
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -167,6 +168,57 @@ def _names(columns, shown: int = 4) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def _train_ensemble(args, data, table, sizes, optimizer, print, result) -> int:  # noqa: A002
+    """``train --ensemble K``: K networks fitted side by side, early stopping each on the
+    validation rows; the figure and the file are the ensemble's (its members' mean)."""
+    import fastbp
+
+    model = fastbp.Ensemble(sizes, n_models=args.ensemble, activation=args.activation, output=data.output,
+                            loss=args.loss, dtype=args.dtype, seed=args.seed)
+    X = data.X
+    print(f"data: {table.source}: {len(X)} samples, {len(data.encoder.columns)} features, {data.task}", flush=True)
+    print(f"ensemble: {model!r}; {optimizer!r}, lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs",
+          flush=True)
+    validation = (X[data.val_idx], data.y[data.val_idx]) if len(data.val_idx) else None
+    patience = DEFAULT_PATIENCE if args.patience is None else args.patience
+    early = patience > 0 and validation is not None
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            histories = model.fit(X[data.fit_idx], data.y[data.fit_idx], epochs=args.epochs,
+                                  batch_size=args.batch_size, lr=args.lr, optimizer=optimizer,
+                                  validation_data=validation, patience=patience if early else None,
+                                  min_delta=EARLY_STOPPING_TOL if early else 0.0, restore_best=early,
+                                  monitor=None if validation is None else "val_loss", verbose=not args.quiet)
+    except fastbp.TrainingDivergedError:
+        raise UsageError(_diverged_message(1, args).replace("training diverged in epoch 1",
+                                                            "every network of the ensemble diverged")) from None
+    except ValueError as exc:
+        raise UsageError(f"{exc}") from None
+    for w in caught:
+        warn(str(w.message))
+    seconds = time.perf_counter() - start
+    epochs = [len(h["loss"]) for h in histories]
+    metric = "accuracy" if data.task == "classification" else "R2"
+    if len(data.test_idx):
+        figure = f"test {metric}: {data.score(model, data.test_idx):.4f} on {len(data.test_idx)} held-out samples"
+    else:
+        figure = (f"training {metric}: {data.score(model, data.fit_idx):.4f} on {len(data.fit_idx)} samples "
+                  "(no test samples: --test-split 0)")
+    result(f"{figure} (the mean of {model.n_models - len(model.set_aside)} networks); {seconds:.2f} s for "
+           f"{sum(epochs)} network-epochs ({min(epochs)} to {max(epochs)} epochs each)")
+    if args.out:
+        try:
+            model.save(args.out, metadata=data.extra)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot write {args.out}: {getattr(exc, 'strerror', None) or exc}") from None
+        print(f"ensemble saved to {args.out}")
+    else:
+        print("the ensemble is not saved: --out model.npz keeps it (for fastbp predict and evaluate)")
+    return 0
+
+
 def cmd_train(args) -> int:
     import fastbp
 
@@ -206,6 +258,8 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise UsageError(f"{table.source}: {exc}") from None
 
+    if args.ensemble is not None:
+        return _train_ensemble(args, data, table, sizes, optimizer, print, result)
     what = f"{data.task} ({data.n_out} classes: {data.why})" if data.task == "classification" \
         else f"{data.task} ({data.why})"
     scaled = "standardised (--scale none to leave them as they are)" if args.scale == "standard" else "as they are"
