@@ -247,11 +247,12 @@ class BaseEnsemble:
         member visits the rows in the same order each epoch, drawn from the
         ensemble's generator (the module's *Seeds*).
 
+        ``X, y, epochs, batch_size, shuffle, validation_data, validation_split,
+        patience, min_delta, restore_best, monitor, lr_schedule, class_weight``
+        are ``Network.fit``'s; early stopping stops each member on its own.
+
         Parameters
         ----------
-        X, y, epochs, batch_size, shuffle, validation_data, validation_split,
-        patience, min_delta, restore_best, monitor, lr_schedule, class_weight
-            As ``Network.fit`` takes them; early stopping stops each member on its own.
         lr : float, or one per member
         optimizer : str or fastbp.optimizers.Optimizer
             Its kind and settings, copied for each member (an object's state is not used).
