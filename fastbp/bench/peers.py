@@ -102,6 +102,58 @@ def _peer_jax(sizes, batch, X, y, Y, dtype, threads, activation):
     return epoch
 
 
+def _peer_jax_vmap(sizes, batch, X, y, Y, dtype, threads, activation):
+    """``MEMBERS`` networks (``FASTBP_BENCH_MEMBERS``, default 16) trained as
+    one: JAX's ``vmap`` of the jitted SGD step over the members' stacked
+    parameters, every member on the same batch (as ``fastbp.Ensemble``)."""
+    if dtype == "float64":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    members = int(os.environ.get("FASTBP_BENCH_MEMBERS", "16"))
+    rng = np.random.default_rng(0)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        bound = (2.0 / (a + b)) ** 0.5
+        params.append((jnp.asarray(rng.uniform(-bound, bound, (members, b, a)).astype(dtype)),
+                       jnp.zeros((members, b), dtype)))
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    act = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda z: z,
+           "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01), "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+           "silu": jax.nn.silu}[activation]
+
+    def loss_fn(params, xb, yb):
+        a = xb
+        for W, b in params[:-1]:
+            a = act(a @ W.T + b)
+        W, b = params[-1]
+        logp = jax.nn.log_softmax(a @ W.T + b)
+        return -jnp.mean(jnp.sum(yb * logp, axis=1))
+
+    def one(params, xb, yb):
+        grads = jax.grad(loss_fn)(params, xb, yb)
+        return [(W - LR * gW, b - LR * gb) for (W, b), (gW, gb) in zip(params, grads)]
+
+    @jax.jit
+    def step(params, idx):
+        return jax.vmap(one, in_axes=(0, None, None))(params, Xj[idx], Yj[idx])
+
+    n = len(X)
+    state = {"params": params}
+
+    def epoch():
+        perm = rng.permutation(n)
+        p = state["params"]
+        for s in range(0, n - batch + 1, batch):  # full batches: one compiled shape
+            p = step(p, perm[s : s + batch])
+        jax.block_until_ready(p)
+        state["params"] = p
+
+    return epoch
+
+
 def _partial_fit_epochs(clf, X, y, n_classes):
     """One epoch of a scikit-learn-style classifier per call (partial_fit, warnings silenced)."""
     import warnings

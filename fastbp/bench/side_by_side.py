@@ -27,7 +27,7 @@ def _why_not(peer: str, activation: str) -> str | None:
 
     if peer == "sklearn" and ACTIVATIONS[activation].sklearn_name is None:
         return f"scikit-learn's MLP has no {activation} activation"
-    mod = {"torch": "torch", "jax": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
+    mod = {"torch": "torch", "jax": "jax", "jax_vmap": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
            "two_ranks": "mpi4py"}.get(peer)
     import importlib.util
 
@@ -54,7 +54,7 @@ def compare(config, peers, rounds, dtype="float32", threads=2, settle=0.5, out=s
             print(f"  note: {peer} skipped: {why}", file=out)
             continue
         env = dict(os.environ)
-        if peer == "jax":
+        if peer in ("jax", "jax_vmap"):
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}").strip()
         launch = []
         if peer == "two_ranks":

@@ -182,10 +182,34 @@ def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int
         per = members * epochs
         med = {name: statistics.median(t) / per for name, t in times.items()}
         med["limit"] = epoch_flops(sizes, n) / rate
+        vmap = _jax_vmap(config, members, rounds, dtype, n)
+        if vmap is not None:
+            med["jax_vmap"] = vmap
         results[config] = med
         print(f"ensemble {config} {'-'.join(map(str, sizes))} batch {batch} {dtype} tanh, {members} members "
               f"({n} rows, {epochs} epochs, median of {rounds}), seconds per model-epoch: "
               f"ensemble {med['ensemble']:.5f}  sequential {med['sequential']:.5f}  "
               f"sequential/ensemble {med['sequential'] / med['ensemble']:.2f}  "
-              f"ensemble/limit {med['ensemble'] / med['limit']:.2f}", file=out, flush=True)
+              f"ensemble/limit {med['ensemble'] / med['limit']:.2f}"
+              + (f"  jax_vmap {vmap:.5f}  ensemble/jax_vmap {med['ensemble'] / vmap:.2f}" if vmap else ""),
+              file=out, flush=True)
     return results
+
+
+def _jax_vmap(config: str, members: int, rounds: int, dtype: str, n: int) -> float | None:
+    """Seconds per model-epoch of ``n`` rows of JAX's ``vmap`` over ``members``
+    networks (``peers._peer_jax_vmap``, in its own process), or None without JAX."""
+    import io
+    import os
+
+    from .configs import CONFIGS
+    from .side_by_side import compare
+
+    os.environ["FASTBP_BENCH_MEMBERS"] = str(members)
+    try:
+        times = compare(config, ["jax_vmap"], rounds, dtype, settle=0.2, out=io.StringIO(), activation="tanh")
+    finally:
+        del os.environ["FASTBP_BENCH_MEMBERS"]
+    if "jax_vmap" not in times:
+        return None
+    return statistics.median(times["jax_vmap"]) * n / CONFIGS[config][2] / members
