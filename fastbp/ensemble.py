@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _io, _metrics, optimizers
+from ._checks import check_learning_rate
 from ._validation import check_seed, cpu_count
 from .errors import TrainingDivergedError
 from .network import Network
@@ -284,7 +285,8 @@ class BaseEnsemble:
             the others train on and make the predictions.
         """
         K = self.n_models
-        rates = per_member(lr, K, "lr")
+        rates = [check_learning_rate(r, f"lr[{k}]" if isinstance(lr, (list, tuple, np.ndarray)) else "lr")
+                 for k, r in enumerate(per_member(lr, K, "lr"))]
         decays = per_member(l2, K, "l2")
         kind = optimizers.resolve(optimizer)
         settings = {name: getattr(kind, name) for name, _, _ in kind.params}
@@ -320,26 +322,37 @@ class BaseEnsemble:
             except TrainingDivergedError as exc:
                 return k, exc.history, str(exc)
 
-        self._set_aside = {}
         outcomes = []
-        # BLAS threads set once, here, for every member: set from a worker
-        # thread, OpenBLAS's count did not reach the others (measured), and
-        # members on two BLAS threads each oversubscribed the cores.
-        with self._members[0]._num_threads(common["threads"]), \
-                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastbp-ensemble") as pool:
-            futures = [pool.submit(train, k) for k in range(K)]
-            try:
-                for future in futures:
-                    k, history, diverged = future.result()
-                    outcomes.append((k, history, diverged))
-                    if verbose:
-                        tail = f"diverged: {diverged}" if diverged else f"loss {history['loss'][-1]:.6g}"
-                        print(f"member {k + 1}/{K}: {len(history['loss'])} epochs, {tail}", flush=True)
-            except BaseException:  # Ctrl-C: every member stops after its epoch under way, then it is raised
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                raise
+        # A fit that fails (bad data for one member, a callback raising) leaves
+        # every member as it was; Ctrl-C leaves each at its last finished epoch.
+        saved = [(m._params.copy(), m._rng) for m in self._members]
+        try:
+            # BLAS threads set once, here, for every member: set from a worker
+            # thread, OpenBLAS's count did not reach the others (measured), and
+            # members on two BLAS threads each oversubscribed the cores.
+            with self._members[0]._num_threads(common["threads"]), \
+                    ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastbp-ensemble") as pool:
+                futures = [pool.submit(train, k) for k in range(K)]
+                try:
+                    for future in futures:
+                        k, history, diverged = future.result()
+                        outcomes.append((k, history, diverged))
+                        if verbose:
+                            tail = f"diverged: {diverged}" if diverged else f"loss {history['loss'][-1]:.6g}"
+                            print(f"member {k + 1}/{K}: {len(history['loss'])} epochs, {tail}", flush=True)
+                except BaseException:  # every member stops after its epoch under way, then it is raised
+                    stop.set()
+                    for future in futures:
+                        future.cancel()
+                    raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            for m, (params, rng) in zip(self._members, saved):
+                m._params[...] = params
+                m._rng = rng
+            raise
+        self._set_aside = {}
         for k, history, diverged in outcomes:
             self._histories[k] = history
             if diverged:

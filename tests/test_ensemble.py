@@ -208,6 +208,31 @@ def test_a_tampered_ensemble_file_is_refused_naming_it(tmp_path, rng):
         assert message in str(info.value)
 
 
+def test_a_fit_that_fails_leaves_every_member_as_it_was(Ens, rng):
+    """One member's rows weights refused, or a callback raising after some
+    members trained: the error comes back, and no member has moved."""
+    X, y = _data(rng)
+    ens = Ens([6, 5, 3], n_models=3, seed=0)
+    ens.fit(X, y, epochs=1)
+    before = [[w.copy() for w in net.weights] for net in ens.networks]
+    bad = np.ones((3, X.shape[0]))
+    bad[2, 5] = -1.0
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
+        ens.fit(X, y, epochs=2, sample_weight=bad)
+
+    def callback(member, epoch, history):
+        if member == 2 and epoch == 1:
+            raise RuntimeError("the user's callback failed")
+
+    with pytest.raises(RuntimeError, match="the user's callback failed"):
+        ens.fit(X, y, epochs=3, callback=callback, threads=1)
+    for old, net in zip(before, ens.networks):
+        for a, b in zip(old, net.weights):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"lr\[1\] must be a positive finite number"):
+        ens.fit(X, y, lr=[0.1, -1.0, 0.1])
+
+
 def test_networks_are_independent_copies(rng):
     X, y = _data(rng)
     ens = fastbp.Ensemble([6, 4, 3], n_models=2, seed=0)
