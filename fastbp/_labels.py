@@ -30,7 +30,8 @@ def check_classes(classes, output, n_out: int) -> np.ndarray | None:
     if len({isinstance(label, str) for label in labels}) > 1 or arr.ndim != 1 or arr.dtype == object:
         raise ValueError(f"classes must be labels of one kind (all numbers or all strings), got {labels!r}")
     if arr.shape[0] != want:
-        what = f"one per output unit ({n_out})" if want == n_out else f"{want} (negative, positive) for one {output.name} unit"
+        what = (f"one per output unit ({n_out})" if want == n_out
+                else f"{want} (negative, positive) for one {output.name} unit")
         raise ValueError(f"classes must have {what}; got {arr.shape[0]}")
     if len(np.unique(arr)) != arr.shape[0]:
         raise ValueError(f"classes must be distinct, got {labels!r}")

@@ -80,6 +80,14 @@ def workspace_size(sizes, batch_size: int, acts, sparse: bool = False) -> int:
     return batch_size * (2 * n_in + sizes[-1] + sum(sizes[1:])) + forward_size(sizes, batch_size, acts)
 
 
+def packed_workspace_size(sizes, batch_size: int, members: int) -> int:
+    """Scalars ``train_epoch_packed`` needs: the batch gathered once (X as rows
+    and columns, Y), every member's first layer's Z, A and delta blocks, and
+    per member the Z, A and delta blocks of each layer above it."""
+    B, K = batch_size, members
+    return B * (2 * sizes[0] + sizes[-1]) + 3 * K * sizes[1] * B + K * 3 * B * sum(sizes[2:])
+
+
 def output_block(work: np.ndarray, sizes, batch_size: int, sparse: bool = False) -> np.ndarray:
     """The ``(n_out, batch_size)`` view of ``work`` where a batch's output
     activations (columns) are left by ``batch_gradient`` (kernel and twin):

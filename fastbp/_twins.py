@@ -39,6 +39,7 @@ __all__ = [
     "loss_value",
     "train_epoch",
     "train_epoch_optim",
+    "train_epoch_packed",
     "batch_gradient",
     "apply_update",
 ]
@@ -231,6 +232,26 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
         penalty += _step(params, grad, B, W, sizes, optimizer, hyper, step, state)
         step += 1
     return (total / weight if weight > 0 else 0.0), penalty / len(perm), batch_means / len(perm)
+
+
+def train_epoch_packed(X, Y, perm, batch_size, first, params, sizes, acts, loss, lrs, work, losses):
+    """K members of one shape on the same batches, as a loop over members:
+    each member's parameters (its first layer from ``first``, where
+    ``W1`` of every member is stacked, then ``b1``) through ``train_epoch``,
+    then back; ``losses[k]`` its summed loss. ``work`` is accepted for the signature."""
+    K, h1, n0 = params.shape[0], int(sizes[1]), int(sizes[0])
+    W1 = first[: K * h1 * n0].reshape(K * h1, n0)
+    b1 = first[K * h1 * n0 : K * h1 * n0 + K * h1]
+    empty = params[0, :0]
+    for k in range(K):
+        member = params[k].copy()
+        member[: h1 * n0] = W1[k * h1 : (k + 1) * h1].reshape(-1)
+        member[h1 * n0 : h1 * n0 + h1] = b1[k * h1 : (k + 1) * h1]
+        losses[k] = train_epoch(X, Y, perm, batch_size, member, sizes, acts, loss, params.dtype.type(lrs[k]), None,
+                                empty) * len(perm)
+        W1[k * h1 : (k + 1) * h1] = member[: h1 * n0].reshape(h1, n0)
+        b1[k * h1 : (k + 1) * h1] = member[h1 * n0 : h1 * n0 + h1]
+        params[k, h1 * n0 + h1 :] = member[h1 * n0 + h1 :]
 
 
 def batch_gradient(X, Y, rows, params, sizes, acts, loss, grad, work, weights):

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _io, _metrics, optimizers
+from . import _io, _layout, _metrics, optimizers
 from ._checks import check_learning_rate
 from ._validation import check_seed, cpu_count
 from .errors import TrainingDivergedError
@@ -305,6 +305,12 @@ class BaseEnsemble:
         # next fit's order does not depend on where early stopping stopped).
         order_state = self._order.spawn(1)[0].bit_generator.state
         X, y = self._shared_inputs(X, y)
+        plain = type(kind) is optimizers.SGD and kind.momentum == 0 and all(o.l2 == 0 for o in members_optimizers)
+        extras = (sample_weight, class_weight, validation_data, patience, callback)
+        if (plain and all(e is None for e in extras) and not validation_split and lr_schedule == "constant"
+                and self._packable(X)):
+            return self._fit_packed(X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads,
+                                    order_state)
 
         def train(k: int):
             member = self._members[k]
@@ -357,14 +363,120 @@ class BaseEnsemble:
             self._histories[k] = history
             if diverged:
                 self._set_aside[k] = diverged
+        self._last_pass = "members"
+        return self._after_fit()
+
+    def _after_fit(self) -> list:
+        """The histories; a warning naming the members set aside, an error if all were."""
+        K = self.n_models
         if len(self._set_aside) == K:
             raise TrainingDivergedError(f"every member of the ensemble diverged (member 0: {self._set_aside[0]})",
                                         None)
         if self._set_aside:
             warnings.warn(f"{len(self._set_aside)} of {K} members diverged and are set aside "
                           f"(members {sorted(self._set_aside)}); the predictions are the other members'",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
         return self.histories
+
+    def _packable(self, X) -> bool:
+        """Whether one packed pass (``kernels.train_epoch_packed``) can train the
+        members: one shape with a hidden layer, dense X."""
+        from ._sparse import is_sparse
+
+        shapes = set(self.member_sizes)
+        return len(shapes) == 1 and len(next(iter(shapes))) >= 3 and not is_sparse(X)
+
+    def _fit_packed(self, X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads, order_state) -> list:
+        """Plain SGD for members of one shape: each epoch one packed pass per
+        shard of members (one shard per core, in threads), the members' first
+        layers one product; a member that diverges is put back to its epoch's
+        start and set aside (its rate 0 from then on)."""
+        from ._tiers import reference_seconds
+        from ._validation import check_fit
+        from .training.loop import History
+
+        first_net = self._members[0]
+        settings = check_fit(epochs, batch_size, rates[0], "raise", threads, None, False)
+        X, Y = first_net._XY(X, y)
+        n, sizes, dtype = X.shape[0], first_net._size_codes, first_net.dtype
+        batch = min(settings.batch_size, n)
+        h1, n0 = int(sizes[1]), int(sizes[0])
+        shards = [[int(k) for k in s] for s in np.array_split(np.arange(self.n_models), workers) if len(s)]
+        stacks = []
+        for members in shards:
+            rows = np.stack([self._members[k]._params for k in members])
+            first = np.concatenate([rows[:, : h1 * n0].reshape(-1), rows[:, h1 * n0 : h1 * n0 + h1].reshape(-1)])
+            work = np.zeros(_layout.packed_workspace_size(sizes, batch, len(members)), dtype)
+            stacks.append((members, first, rows, work, np.zeros(len(members)), np.array([rates[k] for k in members])))
+        order = np.random.default_rng()
+        order.bit_generator.state = order_state
+        histories = [History(loss=[]) for _ in range(self.n_models)]
+        self._set_aside = {}
+
+        def estimate() -> float:
+            return self.n_models * reference_seconds(list(sizes), n, epochs=settings.epochs, batch_size=batch,
+                                                     dtype=dtype.name)
+
+        def write_back():
+            for members, first, rows, _, _, _ in stacks:
+                W1 = first[: len(members) * h1 * n0].reshape(len(members), h1 * n0)
+                b1 = first[len(members) * h1 * n0 :].reshape(len(members), h1)
+                for i, k in enumerate(members):
+                    params = self._members[k]._params
+                    params[...] = rows[i]
+                    params[: h1 * n0], params[h1 * n0 : h1 * n0 + h1] = W1[i], b1[i]
+                    self._members[k]._rng = np.random.default_rng()
+                    self._members[k]._rng.bit_generator.state = order.bit_generator.state
+
+        with first_net._call(("train_epoch_packed",), estimate, verbose=verbose) as choice, \
+                first_net._num_threads(1 if workers > 1 else settings.threads):
+            backend = first_net._kernels()
+            acts, loss = first_net._act_codes, first_net._loss_code
+            try:
+                with ThreadPoolExecutor(max_workers=len(stacks), thread_name_prefix="fastbp-ensemble") as pool:
+                    for epoch in range(settings.epochs):
+                        perm = (order.permutation(n) if shuffle else np.arange(n)).astype(np.int64, copy=False)
+                        saved = [(first.copy(), rows.copy()) for _, first, rows, _, _, _ in stacks]
+                        list(pool.map(lambda st: backend.train_epoch_packed(X, Y, perm, batch, st[1], st[2], sizes,
+                                                                            acts, loss, st[5], st[3], st[4]),
+                                      stacks))
+                        for (members, first, rows, _, losses, lrs), (first0, rows0) in zip(stacks, saved):
+                            self._end_packed_epoch(members, first, rows, losses, lrs, first0, rows0, n, h1, n0,
+                                                   epoch, histories)
+                        if len(self._set_aside) == self.n_models:
+                            break
+            finally:
+                write_back()
+        for k, history in enumerate(histories):
+            history.tier = choice.tier
+            self._histories[k] = history
+            if verbose:
+                tail = f"diverged: {self._set_aside[k]}" if k in self._set_aside else f"loss {history['loss'][-1]:.6g}"
+                print(f"member {k + 1}/{self.n_models}: {len(history['loss'])} epochs, {tail}", flush=True)
+        self._last_pass = "packed"
+        return self._after_fit()
+
+    def _end_packed_epoch(self, members, first, rows, losses, lrs, first0, rows0, n, h1, n0, epoch, histories):
+        """Each member's loss into its history, or, where it diverged, its
+        parameters back to the epoch's start and the member set aside."""
+        K = len(members)
+        W1 = first[: K * h1 * n0].reshape(K, h1 * n0)
+        b1 = first[K * h1 * n0 :].reshape(K, h1)
+        for i, k in enumerate(members):
+            mean = losses[i] / n
+            if k not in self._set_aside and np.isfinite(mean) and np.isfinite(rows[i, h1 * n0 + h1 :]).all() \
+                    and np.isfinite(W1[i]).all() and np.isfinite(b1[i]).all():
+                histories[k]["loss"].append(float(mean))
+                continue
+            # Diverged now, or set aside before (a rate of 0 still multiplies its gradients, which may overflow).
+            rows[i] = rows0[i]
+            W1[i] = first0[: K * h1 * n0].reshape(K, h1 * n0)[i]
+            b1[i] = first0[K * h1 * n0 :].reshape(K, h1)[i]
+            if k not in self._set_aside:
+                self._set_aside[k] = (f"training diverged in epoch {epoch + 1} (lr={lrs[i]}): the loss or a "
+                                      "parameter became non-finite; the network was put back to its parameters "
+                                      "before that epoch")
+            lrs[i] = 0.0
 
     def _row_weights(self, sample_weight) -> list:
         if sample_weight is None:

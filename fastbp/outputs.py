@@ -98,8 +98,9 @@ class Output:
 
     def classes_of(self, Y: np.ndarray) -> tuple[np.ndarray, int]:
         """The class index of each target row and the number of classes, for ``class_weight``."""
+        units = f" of {Y.shape[1]} units" if self.classifier else ""
         raise ValueError(f"class_weight needs a classifier: a softmax output or a sigmoid output of one unit; "
-                         f"this network's output is {self.name}" + (f" of {Y.shape[1]} units" if self.classifier else ""))
+                         f"this network's output is {self.name}{units}")
 
 
 @dataclass(frozen=True)

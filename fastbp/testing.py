@@ -309,6 +309,21 @@ def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
             weights)
 
 
+def _args_train_epoch_packed(rng, shape, dtype, variant, scale=1.0):
+    """Three members of ``train_epoch``'s network (variant ``(hidden, (output,
+    loss))``), their first layers stacked, per-member rates (one 0: left as is)."""
+    X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant[:2], scale)
+    K, B = 3, shape[0]
+    members = np.stack([params] + [params + dtype.type(0.05) * rng.standard_normal(params.size).astype(dtype)
+                                   for _ in range(K - 1)])
+    h1, n0 = int(sizes[1]), int(sizes[0])
+    first = np.concatenate([members[:, : h1 * n0].reshape(-1), members[:, h1 * n0 : h1 * n0 + h1].reshape(-1)])
+    members[:, : h1 * n0 + h1] = np.nan  # not read: ``first`` holds the first layers
+    work = np.zeros(_layout.packed_workspace_size(sizes, B, K), dtype)
+    return (X, Y, rng.permutation(Y.shape[0]), B, first, members, sizes, acts, loss, np.array([0.1, 0.0, 0.05]),
+            work, np.zeros(K))
+
+
 def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
     """A share of ``B`` shuffled rows out of the ``2B+1`` of ``train_epoch``'s case."""
     X, Y, perm, B, params, sizes, acts, loss, _, work, weights = _args_train_epoch(rng, shape, dtype, variant, scale)
@@ -388,6 +403,7 @@ KERNELS = (
         + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted"), ("relu", "adam", "sparse"),
            ("tanh", "sgd", "weighted", "sparse")),
     ),
+    KernelCase("train_epoch_packed", _args_train_epoch_packed, (4, 5, 11), _HIDDEN_X_PAIRS, calls_gemm=False),
     KernelCase("batch_gradient", _args_batch_gradient, (7,),
                _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4]) + _SPARSE_PAIRS),
     KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *OPTIMIZERS)),

@@ -22,9 +22,9 @@ def _data(rng, n=90, d=6, k=3, dtype=np.float64):
     return X, y % k
 
 
-def _alone(Ens, sizes, seed, X, y, **fit):
+def _alone(Ens, sizes, seed, X, y, activation="tanh", output="softmax", **fit):
     """A member's separate fit: the network and its history."""
-    net = Ens._network(sizes, dtype=fit.pop("dtype"), seed=seed)
+    net = Ens._network(sizes, activation=activation, output=output, dtype=fit.pop("dtype"), seed=seed)
     return net, net.fit(X, y, **fit)
 
 
@@ -73,7 +73,8 @@ def test_shuffled_members_share_the_ensembles_batch_order(Ens, rng):
     alone = Ens._network([6, 5, 3], seed=8)
     alone._rng = np.random.default_rng([7, 7, 8]).spawn(1)[0]
     alone.fit(X, y, epochs=3, batch_size=8)
-    np.testing.assert_array_equal(alone.weights[0], nets[2].weights[0])
+    # (plain SGD runs the packed pass: its first layer's products sum in another order)
+    np.testing.assert_allclose(alone.weights[0], nets[2].weights[0], rtol=1e-12, atol=1e-14)
     again = Ens([6, 5, 3], n_models=3, seed=[7, 7, 8])
     again.fit(X, y, epochs=3, batch_size=8)
     np.testing.assert_array_equal(again.networks[2].weights[1], nets[2].weights[1])
@@ -255,3 +256,46 @@ def test_members_trained_at_once_run_their_blas_on_one_thread(rng):
     ens.fit(X, y, epochs=2, callback=lambda k, epoch, history: seen.append(fastbp.get_num_threads()))
     assert seen == [1] * 8
     assert fastbp.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes, activation, output", [
+    ([6, 5, 3], "tanh", "softmax"),
+    ([6, 7, 4, 3], "relu", "softmax"),
+    ([6, 5, 2], "gelu", "sigmoid"),  # a hidden activation that keeps Z
+    ([6, 4, 2], "silu", "identity"),
+])
+def test_the_packed_pass_equals_separate_fits(Ens, dtype, sizes, activation, output, rng):
+    """Members of one shape with plain SGD train in one packed pass per epoch
+    (their first layers one product): equal to separate fits, float64 to
+    1e-10, float32 to its rounding."""
+    X, y = _data(rng, n=70)
+    if output == "sigmoid":
+        y = (y > 0).astype(float).reshape(-1, 1) * np.ones((1, 2))
+    elif output == "identity":
+        y = X[:, :2] * 0.3
+    lr = [0.05, 0.2, 0.1, 0.02]
+    ens = Ens(sizes, n_models=4, activation=activation, output=output, dtype=dtype, seed=2)
+    histories = ens.fit(X, y, epochs=3, batch_size=16, lr=lr, shuffle=False)
+    assert ens._last_pass == "packed"
+    rtol = 1e-10 if dtype == "float64" else 2e-4
+    for k, net in enumerate(ens.networks):
+        alone, history = _alone(Ens, sizes, ens.seeds[k], X, y, dtype=dtype, epochs=3, batch_size=16, lr=lr[k],
+                                shuffle=False, activation=activation, output=output)
+        for a, b in zip(alone.weights + alone.biases, net.weights + net.biases):
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol, err_msg=f"member {k}")
+        np.testing.assert_allclose(histories[k]["loss"], history["loss"], rtol=rtol)
+
+
+@pytest.mark.parametrize("change", ["widths", "momentum", "l2", "weights", "sparse", "validation"])
+def test_what_the_packed_pass_does_not_take_trains_member_by_member(change, rng):
+    X, y = _data(rng)
+    sizes = [[6, 5, 3], [6, 4, 3]] if change == "widths" else [[6, 5, 3]] * 2
+    fit = {"momentum": dict(optimizer="momentum"), "l2": dict(l2=1e-3), "weights": dict(sample_weight=np.ones(90)),
+           "validation": dict(validation_split=0.2)}.get(change, {})
+    ens = fastbp.Ensemble(sizes, seed=0)
+    ens.fit(sp.csr_matrix(X) if change == "sparse" else X, y, epochs=1, **fit)
+    assert ens._last_pass == "members"
+    plain = fastbp.Ensemble([[6, 5, 3]] * 2, seed=0)
+    plain.fit(X, y, epochs=1)
+    assert plain._last_pass == "packed"

@@ -60,7 +60,7 @@ def test_kernel_table_covers_every_kernel():
     import fastbp.reference
 
     compiled = {}
-    for module in ("_blas", "_tiles", "backward", "epoch", "forward", "loss", "sparse", "step", "update"):
+    for module in ("_blas", "_tiles", "backward", "epoch", "forward", "loss", "packed", "sparse", "step", "update"):
         mod = __import__(f"fastbp.kernels.{module}", fromlist=["_"])
         # By the name each module gives it (the numba provider's gemm is _loopgemm's loop_gemm).
         compiled.update({n: v for n, v in vars(mod).items() if not n.startswith("_")
@@ -291,7 +291,8 @@ def test_the_signature_table_names_every_top_level_kernel_with_its_parameters():
     for name, kinds in ARGUMENTS.items():
         params = list(inspect.signature(getattr(k, name).py_func).parameters)
         assert len(kinds) == len(params), name
-        assert takes_x(name) == (params[0] == "X"), name
+        assert (params[0] == "X") == (kinds[0] in ("X", "XD")), name  # XD: the input, dense only
+        assert takes_x(name) == (kinds[0] == "X"), name
         assert (signature(name, "float64", True) != signature(name, "float64")) == takes_x(name)
     with pytest.raises(ValueError, match="unknown kernel"):
         signature("nope", "float32")

@@ -23,6 +23,7 @@ from .backward import hidden_delta, weight_gradient  # noqa: E402
 from .epoch import train_epoch, train_epoch_optim  # noqa: E402
 from .forward import forward, forward_layer  # noqa: E402
 from .loss import loss_value, output_delta  # noqa: E402
+from .packed import train_epoch_packed  # noqa: E402
 from .sparse import sparse_forward_layer, sparse_weight_gradient  # noqa: E402
 from .step import apply_update, batch_gradient  # noqa: E402
 from .update import is_plain, sgd_update  # noqa: E402
@@ -48,6 +49,7 @@ __all__ = [
     "loss_value",
     "train_epoch",
     "train_epoch_optim",
+    "train_epoch_packed",
     "batch_gradient",
     "apply_update",
 ]
