@@ -308,7 +308,7 @@ class BaseEnsemble:
         plain = type(kind) is optimizers.SGD and kind.momentum == 0 and all(o.l2 == 0 for o in members_optimizers)
         extras = (sample_weight, class_weight, validation_data, patience, callback)
         if (plain and all(e is None for e in extras) and not validation_split and lr_schedule == "constant"
-                and self._packable(X)):
+                and self._packable(X, batch_size)):
             return self._fit_packed(X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads,
                                     order_state)
 
@@ -378,13 +378,23 @@ class BaseEnsemble:
                           RuntimeWarning, stacklevel=3)
         return self.histories
 
-    def _packable(self, X) -> bool:
-        """Whether one packed pass (``kernels.train_epoch_packed``) can train the
-        members: one shape with a hidden layer, dense X."""
+    def _packable(self, X, batch_size) -> bool:
+        """Whether one packed pass (``kernels.train_epoch_packed``) trains the
+        members: one shape with a hidden layer, dense X, and small products
+        (below ``_threads.SERIAL_FIT_WORK``: a lone fit is latency-bound there;
+        above, member by member measured as fast or faster)."""
         from ._sparse import is_sparse
+        from ._threads import SERIAL_FIT_WORK, largest_product
 
         shapes = set(self.member_sizes)
-        return len(shapes) == 1 and len(next(iter(shapes))) >= 3 and not is_sparse(X)
+        if len(shapes) != 1 or is_sparse(X):
+            return False
+        sizes = next(iter(shapes))
+        try:
+            small = largest_product(sizes, batch_size) < SERIAL_FIT_WORK
+        except (TypeError, ValueError):  # a bad batch_size: the members' own checks name it
+            return False
+        return len(sizes) >= 3 and small
 
     def _fit_packed(self, X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads, order_state) -> list:
         """Plain SGD for members of one shape: each epoch one packed pass per

@@ -287,10 +287,10 @@ def test_the_packed_pass_equals_separate_fits(Ens, dtype, sizes, activation, out
         np.testing.assert_allclose(histories[k]["loss"], history["loss"], rtol=rtol)
 
 
-@pytest.mark.parametrize("change", ["widths", "momentum", "l2", "weights", "sparse", "validation"])
+@pytest.mark.parametrize("change", ["widths", "momentum", "l2", "weights", "sparse", "validation", "large"])
 def test_what_the_packed_pass_does_not_take_trains_member_by_member(change, rng):
     X, y = _data(rng)
-    sizes = [[6, 5, 3], [6, 4, 3]] if change == "widths" else [[6, 5, 3]] * 2
+    sizes = {"widths": [[6, 5, 3], [6, 4, 3]], "large": [[6, 6000, 3]] * 2}.get(change, [[6, 5, 3]] * 2)
     fit = {"momentum": dict(optimizer="momentum"), "l2": dict(l2=1e-3), "weights": dict(sample_weight=np.ones(90)),
            "validation": dict(validation_split=0.2)}.get(change, {})
     ens = fastbp.Ensemble(sizes, seed=0)
