@@ -147,10 +147,11 @@ ENSEMBLE_SAMPLES = SWEEP_SAMPLES
 
 
 def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int = 3, dtype: str = "float32",
-                           epochs: int = 2, out=sys.stdout) -> dict:
+                           epochs: int = 2, out=sys.stdout, jax: bool = True) -> dict:
     """Seconds per model-epoch of a ``members``-member ensemble and of the same
     networks fitted one after another (each with its default threads), the
-    two alternating round by round; prints them, their ratio and the limit.
+    two alternating round by round; prints them, their ratio and the limit
+    (and, with ``jax`` where it is installed, JAX's ``vmap`` of the same members).
 
     Returns ``{config: {"ensemble": s, "sequential": s, "limit": s}}``.
     """
@@ -182,7 +183,7 @@ def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int
         per = members * epochs
         med = {name: statistics.median(t) / per for name, t in times.items()}
         med["limit"] = epoch_flops(sizes, n) / rate
-        vmap = _jax_vmap(config, members, rounds, dtype, n)
+        vmap = _jax_vmap(config, members, rounds, dtype, n) if jax else None
         if vmap is not None:
             med["jax_vmap"] = vmap
         results[config] = med
