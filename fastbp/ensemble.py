@@ -3,12 +3,19 @@
 An ensemble holds K member networks of the same input width, output width
 and depth (hidden widths may differ), each an ordinary ``Network`` with its
 own seed, learning rate, L2 strength and row weights. ``fit`` trains every
-member on the same data in one call: the members run at once, one per core
-(the kernels release the GIL), each on one BLAS thread, and all of them see
-the batches in one order drawn from the ensemble's own generator. A member
-trains exactly as ``Network.fit`` would train it alone with the same
-arguments (the same code runs it), so the members of an ensemble are the
-separate fits a seed or hyper-parameter search would make, made side by side.
+member on the same data in one call, all of them seeing the batches in one
+order drawn from the ensemble's own generator, in one of two ways:
+
+- members of one shape with small products, plain SGD, dense X and none of
+  ``fit``'s extras: one packed pass per epoch (``kernels.train_epoch_packed``:
+  the members' first layers one product against the shared batch), a shard
+  of members per core; each member equals its separate fit to rounding;
+- otherwise member by member: each member's own ``Network.fit``, one per
+  core at once (the kernels release the GIL), each on one BLAS thread; each
+  member equals its separate fit bit for bit.
+
+So the members of an ensemble are the separate fits a seed or
+hyper-parameter search would make, made side by side.
 
 Seeds. ``seed=`` an integer ``s``: ``numpy.random.SeedSequence(s).spawn(K + 1)``
 gives K + 1 children; member k's seed is the first 32-bit word of child k
@@ -244,9 +251,10 @@ class BaseEnsemble:
 
         Member k trains as ``Network.fit`` trains it alone with the same
         arguments, ``lr=lr[k]``, an optimizer of the same kind and settings
-        with ``l2=l2[k]``, and ``sample_weight[k]``; with ``shuffle`` every
-        member visits the rows in the same order each epoch, drawn from the
-        ensemble's generator (the module's *Seeds*).
+        with ``l2=l2[k]``, and ``sample_weight[k]`` (bit for bit member by
+        member, to rounding in the packed pass: the module's docstring); with
+        ``shuffle`` every member visits the rows in the same order each epoch,
+        drawn from the ensemble's generator (the module's *Seeds*).
 
         ``X, y, epochs, batch_size, shuffle, validation_data, validation_split,
         patience, min_delta, restore_best, monitor, lr_schedule, class_weight``
