@@ -22,7 +22,7 @@ PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
 #: Peers that train many networks at once (``fastbp bench --ensemble``): not in the side-by-side tables.
-ENSEMBLE_PEERS = ["jax_vmap"]#: The learning rate of every peer's plain SGD.
+ENSEMBLE_PEERS = ["jax_vmap", "torch_vmap"]#: The learning rate of every peer's plain SGD.
 LR = 0.01
 #: The hidden activation of the dense peers when none is named (``--activation``):
 #: sigmoid, as the published tables; tanh is ``Network``'s default.

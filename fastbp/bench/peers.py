@@ -154,6 +154,51 @@ def _peer_jax_vmap(sizes, batch, X, y, Y, dtype, threads, activation):
     return epoch
 
 
+def _peer_torch_vmap(sizes, batch, X, y, Y, dtype, threads, activation):
+    """``_peer_jax_vmap``'s members in PyTorch: ``torch.func.vmap`` of one SGD
+    step (``torch.func.grad`` of a functional network) over the members'
+    stacked parameters, every member on the same batch."""
+    import numpy as np
+    import torch
+    from torch.func import grad, vmap
+
+    torch.set_num_threads(threads)
+    members = int(os.environ.get("FASTBP_BENCH_MEMBERS", "16"))
+    rng = np.random.default_rng(0)
+    tdtype = getattr(torch, dtype)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        bound = (2.0 / (a + b)) ** 0.5
+        params += [torch.from_numpy(rng.uniform(-bound, bound, (members, b, a)).astype(dtype)),
+                   torch.zeros((members, b), dtype=tdtype)]
+    act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z,
+           "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01), "gelu": torch.nn.functional.gelu,
+           "silu": torch.nn.functional.silu}[activation]
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def loss_fn(ps, xb, yb):
+        a = xb
+        for i in range(0, len(ps) - 2, 2):
+            a = act(a @ ps[i].T + ps[i + 1])
+        return torch.nn.functional.cross_entropy(a @ ps[-2].T + ps[-1], yb)
+
+    step = vmap(grad(loss_fn), in_dims=(0, None, None))
+    n = len(X)
+    state = {"params": params}
+
+    def epoch():
+        perm = torch.from_numpy(rng.permutation(n))
+        ps = state["params"]
+        with torch.no_grad():
+            for s in range(0, n - batch + 1, batch):
+                idx = perm[s : s + batch]
+                grads = step(tuple(ps), Xt[idx], yt[idx])
+                ps = [p - LR * g for p, g in zip(ps, grads)]
+        state["params"] = ps
+
+    return epoch
+
+
 def _partial_fit_epochs(clf, X, y, n_classes):
     """One epoch of a scikit-learn-style classifier per call (partial_fit, warnings silenced)."""
     import warnings

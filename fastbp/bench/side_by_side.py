@@ -27,7 +27,7 @@ def _why_not(peer: str, activation: str) -> str | None:
 
     if peer == "sklearn" and ACTIVATIONS[activation].sklearn_name is None:
         return f"scikit-learn's MLP has no {activation} activation"
-    mod = {"torch": "torch", "jax": "jax", "jax_vmap": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
+    mod = {"torch": "torch", "torch_vmap": "torch", "jax": "jax", "jax_vmap": "jax", "sklearn": "sklearn", "estimator": "sklearn", "sklearn_estimator": "sklearn",
            "two_ranks": "mpi4py"}.get(peer)
     import importlib.util
 

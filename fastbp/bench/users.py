@@ -7,7 +7,7 @@
 - :func:`ensemble_vs_sequential` (``fastbp bench --ensemble K``): a K-member
   ``fastbp.Ensemble`` (the default tanh, float32, default threads) against
   the same K networks fitted one after another, per model-epoch, on S, T and M,
-  with the machine's GEMM limit beside.
+  with the machine's GEMM limit and JAX's and PyTorch's ``vmap`` beside.
 - :func:`busy_fit` (``fastbp bench --busy N``): the estimators' default fit
   (``MLPClassifier(max_iter=200)``, relu and Adam, on standardised breast
   cancer: 569 x 30, hidden 100, batch 200) beside N processes that keep a
@@ -151,13 +151,13 @@ def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int
     """Seconds per model-epoch of a ``members``-member ensemble and of the same
     networks fitted one after another (each with its default threads), the
     two alternating round by round; prints them, their ratio and the limit
-    (and, with ``jax`` where it is installed, JAX's ``vmap`` of the same members).
+    (and, with ``jax``, JAX's and PyTorch's ``vmap`` of the same members where installed).
 
     Returns ``{config: {"ensemble": s, "sequential": s, "limit": s}}``.
     """
     import fastbp
 
-    from .configs import CONFIGS, epoch_flops, make_data
+    from .configs import CONFIGS, ENSEMBLE_PEERS, epoch_flops, make_data
     from .machine import gemm_rate
 
     fastbp.set_tier("wait")
@@ -183,23 +183,27 @@ def ensemble_vs_sequential(members: int = 16, configs=SWEEP_CONFIGS, rounds: int
         per = members * epochs
         med = {name: statistics.median(t) / per for name, t in times.items()}
         med["limit"] = epoch_flops(sizes, n) / rate
-        vmap = _jax_vmap(config, members, rounds, dtype, n) if jax else None
-        if vmap is not None:
-            med["jax_vmap"] = vmap
+        if jax:  # the vmap peers, where installed
+            for peer in ENSEMBLE_PEERS:
+                seconds = _vmap_peer(peer, config, members, rounds, dtype, n)
+                if seconds is not None:
+                    med[peer] = seconds
         results[config] = med
         print(f"ensemble {config} {'-'.join(map(str, sizes))} batch {batch} {dtype} tanh, {members} members "
               f"({n} rows, {epochs} epochs, median of {rounds}), seconds per model-epoch: "
               f"ensemble {med['ensemble']:.5f}  sequential {med['sequential']:.5f}  "
               f"sequential/ensemble {med['sequential'] / med['ensemble']:.2f}  "
               f"ensemble/limit {med['ensemble'] / med['limit']:.2f}"
-              + (f"  jax_vmap {vmap:.5f}  ensemble/jax_vmap {med['ensemble'] / vmap:.2f}" if vmap else ""),
+              + "".join(f"  {p} {med[p]:.5f}  ensemble/{p} {med['ensemble'] / med[p]:.2f}"
+                        for p in ENSEMBLE_PEERS if p in med),
               file=out, flush=True)
     return results
 
 
-def _jax_vmap(config: str, members: int, rounds: int, dtype: str, n: int) -> float | None:
-    """Seconds per model-epoch of ``n`` rows of JAX's ``vmap`` over ``members``
-    networks (``peers._peer_jax_vmap``, in its own process), or None without JAX."""
+def _vmap_peer(peer: str, config: str, members: int, rounds: int, dtype: str, n: int) -> float | None:
+    """Seconds per model-epoch of ``n`` rows of ``peer`` (``jax_vmap``,
+    ``torch_vmap``: ``members`` networks under ``vmap``, in its own process),
+    or None where it is not installed."""
     import io
     import os
 
@@ -208,9 +212,9 @@ def _jax_vmap(config: str, members: int, rounds: int, dtype: str, n: int) -> flo
 
     os.environ["FASTBP_BENCH_MEMBERS"] = str(members)
     try:
-        times = compare(config, ["jax_vmap"], rounds, dtype, settle=0.2, out=io.StringIO(), activation="tanh")
+        times = compare(config, [peer], rounds, dtype, settle=0.2, out=io.StringIO(), activation="tanh")
     finally:
         del os.environ["FASTBP_BENCH_MEMBERS"]
-    if "jax_vmap" not in times:
+    if peer not in times:
         return None
-    return statistics.median(times["jax_vmap"]) * n / CONFIGS[config][2] / members
+    return statistics.median(times[peer]) * n / CONFIGS[config][2] / members
