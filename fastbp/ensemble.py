@@ -569,30 +569,9 @@ class BaseEnsemble:
         JSON metadata, no pickle), every member's parameters, seeds and the
         members set aside; atomically, as ``Network.save`` (``metadata``: JSON
         values of the caller's to keep, as there)."""
-        from ._version import __version__
-
-        _io.check_metadata(metadata)
-
-        first = self._members[0]
-        meta = {
-            "format": _io.FORMAT,
-            "format_version": _io.FORMAT_VERSION,
-            "fastbp_version": __version__,
-            "sizes": list(first.sizes),
-            "members": [list(m.sizes) for m in self._members],
-            "seeds": self.seeds,
-            "set_aside": {str(k): why for k, why in self._set_aside.items()},
-            "activation": first.activation,
-            "output": first.output,
-            "loss": first._loss,
-            "dtype": first.dtype.name,
-        }
-        if first._loss_spec.params:
-            meta["loss_params"] = first._loss_spec.values()
-        if first.classes is not None:
-            meta["classes"] = first.classes.tolist()
-        if metadata:
-            meta["extra"] = metadata
+        meta = self._members[0]._file_meta(metadata)
+        meta.update(members=[list(m.sizes) for m in self._members], seeds=self.seeds,
+                    set_aside={str(k): why for k, why in self._set_aside.items()})
         _io.write_members(path, meta, [(m.weights, m.biases) for m in self._members])
 
     @classmethod

@@ -629,10 +629,13 @@ class BaseNetwork:
         OSError
             If the file cannot be written.
         """
+        _io.write_model(path, self._file_meta(metadata), self._weights, self._biases)
+
+    def _file_meta(self, metadata: dict | None = None) -> dict:
+        """The model file's metadata for this network (an ensemble's file adds its members' to it)."""
         from ._version import __version__
 
         _io.check_metadata(metadata)
-
         meta = {
             "format": _io.FORMAT,
             "format_version": _io.FORMAT_VERSION,
@@ -649,7 +652,7 @@ class BaseNetwork:
             meta["classes"] = self._classes.tolist()
         if metadata:
             meta["extra"] = metadata
-        _io.write_model(path, meta, self._weights, self._biases)
+        return meta
 
     @classmethod
     def from_sklearn(cls, estimator):

@@ -57,19 +57,18 @@ def _peer_torch(sizes, batch, X, y, Y, dtype, threads, activation):
     return epoch
 
 
-def _peer_jax(sizes, batch, X, y, Y, dtype, threads, activation):
-    if dtype == "float64":
-        os.environ.setdefault("JAX_ENABLE_X64", "1")
+def _jax_network(sizes, dtype, activation, rng, members=None):
+    """JAX parameters ``[(W, b), ...]`` (Glorot-uniform; with ``members``, a
+    leading axis of that many networks) and the cross-entropy loss of one network."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
-    rng = np.random.default_rng(0)
+    lead = () if members is None else (members,)
     params = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         bound = (2.0 / (a + b)) ** 0.5
-        params.append((jnp.asarray(rng.uniform(-bound, bound, (b, a)).astype(dtype)), jnp.zeros(b, dtype)))
-    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+        params.append((jnp.asarray(rng.uniform(-bound, bound, (*lead, b, a)).astype(dtype)),
+                       jnp.zeros((*lead, b), dtype)))
     act = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda z: z,
            "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01), "gelu": lambda z: jax.nn.gelu(z, approximate=False),
            "silu": jax.nn.silu}[activation]
@@ -81,6 +80,20 @@ def _peer_jax(sizes, batch, X, y, Y, dtype, threads, activation):
         W, b = params[-1]
         logp = jax.nn.log_softmax(a @ W.T + b)
         return -jnp.mean(jnp.sum(yb * logp, axis=1))
+
+    return params, loss_fn
+
+
+def _peer_jax(sizes, batch, X, y, Y, dtype, threads, activation):
+    if dtype == "float64":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    params, loss_fn = _jax_network(sizes, dtype, activation, rng)
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
 
     @jax.jit
     def step(params, idx):
@@ -114,23 +127,8 @@ def _peer_jax_vmap(sizes, batch, X, y, Y, dtype, threads, activation):
 
     members = int(os.environ.get("FASTBP_BENCH_MEMBERS", "16"))
     rng = np.random.default_rng(0)
-    params = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        bound = (2.0 / (a + b)) ** 0.5
-        params.append((jnp.asarray(rng.uniform(-bound, bound, (members, b, a)).astype(dtype)),
-                       jnp.zeros((members, b), dtype)))
+    params, loss_fn = _jax_network(sizes, dtype, activation, rng, members)
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
-    act = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu, "identity": lambda z: z,
-           "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01), "gelu": lambda z: jax.nn.gelu(z, approximate=False),
-           "silu": jax.nn.silu}[activation]
-
-    def loss_fn(params, xb, yb):
-        a = xb
-        for W, b in params[:-1]:
-            a = act(a @ W.T + b)
-        W, b = params[-1]
-        logp = jax.nn.log_softmax(a @ W.T + b)
-        return -jnp.mean(jnp.sum(yb * logp, axis=1))
 
     def one(params, xb, yb):
         grads = jax.grad(loss_fn)(params, xb, yb)
