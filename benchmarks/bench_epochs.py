@@ -166,3 +166,26 @@ class Ensemble:
         with open(os.devnull, "w") as quiet:
             med = ensemble_vs_sequential(16, [config], rounds=3, epochs=1, out=quiet, jax=False)[config]
         return med["sequential"] / med["ensemble"]
+
+
+class Search:
+    """``fastbp.sklearn.GridSearchCV`` against scikit-learn's ``GridSearchCV``
+    over fastbp's MLP (16 candidates x 5 folds on digits, ``n_jobs=2``):
+    scikit-learn's seconds over fastbp's, per pipeline (``fastbp bench
+    --search`` prints both, and scikit-learn's search over its own MLP)."""
+
+    # The smoke run: the scaler's pipeline alone, one round (the imputer's searches take tens of seconds).
+    params = [["scaler"] if SMOKE else ["scaler", "imputer+scaler"]]
+    param_names = ["pipeline"]
+    number = 1
+    repeat = 1
+    timeout = 600
+    unit = "ratio"
+
+    def track_sklearn_search_over_fastbp_search(self, pipeline):
+        from fastbp.bench.users import search_vs_scikit_learn
+
+        with open(os.devnull, "w") as quiet:
+            med = search_vs_scikit_learn(1 if SMOKE else 3, out=quiet, pipelines=[pipeline],
+                                         sklearn_mlp=False)[pipeline]
+        return med["sklearn search, fastbp MLP"] / med["fastbp search"]

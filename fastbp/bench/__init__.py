@@ -13,6 +13,7 @@ printed. A peer that is not installed is skipped with a note.
     fastbp bench --config S M --activation tanh
     fastbp bench --sweep              (every activation against relu: fastbp.bench.users)
     fastbp bench --busy 2             (the estimators' default fit beside 2 busy processes)
+    fastbp bench --search             (fastbp.sklearn.GridSearchCV against scikit-learn's)
     python -m fastbp.bench ...         (the same parser: fastbp.bench.options)
 
 Peers: fastbp, reference (fastbp.reference), torch (PyTorch eager),

@@ -13,6 +13,10 @@ CONFIGS = {
     "E64": ([784, 256, 128, 10], 64, 20_000),
     "T": ([20, 100, 2], 200, 20_000),
     "X": ([50_000, 100, 20], 200, 20_000),
+    # small deep networks: four layers of widths 50-300 at small batches
+    "D32": ([100, 200, 200, 100, 10], 32, 20_000),
+    "D64": ([300, 150, 150, 50, 10], 64, 20_000),
+    "D50": ([50, 100, 100, 100, 10], 32, 20_000),
 }
 #: The configurations that time the scikit-learn estimators, with their solver.
 ESTIMATOR_CONFIGS = {"E": "sgd", "E32": "sgd", "E64": "sgd", "T": "adam", "X": "adam"}
@@ -22,7 +26,8 @@ PEERS = ["fastbp", "reference", "torch", "jax", "sklearn", "floor"]
 ESTIMATOR_PEERS = ["estimator", "sklearn_estimator"]
 DISTRIBUTED_PEERS = ["one_rank", "two_ranks"]
 #: Peers that train many networks at once (``fastbp bench --ensemble``): not in the side-by-side tables.
-ENSEMBLE_PEERS = ["jax_vmap", "torch_vmap"]#: The learning rate of every peer's plain SGD.
+ENSEMBLE_PEERS = ["jax_vmap", "torch_vmap"]
+#: The learning rate of every peer's plain SGD.
 LR = 0.01
 #: The hidden activation of the dense peers when none is named (``--activation``):
 #: sigmoid, as the published tables; tanh is ``Network``'s default.

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, internal: bool = False) -> No
     parser.add_argument("--ensemble", type=int, metavar="K",
                         help="instead of peers: a K-member fastbp.Ensemble against K sequential fits, per "
                              "model-epoch, on S T M (or --config)")
+    parser.add_argument("--search", action="store_true",
+                        help="instead of peers: fastbp.sklearn.GridSearchCV against scikit-learn's, 16 candidates x "
+                             "5 folds on digits")
     parser.add_argument("--threads", type=int, default=2, help="threads of every peer")
     parser.add_argument("--settle", type=float, default=0.5, help="seconds of rest between two timed epochs")
     parser.add_argument("--plot", help="write a chart here (.png, .pdf, .svg; needs matplotlib)")
@@ -90,7 +93,7 @@ def run(args) -> int:
 
         print(gemm_rate(args.dtype or "float32", args.threads))
         return 0
-    if args.sweep or args.busy is not None or args.ensemble is not None:  # what users run, not the peers
+    if args.sweep or args.busy is not None or args.ensemble is not None or args.search:  # what users run
         from . import users
 
         if args.ensemble is not None:
@@ -101,6 +104,8 @@ def run(args) -> int:
                                    [args.dtype] if args.dtype else ["float32", "float64"], args.rounds)
         if args.busy is not None:
             users.busy_fit(args.busy, args.rounds)
+        if args.search:
+            users.search_vs_scikit_learn(args.rounds)
         return 0
     return _side_by_side(args)
 

@@ -14,6 +14,14 @@
   core busy (bounded in time), with the default threads, on one thread,
   and scikit-learn's own ``MLPClassifier``; the figure that matters is the
   default's time over one thread's.
+- :func:`search_vs_scikit_learn` (``fastbp bench --search``): a 16-candidate
+  x 5-fold grid search on digits (a ``Pipeline`` of scikit-learn steps and
+  ``MLPClassifier(hidden_layer_sizes=(32,), max_iter=50)``, alpha x
+  learning_rate_init, ``n_jobs=2``): ``fastbp.sklearn.GridSearchCV`` against
+  scikit-learn's ``GridSearchCV`` over fastbp's and over scikit-learn's
+  estimator; once with a ``StandardScaler`` before the network, once with a
+  ``KNNImputer`` too (a tenth of the values missing): an earlier step that
+  costs something to fit and apply.
 
 Unset ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` to measure as users run.
 """
@@ -218,3 +226,72 @@ def _vmap_peer(peer: str, config: str, members: int, rounds: int, dtype: str, n:
     if peer not in times:
         return None
     return statistics.median(times[peer]) * n / CONFIGS[config][2] / members
+
+
+#: The search benchmark's grid (16 candidates) and folds.
+SEARCH_GRID = {"mlpclassifier__alpha": [1e-5, 1e-4, 1e-3, 1e-2],
+               "mlpclassifier__learning_rate_init": [1e-3, 3e-3, 1e-2, 3e-2]}
+SEARCH_FOLDS = 5
+#: The earlier steps of the search benchmark's pipelines, by name.
+SEARCH_PIPELINES = ("scaler", "imputer+scaler")
+
+
+def search_vs_scikit_learn(rounds: int = 3, out=sys.stdout, pipelines=SEARCH_PIPELINES,
+                           sklearn_mlp: bool = True) -> dict:
+    """Seconds of the search benchmark's three searches (two without
+    ``sklearn_mlp``), alternating, for each of ``pipelines``; prints their
+    medians and ratios, and whether fastbp's search found scikit-learn's
+    ``cv_results_`` over the same estimator.
+
+    Returns ``{pipeline: {search: seconds}}``.
+    """
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.impute import KNNImputer
+    from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastbp
+    import fastbp.sklearn as fsk
+
+    fastbp.set_tier("wait")
+    X, y = load_digits(return_X_y=True)
+    missing = X.copy()
+    missing[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    steps = {"scaler": (X, lambda: [StandardScaler()]),
+             "imputer+scaler": (missing, lambda: [KNNImputer(), StandardScaler()])}
+    results = {}
+    for name in pipelines:
+        data, earlier = steps[name]
+        found = {}
+
+        def search(search_class, mlp_class, key):
+            pipe = make_pipeline(*earlier(), mlp_class(hidden_layer_sizes=(32,), max_iter=50, random_state=0))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter=50, alike in all
+                found[key] = search_class(pipe, SEARCH_GRID, cv=SEARCH_FOLDS, n_jobs=2).fit(data, y)
+
+        runs = {"fastbp search": lambda: search(fsk.GridSearchCV, fsk.MLPClassifier, "fastbp search"),
+                "sklearn search, fastbp MLP": lambda: search(SkGridSearchCV, fsk.MLPClassifier, "sklearn search")}
+        if sklearn_mlp:
+            runs["sklearn search, sklearn MLP"] = lambda: search(SkGridSearchCV, SkMLPClassifier, "sklearn MLP")
+        for run in runs.values():  # compile, start the workers
+            run()
+        times = alternating(runs, rounds)
+        med = {key: statistics.median(t) for key, t in times.items()}
+        results[name] = med
+        same = all(np.array_equal(np.asarray(found["fastbp search"].cv_results_[k]),
+                                  np.asarray(found["sklearn search"].cv_results_[k]))
+                   for k in found["sklearn search"].cv_results_ if not k.endswith("_time"))
+        print(f"search {name}: 16 candidates x {SEARCH_FOLDS} folds on digits, n_jobs=2, median of {rounds}, "
+              f"seconds: " + "  ".join(f"{k} {v:.2f}" for k, v in med.items())
+              + f"  | sklearn search over fastbp/fastbp search {med['sklearn search, fastbp MLP'] / med['fastbp search']:.2f}"
+              + (f"  over sklearn/fastbp search {med['sklearn search, sklearn MLP'] / med['fastbp search']:.2f}"
+                 if sklearn_mlp else "")
+              + f"  | cv_results_ equal to sklearn's search over fastbp's MLP: {same}; best "
+              f"{found['fastbp search'].best_params_} {found['fastbp search'].best_score_:.4f}"
+              + (f", sklearn MLP's best {found['sklearn MLP'].best_score_:.4f}" if sklearn_mlp else ""),
+              file=out, flush=True)
+    return results

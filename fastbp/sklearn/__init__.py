@@ -56,7 +56,7 @@ from . import _flat, _stochastic
 from ._flat import HIDDEN as _HIDDEN
 from ._flat import SKLEARN_HIDDEN as _SKLEARN_HIDDEN
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV", "RandomizedSearchCV"]
 
 # Multiply-adds of one forward pass over all rows below which solver='lbfgs'
 # runs every BLAS on one thread (``_threads.blas_on_one_thread``): measured here
@@ -76,6 +76,9 @@ _COMPATIBLE = list(inspect.signature(_SkMLPClassifier._fit_stochastic).parameter
 
 class _CompiledEpochs:
     """Mixin over scikit-learn's MLP estimators: compiled epochs for the stochastic solvers."""
+
+    #: What the searches (``_search.py``) recognise fastbp's estimators by, without importing this module.
+    _fastbp_network = True
 
     def to_onnx(self, path=None):
         """The fitted network's forward pass as an ONNX model (``fastbp.Network.to_onnx``):
@@ -216,3 +219,6 @@ class MLPRegressor(_CompiledEpochs, _SkMLPRegressor):
         "``solver`` is 'adam' (default) or 'sgd', and ``activation`` may also be 'leaky_relu'.\n"
     )
     _parameter_constraints = _with_leaky_relu(_SkMLPRegressor._parameter_constraints)
+
+
+from ._search import GridSearchCV, RandomizedSearchCV  # noqa: E402  (they search over the estimators above)
