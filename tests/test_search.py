@@ -105,11 +105,11 @@ def test_randomized_search_equals_scikit_learns_with_a_splitter_and_groups():
         np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
 
 
-FITS = []
+FITS, TRANSFORMS = [], []
 
 
 class CountingScaler(TransformerMixin, BaseEstimator):
-    """StandardScaler that notes each fit."""
+    """StandardScaler that notes each fit and each transform."""
 
     def __init__(self, with_mean=True):
         self.with_mean = with_mean
@@ -120,6 +120,7 @@ class CountingScaler(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        TRANSFORMS.append(X.shape[0])
         return self.scaler_.transform(X)
 
 
@@ -130,13 +131,16 @@ def test_earlier_steps_are_fitted_once_per_fold_and_setting(digits):
     grid = {"countingscaler__with_mean": [True, False], "mlpclassifier__alpha": [1e-4, 1e-3, 1e-2]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        FITS.clear()
+        FITS.clear(), TRANSFORMS.clear()
         theirs = sk.GridSearchCV(estimator, grid, cv=4).fit(X, y)
-        theirs_fits = len(FITS)
-        FITS.clear()
+        theirs_fits, theirs_transforms = len(FITS), len(TRANSFORMS)
+        FITS.clear(), TRANSFORMS.clear()
         ours = fsk.GridSearchCV(estimator, grid, cv=4).fit(X, y)
     assert theirs_fits == 6 * 4 + 1  # every candidate on every fold, and the refit
     assert len(FITS) == 2 * 4 + 1  # each setting of the earlier step once per fold, and the refit
+    # Transforms: of the training rows (fit_transform) and, for scoring, the test rows:
+    assert theirs_transforms == 2 * 6 * 4 + 1  # per candidate and fold
+    assert len(TRANSFORMS) == 2 * 2 * 4 + 1  # per setting and fold: scoring found the test rows' transform
     _assert_same_search(ours, theirs)
 
 

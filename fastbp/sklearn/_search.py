@@ -55,14 +55,12 @@ def _network_step(estimator):
     return last if getattr(type(last), "_fastbp_network", False) else None
 
 
-def _split_params(estimator, params: dict) -> tuple[dict, dict]:
-    """A candidate's settings as (those of the earlier pipeline steps, those of the network)."""
+def _earlier_params(estimator, params: dict) -> dict:
+    """A candidate's settings of the earlier pipeline steps (those that are not the last step's)."""
     if not isinstance(estimator, Pipeline):
-        return {}, dict(params)
+        return {}
     name = estimator.steps[-1][0]
-    prefix = f"{name}__"
-    earlier = {k: v for k, v in params.items() if not k.startswith(prefix) and k != name}
-    return earlier, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return {k: v for k, v in params.items() if not k.startswith(f"{name}__") and k != name}
 
 
 class _Answers:
@@ -70,7 +68,7 @@ class _Answers:
     search asks for them: candidates in order, each over the folds in order."""
 
     def __init__(self, fitted: list) -> None:
-        self.fitted = fitted  # [(estimator or exception), ...] in that order
+        self.fitted = fitted  # [(fitted estimator or exception, rows it was fitted on), ...] in that order
         self.next = 0
 
     def __sklearn_clone__(self):
@@ -126,33 +124,29 @@ class _Fitted(BaseEstimator):
 
 class _Transformed:
     """A fold's fitted earlier steps, for phase 2's scoring: the fold's test
-    and training rows come back as transformed in phase 1 (each group's
-    transform made once, not once per candidate); other rows go through the
-    steps. Never seen outside the search (the refit is a real pipeline)."""
+    rows (and training rows, for ``return_train_score``) come back as
+    transformed in phase 1, each group's transform made once, not once per
+    candidate; other rows go through the steps. Rows are known by a hash of
+    their values (``joblib.hash``), not kept. Never seen outside the search
+    (the refit is a real pipeline)."""
 
-    def __init__(self, earlier, known: list[tuple]) -> None:
+    def __init__(self, earlier) -> None:
         self.earlier = earlier
-        self.known = known  # [(rows, their transform), ...]
+        self.known: dict[str, object] = {}  # hash of the rows -> their transform
+
+    def remember(self, X, transformed) -> None:
+        from joblib import hash as joblib_hash
+
+        self.known[joblib_hash(X)] = transformed
 
     def transform(self, X):
-        for rows, transformed in self.known:
-            if _same_rows(X, rows):
-                return transformed
-        return self.earlier.transform(X)
+        from joblib import hash as joblib_hash
+
+        transformed = self.known.get(joblib_hash(X)) if self.known else None
+        return self.earlier.transform(X) if transformed is None else transformed
 
 
-def _same_rows(a, b) -> bool:
-    if a is b:
-        return True
-    if getattr(a, "shape", None) != getattr(b, "shape", None):
-        return False
-    try:
-        return bool(np.array_equal(a, b, equal_nan=True))
-    except TypeError:  # values NaN cannot be asked of
-        return bool(np.array_equal(a, b))
-
-
-def _fit_group(estimator, X, y, train, test, candidates: list[dict]) -> list:
+def _fit_group(estimator, X, y, train, test, candidates: list[dict], train_scores: bool) -> list:
     """Phase 1's task: one fold, one group of candidates. Returns per
     candidate ``(fitted estimator or exception, seconds)``: its network's fit
     plus its share of the earlier steps'."""
@@ -167,10 +161,12 @@ def _fit_group(estimator, X, y, train, test, candidates: list[dict]) -> list:
             Xt = earlier.fit_transform(X_train, y_train)
         except Exception as exc:  # noqa: BLE001  (every candidate of the group fails as its own fit would)
             return [(exc, (time.perf_counter() - start) / len(candidates))] * len(candidates)
-        known = _Transformed(earlier, [(X_train, Xt)])
+        known = _Transformed(earlier)
+        if train_scores:
+            known.remember(X_train, Xt)
         X_test = _safe_indexing(X, test)
         try:
-            known.known.insert(0, (X_test, earlier.transform(X_test)))
+            known.remember(X_test, earlier.transform(X_test))
         except Exception:  # noqa: BLE001  (phase 2 meets it again where scikit-learn's search does: scoring)
             pass
         for f in fitted:
@@ -239,12 +235,12 @@ class _TwoPhaseSearch:
 
         keyed: dict[str, list[int]] = {}
         for i, c in enumerate(candidates):
-            earlier, _ = _split_params(self.estimator, c)
-            keyed.setdefault(joblib_hash(earlier), []).append(i)
+            keyed.setdefault(joblib_hash(_earlier_params(self.estimator, c)), []).append(i)
         tasks = [(s, part) for s in range(len(splits)) for idx in keyed.values()
                  for part in _parts(idx, len(splits) * len(keyed), self.n_jobs)]
         outs = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, verbose=max(0, self.verbose - 1))(
-            delayed(_fit_group)(self.estimator, X, y, *splits[s], [candidates[i] for i in idx])
+            delayed(_fit_group)(self.estimator, X, y, *splits[s], [candidates[i] for i in idx],
+                                self.return_train_score)
             for s, idx in tasks
         )
         table: dict[tuple[int, int], tuple] = {}
