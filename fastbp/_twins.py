@@ -234,21 +234,28 @@ def train_epoch_optim(X, Y, perm, batch_size, params, sizes, acts, loss, optimiz
     return (total / weight if weight > 0 else 0.0), penalty / len(perm), batch_means / len(perm)
 
 
-def train_epoch_packed(X, Y, perm, batch_size, first, params, sizes, acts, loss, lrs, work, losses):
+def train_epoch_packed(X, Y, perm, batch_size, first, params, sizes, acts, loss, lrs, l2s, weights, work, losses):
     """K members of one shape on the same batches, as a loop over members:
     each member's parameters (its first layer from ``first``, where
-    ``W1`` of every member is stacked, then ``b1``) through ``train_epoch``,
-    then back; ``losses[k]`` its summed loss. ``work`` is accepted for the signature."""
+    ``W1`` of every member is stacked, then ``b1``) through
+    ``train_epoch_optim`` with SGD (momentum 0) at its rate and L2, on its row
+    weights, then back; ``losses[k]`` its summed loss and summed penalty.
+    ``work`` is accepted for the signature."""
     K, h1, n0 = params.shape[0], int(sizes[1]), int(sizes[0])
     W1 = first[: K * h1 * n0].reshape(K * h1, n0)
     b1 = first[K * h1 * n0 : K * h1 * n0 + K * h1]
-    empty = params[0, :0]
+    sgd = SGD()
     for k in range(K):
         member = params[k].copy()
         member[: h1 * n0] = W1[k * h1 : (k + 1) * h1].reshape(-1)
         member[h1 * n0 : h1 * n0 + h1] = b1[k * h1 : (k + 1) * h1]
-        losses[k] = train_epoch(X, Y, perm, batch_size, member, sizes, acts, loss, params.dtype.type(lrs[k]), None,
-                                empty) * len(perm)
+        w = weights[k if len(weights) > 1 else 0] if len(weights) else params[0, :0]
+        sgd.l2 = float(l2s[k])
+        state = np.zeros(member.size, member.dtype)  # the velocities: momentum 0 keeps them at -lr g, never read
+        mean, penalty, _ = train_epoch_optim(X, Y, perm, batch_size, member, sizes, acts, loss, sgd.code,
+                                             sgd.hyper(float(lrs[k])), 0, state, None, None, w)
+        total = float(np.sum(w[perm], dtype=np.float64)) if len(w) else float(len(perm))
+        losses[k] = mean * total, penalty * len(perm)
         W1[k * h1 : (k + 1) * h1] = member[: h1 * n0].reshape(h1, n0)
         b1[k * h1 : (k + 1) * h1] = member[h1 * n0 : h1 * n0 + h1]
         params[k, h1 * n0 + h1 :] = member[h1 * n0 + h1 :]

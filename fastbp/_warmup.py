@@ -15,7 +15,7 @@ from __future__ import annotations
 KERNELS = {
     "train_epoch": "fit with plain SGD, step",
     "train_epoch_optim": "fit with momentum, Adam, RMSprop or L2; the estimators' sgd and adam",
-    "train_epoch_packed": "Ensemble.fit with plain SGD on dense X (members of one shape)",
+    "train_epoch_packed": "Ensemble.fit with SGD (L2, row weights) on dense X (members of one shape)",
     "forward": "forward, predict, loss, validation scores, the estimators' lbfgs",
     "loss_value": "loss, validation scores",
     "batch_gradient": "gradients, fit(comm=...), the estimators' lbfgs",

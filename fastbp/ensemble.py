@@ -6,8 +6,9 @@ own seed, learning rate, L2 strength and row weights. ``fit`` trains every
 member on the same data in one call, all of them seeing the batches in one
 order drawn from the ensemble's own generator, in one of two ways:
 
-- members of one shape with small products, plain SGD, dense X and none of
-  ``fit``'s extras: one packed pass per epoch (``kernels.train_epoch_packed``:
+- members of one shape with small products, SGD without momentum (L2 and
+  row weights per member allowed), dense X and none of ``fit``'s other
+  extras: one packed pass per epoch (``kernels.train_epoch_packed``:
   the members' first layers one product against the shared batch), a shard
   of members per core; each member equals its separate fit to rounding;
 - otherwise member by member: each member's own ``Network.fit``, one per
@@ -313,12 +314,12 @@ class BaseEnsemble:
         # next fit's order does not depend on where early stopping stopped).
         order_state = self._order.spawn(1)[0].bit_generator.state
         X, y = self._shared_inputs(X, y)
-        plain = type(kind) is optimizers.SGD and kind.momentum == 0 and all(o.l2 == 0 for o in members_optimizers)
-        extras = (sample_weight, class_weight, validation_data, patience, callback)
+        plain = type(kind) is optimizers.SGD and kind.momentum == 0
+        extras = (class_weight, validation_data, patience, callback)
         if (plain and all(e is None for e in extras) and not validation_split and lr_schedule == "constant"
                 and self._packable(X, batch_size)):
-            return self._fit_packed(X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads,
-                                    order_state)
+            return self._fit_packed(X, y, epochs, batch_size, rates, [o.l2 for o in members_optimizers], weights,
+                                    shuffle, verbose, workers, threads, order_state)
 
         def train(k: int):
             member = self._members[k]
@@ -404,11 +405,12 @@ class BaseEnsemble:
             return False
         return len(sizes) >= 3 and small
 
-    def _fit_packed(self, X, y, epochs, batch_size, rates, shuffle, verbose, workers, threads, order_state) -> list:
-        """Plain SGD for members of one shape: each epoch one packed pass per
-        shard of members (one shard per core, in threads), the members' first
-        layers one product; a member that diverges is put back to its epoch's
-        start and set aside (its rate 0 from then on)."""
+    def _fit_packed(self, X, y, epochs, batch_size, rates, decays, weights, shuffle, verbose, workers, threads,
+                    order_state) -> list:
+        """SGD (with L2 and row weights per member) for members of one shape:
+        each epoch one packed pass per shard of members (one shard per core, in
+        threads), the members' first layers one product; a member that diverges
+        is put back to its epoch's start and set aside (its rate 0 from then on)."""
         from ._tiers import reference_seconds
         from ._validation import check_fit
         from .training.loop import History
@@ -417,6 +419,12 @@ class BaseEnsemble:
         settings = check_fit(epochs, batch_size, rates[0], "raise", threads, None, False)
         X, Y = first_net._XY(X, y)
         n, sizes, dtype = X.shape[0], first_net._size_codes, first_net.dtype
+        from .training.extras import row_weights
+
+        # As Network.fit checks and scales them (each member's own, or one for all: converted once).
+        converted = {}
+        rows_weights = [None if w is None else converted.setdefault(id(w), row_weights(
+            w, None, Y, first_net._output_kind, dtype)) for w in weights]
         batch = min(settings.batch_size, n)
         h1, n0 = int(sizes[1]), int(sizes[0])
         shards = [[int(k) for k in s] for s in np.array_split(np.arange(self.n_models), workers) if len(s)]
@@ -425,7 +433,13 @@ class BaseEnsemble:
             rows = np.stack([self._members[k]._params for k in members])
             first = np.concatenate([rows[:, : h1 * n0].reshape(-1), rows[:, h1 * n0 : h1 * n0 + h1].reshape(-1)])
             work = np.zeros(_layout.packed_workspace_size(sizes, batch, len(members)), dtype)
-            stacks.append((members, first, rows, work, np.zeros(len(members)), np.array([rates[k] for k in members])))
+            if all(rows_weights[k] is None for k in members):
+                w = np.zeros((0, n), dtype)
+            else:
+                w = np.stack([np.ones(n, dtype) if rows_weights[k] is None else rows_weights[k] for k in members])
+            stacks.append((members, first, rows, work, np.zeros((len(members), 2)),
+                           np.array([rates[k] for k in members]), np.array([decays[k] for k in members]), w))
+        totals = [float(n) if w is None else float(np.sum(w, dtype=np.float64)) for w in rows_weights]
         order = np.random.default_rng()
         order.bit_generator.state = order_state
         histories = [History(loss=[]) for _ in range(self.n_models)]
@@ -436,7 +450,7 @@ class BaseEnsemble:
                                                      dtype=dtype.name)
 
         def write_back():
-            for members, first, rows, _, _, _ in stacks:
+            for members, first, rows, *_ in stacks:
                 W1 = first[: len(members) * h1 * n0].reshape(len(members), h1 * n0)
                 b1 = first[len(members) * h1 * n0 :].reshape(len(members), h1)
                 for i, k in enumerate(members):
@@ -454,13 +468,14 @@ class BaseEnsemble:
                 with ThreadPoolExecutor(max_workers=len(stacks), thread_name_prefix="fastbp-ensemble") as pool:
                     for epoch in range(settings.epochs):
                         perm = (order.permutation(n) if shuffle else np.arange(n)).astype(np.int64, copy=False)
-                        saved = [(first.copy(), rows.copy()) for _, first, rows, _, _, _ in stacks]
+                        saved = [(first.copy(), rows.copy()) for _, first, rows, *_ in stacks]
                         list(pool.map(lambda st: backend.train_epoch_packed(X, Y, perm, batch, st[1], st[2], sizes,
-                                                                            acts, loss, st[5], st[3], st[4]),
+                                                                            acts, loss, st[5], st[6], st[7], st[3],
+                                                                            st[4]),
                                       stacks))
-                        for (members, first, rows, _, losses, lrs), (first0, rows0) in zip(stacks, saved):
-                            self._end_packed_epoch(members, first, rows, losses, lrs, first0, rows0, n, h1, n0,
-                                                   epoch, histories)
+                        for (members, first, rows, _, losses, lrs, _, _), (first0, rows0) in zip(stacks, saved):
+                            self._end_packed_epoch(members, first, rows, losses, lrs, first0, rows0, n, totals,
+                                                   h1, n0, epoch, histories)
                         if len(self._set_aside) == self.n_models:
                             break
             finally:
@@ -474,14 +489,17 @@ class BaseEnsemble:
         self._last_pass = "packed"
         return self._after_fit()
 
-    def _end_packed_epoch(self, members, first, rows, losses, lrs, first0, rows0, n, h1, n0, epoch, histories):
-        """Each member's loss into its history, or, where it diverged, its
-        parameters back to the epoch's start and the member set aside."""
+    def _end_packed_epoch(self, members, first, rows, losses, lrs, first0, rows0, n, totals, h1, n0, epoch,
+                          histories):
+        """Each member's loss (its weighted mean, over ``totals[k]``, the
+        rows' weight sum, plus its mean L2 penalty, as ``Network.fit`` reports
+        it) into its history, or, where it diverged, its parameters back to
+        the epoch's start and the member set aside."""
         K = len(members)
         W1 = first[: K * h1 * n0].reshape(K, h1 * n0)
         b1 = first[K * h1 * n0 :].reshape(K, h1)
         for i, k in enumerate(members):
-            mean = losses[i] / n
+            mean = (losses[i, 0] / totals[k] if totals[k] > 0 else 0.0) + losses[i, 1] / n
             if k not in self._set_aside and np.isfinite(mean) and np.isfinite(rows[i, h1 * n0 + h1 :]).all() \
                     and np.isfinite(W1[i]).all() and np.isfinite(b1[i]).all():
                 histories[k]["loss"].append(float(mean))

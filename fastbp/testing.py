@@ -311,7 +311,9 @@ def _args_train_epoch_optim(rng, shape, dtype, variant, scale=1.0):
 
 def _args_train_epoch_packed(rng, shape, dtype, variant, scale=1.0):
     """Three members of ``train_epoch``'s network (variant ``(hidden, (output,
-    loss))``), their first layers stacked, per-member rates (one 0: left as is)."""
+    loss)[, "weighted" | "shared"])``), their first layers stacked, per-member
+    rates (one 0: left as is) and L2, and row weights: one row per member
+    (one member's all 0 on the first batch), one for all, or none."""
     X, Y, params, sizes, acts, loss = _network(rng, shape, dtype, variant[:2], scale)
     K, B = 3, shape[0]
     members = np.stack([params] + [params + dtype.type(0.05) * rng.standard_normal(params.size).astype(dtype)
@@ -320,8 +322,13 @@ def _args_train_epoch_packed(rng, shape, dtype, variant, scale=1.0):
     first = np.concatenate([members[:, : h1 * n0].reshape(-1), members[:, h1 * n0 : h1 * n0 + h1].reshape(-1)])
     members[:, : h1 * n0 + h1] = np.nan  # not read: ``first`` holds the first layers
     work = np.zeros(_layout.packed_workspace_size(sizes, B, K), dtype)
-    return (X, Y, rng.permutation(Y.shape[0]), B, first, members, sizes, acts, loss, np.array([0.1, 0.0, 0.05]),
-            work, np.zeros(K))
+    perm = rng.permutation(Y.shape[0])
+    rows = {"weighted": K, "shared": 1}.get(variant[2] if len(variant) > 2 else None, 0)
+    weights = rng.integers(0, 3, size=(rows, Y.shape[0])).astype(dtype)
+    if rows == K:
+        weights[2, perm[:B]] = 0  # a batch of weight 0: no step from its gradient, L2 still applies
+    return (X, Y, perm, B, first, members, sizes, acts, loss, np.array([0.1, 0.0, 0.05]), np.array([1e-2, 0.0, 1e-3]),
+            weights, work, np.zeros((K, 2)))
 
 
 def _args_batch_gradient(rng, shape, dtype, variant, scale=1.0):
@@ -403,7 +410,9 @@ KERNELS = (
         + (("relu", "sgd", "weighted"), ("tanh", "adam", "weighted"), ("relu", "adam", "sparse"),
            ("tanh", "sgd", "weighted", "sparse")),
     ),
-    KernelCase("train_epoch_packed", _args_train_epoch_packed, (4, 5, 11), _HIDDEN_X_PAIRS, calls_gemm=False),
+    KernelCase("train_epoch_packed", _args_train_epoch_packed, (4, 5, 13),
+               _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4])
+               + tuple((*pair, "shared") for pair in _HIDDEN_X_PAIRS[4:6])),
     KernelCase("batch_gradient", _args_batch_gradient, (7,),
                _HIDDEN_X_PAIRS + tuple((*pair, "weighted") for pair in _HIDDEN_X_PAIRS[:4]) + _SPARSE_PAIRS),
     KernelCase("apply_update", _args_apply_update, (0, 1, 7), ("plain", *OPTIMIZERS)),

@@ -287,11 +287,35 @@ def test_the_packed_pass_equals_separate_fits(Ens, dtype, sizes, activation, out
         np.testing.assert_allclose(histories[k]["loss"], history["loss"], rtol=rtol)
 
 
-@pytest.mark.parametrize("change", ["widths", "momentum", "l2", "weights", "sparse", "validation", "large"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("weights", ["per member", "shared", "none"])
+def test_the_packed_pass_takes_l2_and_row_weights(Ens, dtype, weights, rng):
+    """Per-member rates, L2 (one member without) and row weights (bootstrap
+    counts, zeros included; or one row for all) in the packed pass: each member
+    equals its separate fit with SGD(l2=l2_k) and its weights, to rounding."""
+    X, y = _data(rng, dtype=dtype)
+    n = X.shape[0]
+    lr, l2 = [0.05, 0.2, 0.1], [1e-2, 0.0, 1e-3]
+    w = {"per member": rng.integers(0, 3, size=(3, n)).astype(float), "shared": rng.random(n),
+         "none": None}[weights]
+    ens = Ens([6, 5, 3], n_models=3, dtype=dtype, seed=3)
+    histories = ens.fit(X, y, epochs=3, batch_size=16, lr=lr, l2=l2, sample_weight=w, shuffle=False)
+    assert ens._last_pass == "packed"
+    rtol = 1e-10 if dtype == "float64" else 2e-4
+    for k, net in enumerate(ens.networks):
+        row = None if w is None else (w[k] if w.ndim == 2 else w)
+        alone, history = _alone(Ens, [6, 5, 3], ens.seeds[k], X, y, dtype=dtype, epochs=3, batch_size=16,
+                                lr=lr[k], optimizer=optimizers.SGD(l2=l2[k]), sample_weight=row, shuffle=False)
+        for a, b in zip(alone.weights + alone.biases, net.weights + net.biases):
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol, err_msg=f"member {k}, {dtype}, {weights}")
+        np.testing.assert_allclose(histories[k]["loss"], history["loss"], rtol=rtol, err_msg=f"member {k}")
+
+
+@pytest.mark.parametrize("change", ["widths", "momentum", "class_weight", "sparse", "validation", "large"])
 def test_what_the_packed_pass_does_not_take_trains_member_by_member(change, rng):
     X, y = _data(rng)
     sizes = {"widths": [[6, 5, 3], [6, 4, 3]], "large": [[6, 6000, 3]] * 2}.get(change, [[6, 5, 3]] * 2)
-    fit = {"momentum": dict(optimizer="momentum"), "l2": dict(l2=1e-3), "weights": dict(sample_weight=np.ones(90)),
+    fit = {"momentum": dict(optimizer="momentum"), "class_weight": dict(class_weight="balanced"),
            "validation": dict(validation_split=0.2)}.get(change, {})
     ens = fastbp.Ensemble(sizes, seed=0)
     ens.fit(sp.csr_matrix(X) if change == "sparse" else X, y, epochs=1, **fit)

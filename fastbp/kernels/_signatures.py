@@ -21,12 +21,13 @@ from numba import types
 #: the network's dtype, or the CSR tuple ``(data, indices, indptr)``; ``XD``
 #: the input where the kernel takes dense input only: no sparse variant), ``A2``
 #: and ``A1`` arrays of the network's dtype, ``s`` a scalar of it, ``F1`` a
-#: float64 array (a loss or ``hyper`` array), ``I1`` an int64 array, ``i`` an int64.
+#: float64 array (a loss or ``hyper`` array), ``F2`` a 2-D one (a row per
+#: ensemble member), ``I1`` an int64 array, ``i`` an int64.
 ARGUMENTS = {
     "train_epoch": ("X", "A2", "I1", "i", "A1", "I1", "I1", "F1", "s", "A1", "A1"),
     "train_epoch_optim": ("X", "A2", "I1", "i", "A1", "I1", "I1", "F1", "i", "F1", "i", "A1", "A1", "A1", "A1"),
     # Dense input only (the ensemble runs sparse X member by member).
-    "train_epoch_packed": ("XD", "A2", "I1", "i", "A1", "A2", "I1", "I1", "F1", "F1", "A1", "F1"),
+    "train_epoch_packed": ("XD", "A2", "I1", "i", "A1", "A2", "I1", "I1", "F1", "F1", "F1", "A2", "A1", "F2"),
     "forward": ("X", "A1", "I1", "I1", "A1", "A2"),
     "loss_value": ("A2", "A2", "F1"),
     "batch_gradient": ("X", "A2", "I1", "A1", "I1", "I1", "F1", "A1", "A1", "A1"),
@@ -50,7 +51,8 @@ def signature(kernel: str, dtype: str, sparse: bool = False) -> tuple:
     x = (types.Tuple((array(dtype, 1), array(types.int32, 1), array(types.int32, 1))) if sparse
          else array(dtype, 2))
     kinds = {"X": x, "XD": array(dtype, 2), "A2": array(dtype, 2), "A1": array(dtype, 1), "s": dtype,
-             "F1": array(types.float64, 1), "I1": array(types.int64, 1), "i": types.int64}
+             "F1": array(types.float64, 1), "F2": array(types.float64, 2), "I1": array(types.int64, 1),
+             "i": types.int64}
     return tuple(kinds[k] for k in ARGUMENTS[kernel])
 
 
