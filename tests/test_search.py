@@ -26,7 +26,15 @@ def digits():
 
 
 def _assert_same_search(ours, theirs):
-    """Every entry of cv_results_ but the timings, and the best candidate, equal."""
+    """Every entry of cv_results_ but the timings, and the best candidate,
+    equal; nothing of the search's stand-ins kept (they hold every fitted candidate)."""
+    import pickle
+
+    kept = pickle.dumps(ours)
+    assert b"_Fitted" not in kept and b"_Answers" not in kept and b"_Transformed" not in kept
+    fitted = {k: type(v) for k, v in vars(ours).items() if k.endswith("_")}
+    assert fitted == {k: type(v) for k, v in vars(theirs).items() if k.endswith("_")}
+    assert sorted(vars(ours)) == sorted(vars(theirs))
     assert sorted(ours.cv_results_) == sorted(theirs.cv_results_)
     for key, theirs_values in theirs.cv_results_.items():
         if key.endswith("_time"):

@@ -39,6 +39,7 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.model_selection import RandomizedSearchCV as _SkRandomizedSearchCV
 from sklearn.pipeline import Pipeline
@@ -258,8 +259,13 @@ class _TwoPhaseSearch:
                 super().fit(X, y, **params)
         finally:
             self.__dict__.update(saved)
+        # Nothing of phase 2's stand-ins stays behind (they hold every fitted candidate):
+        # the fitted search keeps what scikit-learn's keeps.
         if hasattr(self, "best_estimator_"):
             self.best_estimator_ = self.best_estimator_.fitted_
+        if isinstance(getattr(self.scorer_, "_estimator", None), _Fitted):  # scoring=None: the estimator's score
+            self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        self._checked_cv_orig = cv
         self.cv_results_["mean_fit_time"] = fit_seconds.mean(axis=1)
         self.cv_results_["std_fit_time"] = fit_seconds.std(axis=1)
         return self
