@@ -149,6 +149,44 @@ def test_earlier_steps_are_fitted_once_per_fold_and_setting(digits):
     # Transforms: of the training rows (fit_transform) and, for scoring, the test rows:
     assert theirs_transforms == 2 * 6 * 4 + 1  # per candidate and fold
     assert len(TRANSFORMS) == 2 * 2 * 4 + 1  # per setting and fold: scoring found the test rows' transform
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        TRANSFORMS.clear()
+        theirs = sk.GridSearchCV(estimator, grid, cv=4, return_train_score=True).fit(X, y)
+        theirs_transforms = len(TRANSFORMS)
+        TRANSFORMS.clear()
+        ours = fsk.GridSearchCV(estimator, grid, cv=4, return_train_score=True).fit(X, y)
+    assert theirs_transforms == 3 * 6 * 4 + 1
+    assert len(TRANSFORMS) == 2 * 2 * 4 + 6 * 4 + 1  # the training rows' scores transform them again
+    _assert_same_search(ours, theirs)
+    _assert_same_search(ours, theirs)
+
+
+class Refusing(TransformerMixin, BaseEstimator):
+    """An earlier step whose fit fails when asked to (``refuse=True``)."""
+
+    def __init__(self, refuse=False):
+        self.refuse = refuse
+
+    def fit(self, X, y=None):
+        if self.refuse:
+            raise ValueError("refused, as asked")
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_failing_earlier_steps_fail_their_candidates_as_in_scikit_learn(digits):
+    X, y = digits
+    estimator = make_pipeline(Refusing(), StandardScaler(), fsk.MLPClassifier(hidden_layer_sizes=(6,), max_iter=4,
+                                                                              random_state=0))
+    grid = {"refusing__refuse": [False, True], "mlpclassifier__alpha": [1e-4, 1e-2]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sk.GridSearchCV(estimator, grid, cv=3, error_score=np.nan).fit(X, y)
+        ours = fsk.GridSearchCV(estimator, grid, cv=3, error_score=np.nan, n_jobs=2).fit(X, y)
+    assert np.isnan(ours.cv_results_["mean_test_score"]).sum() == 2
     _assert_same_search(ours, theirs)
 
 
@@ -175,7 +213,8 @@ def test_other_estimators_and_fit_parameters_take_scikit_learns_path(digits, mon
     def refuse(*args, **kwargs):
         raise AssertionError("the two-phase path ran")
 
-    monkeypatch.setattr(_search, "_fit_group", refuse)
+    monkeypatch.setattr(_search, "_fit_networks", refuse)
+    monkeypatch.setattr(_search, "_fit_earlier", refuse)
     Xs = StandardScaler().fit_transform(X)
     theirs = sk.GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=3).fit(Xs, y)
     ours = fsk.GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}, cv=3).fit(Xs, y)
@@ -191,7 +230,8 @@ def test_other_estimators_and_fit_parameters_take_scikit_learns_path(digits, mon
 
 def test_bad_settings_are_refused_before_any_fit(digits, monkeypatch):
     X, y = digits
-    monkeypatch.setattr(_search, "_fit_group", lambda *a, **k: pytest.fail("fitted before checking"))
+    monkeypatch.setattr(_search, "_fit_networks", lambda *a, **k: pytest.fail("fitted before checking"))
+    monkeypatch.setattr(_search, "_fit_earlier", lambda *a, **k: pytest.fail("fitted before checking"))
     net = fsk.MLPClassifier(max_iter=5)
     with pytest.raises(ValueError, match="n_jobs|cv"):
         fsk.GridSearchCV(net, {"alpha": [1e-4]}, cv="three").fit(X, y)
@@ -214,8 +254,8 @@ def test_a_dask_cluster_runs_the_tasks(digits):
                                       dashboard_address=None) as cluster, distributed.Client(cluster) as client:
             with parallel_config(backend="dask"), distributed.get_task_stream(client) as stream:
                 ours = fsk.GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
-    ran = [task for task in stream.data if "_fit_group" in str(task["key"])]
-    assert ran  # the fits ran as the cluster's tasks
+    ran = {stage for task in stream.data for stage in ("_fit_earlier", "_fit_networks") if stage in str(task["key"])}
+    assert ran == {"_fit_earlier", "_fit_networks"}  # both stages ran as the cluster's tasks
     _assert_same_search(ours, theirs)
 
 
@@ -231,3 +271,22 @@ def test_groups_are_split_to_even_the_workers_load(n_jobs, tasks, candidates, pa
     assert len(split) == parts
     assert sorted(i for part in split for i in part) == list(range(candidates))
     assert min(len(part) for part in split) >= min(candidates, _search.MIN_PART)
+
+
+def test_rows_are_recognised_by_their_values_whatever_their_kind():
+    import pandas as pd
+    import scipy.sparse as sparse
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 3))
+    a[1, 2] = np.nan
+    assert _search._same_rows(a, a.copy()) and not _search._same_rows(a, a[:5])
+    b = a.copy()
+    b[0, 0] += 1
+    assert not _search._same_rows(a, b)
+    assert _search._same_rows(sparse.csr_matrix(np.nan_to_num(a)), sparse.csr_matrix(np.nan_to_num(a)))
+    assert not _search._same_rows(sparse.csr_matrix(np.nan_to_num(a)), sparse.csr_matrix(np.nan_to_num(b)))
+    assert not _search._same_rows(sparse.csr_matrix(np.nan_to_num(a)), np.nan_to_num(a))  # another kind
+    frame = pd.DataFrame({"x": [1.0, np.nan], "s": ["a", "b"]})
+    assert _search._same_rows(frame, frame.copy())
+    assert not _search._same_rows(frame, frame.assign(s=["a", "c"]))

@@ -7,13 +7,15 @@ estimator is a ``fastbp.sklearn`` MLP or a ``Pipeline`` ending in one and
 ``fit`` is given no other parameters than ``groups``, the search runs in two
 phases:
 
-1. **Fitting.** Candidates whose earlier pipeline steps have the same settings
-   form a group; each (fold, group) is one task (a group split in parts where
-   that evens the load over the workers), dispatched with joblib (``n_jobs``,
-   ``pre_dispatch``, and whatever backend the caller configured: a Dask or
-   Ray cluster spreads the tasks over machines). A task fits the earlier steps
-   once on the fold's training rows, then each candidate's network on their
-   output, by that network's own ``fit``.
+1. **Fitting**, in two stages of tasks, each dispatched with joblib
+   (``n_jobs``, ``pre_dispatch``, and whatever backend the caller configured:
+   a Dask or Ray cluster spreads the tasks over machines). Candidates whose
+   earlier pipeline steps have the same settings form a group. First, for each
+   (fold, group), the earlier steps are fitted once on the fold's training
+   rows and applied once to its test rows (``_fit_earlier``). Then each
+   candidate's network is fitted, by its own ``fit``, on the earlier steps'
+   output (``_fit_networks``), a group's candidates in as many tasks as
+   even the workers' load.
 2. **Scoring and the rest** are scikit-learn's own code: its search's ``fit``
    runs as written, on the same folds and candidates, each fit answered by
    the one made in phase 1 (``_Fitted``); scores, ranks, ``cv_results_``,
@@ -37,6 +39,7 @@ import copy
 import time
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.metrics import check_scoring
@@ -125,65 +128,94 @@ class _Fitted(BaseEstimator):
 
 class _Transformed:
     """A fold's fitted earlier steps, for phase 2's scoring: the fold's test
-    rows (and training rows, for ``return_train_score``) come back as
-    transformed in phase 1, each group's transform made once, not once per
-    candidate; other rows go through the steps. Rows are known by a hash of
-    their values (``joblib.hash``), not kept. Never seen outside the search
-    (the refit is a real pipeline)."""
+    rows come back as transformed in phase 1 (once per group, not once per
+    candidate); other rows (the training rows, for ``return_train_score``) go
+    through the steps. Never seen outside the search (the refit is a real
+    pipeline)."""
 
     def __init__(self, earlier) -> None:
         self.earlier = earlier
-        self.known: dict[str, object] = {}  # hash of the rows -> their transform
+        self.known: list[tuple] = []  # (rows, their transform)
 
     def remember(self, X, transformed) -> None:
-        from joblib import hash as joblib_hash
-
-        self.known[joblib_hash(X)] = transformed
+        self.known.append((X, transformed))
 
     def transform(self, X):
-        from joblib import hash as joblib_hash
+        for rows, transformed in self.known:
+            if _same_rows(X, rows):
+                return transformed
+        return self.earlier.transform(X)
 
-        transformed = self.known.get(joblib_hash(X)) if self.known else None
-        return self.earlier.transform(X) if transformed is None else transformed
+
+def _same_rows(a, b) -> bool:
+    """Whether ``a`` holds the same values as ``b`` (NaN equal to NaN): one
+    pass over them, cheaper than hashing both."""
+    if a is b:
+        return True
+    if getattr(a, "shape", None) != getattr(b, "shape", None) or type(a) is not type(b):
+        return False
+    try:
+        if sp.issparse(a):
+            return (a != b).nnz == 0
+        if callable(getattr(a, "equals", None)):  # pandas: values, dtypes and labels, NaN equal to NaN
+            return bool(a.equals(b))
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except (TypeError, ValueError):  # values NaN means nothing to (strings), or that do not compare
+        try:
+            return bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return False
 
 
-def _fit_group(estimator, X, y, train, test, candidates: list[dict], train_scores: bool) -> list:
-    """Phase 1's task: one fold, one group of candidates. Returns per
-    candidate ``(fitted estimator or exception, seconds)``: its network's fit
-    plus its share of the earlier steps'."""
+def _fit_earlier(estimator, X, y, train, test, candidate: dict) -> tuple:
+    """Phase 1, first stage: a group's earlier steps fitted on one fold's
+    training rows. Returns ``(their output on those rows, the fitted steps as
+    a _Transformed, seconds)``, or ``(the exception, None, seconds)``."""
     start = time.perf_counter()
     X_train = _safe_indexing(X, train)
     y_train = None if y is None else _safe_indexing(y, train)
-    fitted = [clone(estimator).set_params(**clone(c, safe=False)) for c in candidates]
-    Xt = X_train
-    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        earlier = fitted[0][:-1]
-        try:
-            Xt = earlier.fit_transform(X_train, y_train)
-        except Exception as exc:  # noqa: BLE001  (every candidate of the group fails as its own fit would)
-            return [(exc, (time.perf_counter() - start) / len(candidates))] * len(candidates)
-        known = _Transformed(earlier)
-        if train_scores:
-            known.remember(X_train, Xt)
-        X_test = _safe_indexing(X, test)
-        try:
-            known.remember(X_test, earlier.transform(X_test))
-        except Exception:  # noqa: BLE001  (phase 2 meets it again where scikit-learn's search does: scoring)
-            pass
-        for f in fitted:
-            f.steps[:-1] = [("earlier steps", known)]
-    shared = (time.perf_counter() - start) / len(candidates)
+    earlier = clone(estimator).set_params(**clone(candidate, safe=False))[:-1]
+    try:
+        Xt = earlier.fit_transform(X_train, y_train)
+    except Exception as exc:  # noqa: BLE001  (every candidate of the group fails as its own fit would)
+        return exc, None, time.perf_counter() - start
+    known = _Transformed(earlier)
+    X_test = _safe_indexing(X, test)
+    try:
+        known.remember(X_test, earlier.transform(X_test))
+    except Exception:  # noqa: BLE001  (phase 2 meets it again where scikit-learn's search does: scoring)
+        pass
+    return Xt, known, time.perf_counter() - start
+
+
+def _fit_networks(estimator, X, y, train, candidates: list[dict]) -> list:
+    """Phase 1, second stage: each candidate's network fitted by its own
+    ``fit`` on ``X`` (the earlier steps' output on a fold's training rows, or,
+    with ``train``, the rows ``X[train]``). Returns per candidate ``(the
+    fitted network or the exception, seconds)``."""
+    if train is not None:
+        X = _safe_indexing(X, train)
+        y = None if y is None else _safe_indexing(y, train)
     out = []
-    for f in fitted:
-        network = f.steps[-1][1] if isinstance(f, Pipeline) else f
-        begin = time.perf_counter()
+    for c in candidates:
+        start = time.perf_counter()
+        network = clone(estimator).set_params(**clone(c, safe=False))
+        network = network.steps[-1][1] if isinstance(network, Pipeline) else network
         try:
-            network.fit(Xt, y_train)
-            answer = f
+            out.append((network.fit(X, y), time.perf_counter() - start))
         except Exception as exc:  # noqa: BLE001  (scored by scikit-learn's rules: error_score)
-            answer = exc
-        out.append((answer, shared + time.perf_counter() - begin))
+            out.append((exc, time.perf_counter() - start))
     return out
+
+
+def _assemble(estimator, candidate: dict, earlier, network):
+    """A candidate's fitted estimator: its network, after its group's fitted earlier steps."""
+    if not isinstance(estimator, Pipeline):
+        return network
+    fitted = clone(estimator).set_params(**clone(candidate, safe=False))
+    fitted.steps[:-1] = [] if earlier is None else [("earlier steps", earlier)]
+    fitted.steps[-1] = (fitted.steps[-1][0], network)
+    return fitted
 
 
 #: The fewest candidates a task is split down to for an even load over the workers.
@@ -237,19 +269,41 @@ class _TwoPhaseSearch:
         keyed: dict[str, list[int]] = {}
         for i, c in enumerate(candidates):
             keyed.setdefault(joblib_hash(_earlier_params(self.estimator, c)), []).append(i)
-        tasks = [(s, part) for s in range(len(splits)) for idx in keyed.values()
-                 for part in _parts(idx, len(splits) * len(keyed), self.n_jobs)]
-        outs = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, verbose=max(0, self.verbose - 1))(
-            delayed(_fit_group)(self.estimator, X, y, *splits[s], [candidates[i] for i in idx],
-                                self.return_train_score)
-            for s, idx in tasks
-        )
+        folds = range(len(splits))
+        parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, verbose=max(0, self.verbose - 1))
+        # Stage 1: each group's earlier steps, once per fold.
+        earlier = {}
+        if isinstance(self.estimator, Pipeline) and len(self.estimator.steps) > 1:
+            pairs = [(s, g) for s in folds for g in keyed]
+            outs = parallel(delayed(_fit_earlier)(self.estimator, X, y, *splits[s], candidates[keyed[g][0]])
+                            for s, g in pairs)
+            earlier = dict(zip(pairs, outs))
+        # Stage 2: the networks, in as many tasks as even the workers' load.
+        tasks = [(s, g, part) for s in folds for g, idx in keyed.items()
+                 for part in _parts(idx, len(splits) * len(keyed), self.n_jobs)
+                 if (s, g) not in earlier or earlier[s, g][1] is not None]
+
+        def inputs(s, g):
+            if (s, g) in earlier:
+                return earlier[s, g][0], None if y is None else _safe_indexing(y, splits[s][0]), None
+            return X, y, splits[s][0]
+
+        outs = parallel(delayed(_fit_networks)(self.estimator, *inputs(s, g), [candidates[i] for i in part])
+                        for s, g, part in tasks)
         table: dict[tuple[int, int], tuple] = {}
-        for (s, idx), out in zip(tasks, outs):
-            for i, answer in zip(idx, out):
-                table[i, s] = answer
-        fitted = [(table[i, s][0], len(splits[s][0])) for i in range(len(candidates)) for s in range(len(splits))]
-        fit_seconds = np.array([[table[i, s][1] for s in range(len(splits))] for i in range(len(candidates))])
+        for (s, g, part), out in zip(tasks, outs):
+            shared = earlier[s, g][2] / len(keyed[g]) if (s, g) in earlier else 0.0
+            steps = earlier[s, g][1] if (s, g) in earlier else None
+            for i, (network, seconds) in zip(part, out):
+                answer = network if isinstance(network, BaseException) else _assemble(
+                    self.estimator, candidates[i], steps, network)
+                table[i, s] = (answer, shared + seconds)
+        for (s, g), (failure, steps, seconds) in earlier.items():
+            if steps is None:  # the earlier steps failed: so does every candidate of the group, on that fold
+                for i in keyed[g]:
+                    table[i, s] = (failure, seconds / len(keyed[g]))
+        fitted = [(table[i, s][0], len(splits[s][0])) for i in range(len(candidates)) for s in folds]
+        fit_seconds = np.array([[table[i, s][1] for s in folds] for i in range(len(candidates))])
 
         phase_two = dict(again, estimator=_Fitted(self.estimator, _Answers(fitted)), cv=splits, n_jobs=None)
         saved = {name: getattr(self, name) for name in phase_two}
