@@ -86,13 +86,14 @@ def test_randomized_search_draws_scikit_learns_candidates_from_numpys_global_gen
     X, y = digits
     estimator = fsk.MLPClassifier(hidden_layer_sizes=(6,), max_iter=4, random_state=0)
     space = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-3, 1e-1)}
+    cv = KFold(3, shuffle=True)  # its folds drawn from the global generator too, after the candidates
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         np.random.seed(5)
-        theirs = sk.RandomizedSearchCV(estimator, space, n_iter=3, cv=2).fit(X, y)
+        theirs = sk.RandomizedSearchCV(estimator, space, n_iter=3, cv=cv).fit(X, y)
         after_theirs = np.random.random()
         np.random.seed(5)
-        ours = fsk.RandomizedSearchCV(estimator, space, n_iter=3, cv=2).fit(X, y)
+        ours = fsk.RandomizedSearchCV(estimator, space, n_iter=3, cv=cv).fit(X, y)
         after_ours = np.random.random()
     _assert_same_search(ours, theirs)
     assert after_ours == after_theirs  # the global generator advanced as by scikit-learn's search

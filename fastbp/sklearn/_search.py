@@ -247,25 +247,14 @@ class _TwoPhaseSearch:
     def _two_phases(self, params: dict) -> bool:
         return _network_step(self.estimator) is not None and set(params) <= {"groups"}
 
-    def fit(self, X, y=None, **params):
-        """Run fit with all sets of parameters: scikit-learn's ``fit``, a
-        pipeline's earlier steps fitted once per fold (see :mod:`fastbp.sklearn._search`)."""
-        if not self._two_phases(params):
-            return super().fit(X, y, **params)
-        from joblib import parallel_config
-        from sklearn.utils import indexable
-
-        self._validate_params()
-        X, y = indexable(X, y)
-        groups = params.get("groups")
-        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, groups)]
-        candidates, again = self._draw_candidates()
-        if not splits or not candidates:
-            return super().fit(X, y, **params)
-        # Groups: candidates whose earlier steps have the same settings share their fit.
+    def _fit_candidates(self, X, y, splits: list, candidates: list[dict]) -> tuple[list, np.ndarray]:
+        """Phase 1: every candidate fitted on every fold. Returns the fits in
+        the order phase 2 asks for them (candidate by candidate, each over the
+        folds), each ``(fitted estimator or exception, training rows)``, and
+        the seconds of each, ``(candidates, folds)``."""
         from joblib import hash as joblib_hash
 
+        # Groups: candidates whose earlier steps have the same settings share their fit.
         keyed: dict[str, list[int]] = {}
         for i, c in enumerate(candidates):
             keyed.setdefault(joblib_hash(_earlier_params(self.estimator, c)), []).append(i)
@@ -303,8 +292,26 @@ class _TwoPhaseSearch:
                 for i in keyed[g]:
                     table[i, s] = (failure, seconds / len(keyed[g]))
         fitted = [(table[i, s][0], len(splits[s][0])) for i in range(len(candidates)) for s in folds]
-        fit_seconds = np.array([[table[i, s][1] for s in folds] for i in range(len(candidates))])
+        return fitted, np.array([[table[i, s][1] for s in folds] for i in range(len(candidates))])
 
+    def fit(self, X, y=None, **params):
+        """Run fit with all sets of parameters: scikit-learn's ``fit``, a
+        pipeline's earlier steps fitted once per fold (see :mod:`fastbp.sklearn._search`)."""
+        if not self._two_phases(params):
+            return super().fit(X, y, **params)
+        from joblib import parallel_config
+        from sklearn.utils import indexable
+
+        self._validate_params()
+        X, y = indexable(X, y)
+        # Drawn in scikit-learn's order (the candidates, then the folds: both
+        # may draw from NumPy's global generator).
+        candidates, again = self._draw_candidates()
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, params.get("groups"))]
+        if not splits or not candidates:
+            return super().fit(X, y, **params)
+        fitted, fit_seconds = self._fit_candidates(X, y, splits, candidates)
         phase_two = dict(again, estimator=_Fitted(self.estimator, _Answers(fitted)), cv=splits, n_jobs=None)
         saved = {name: getattr(self, name) for name in phase_two}
         self.__dict__.update(phase_two)
