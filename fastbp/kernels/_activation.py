@@ -25,7 +25,7 @@ from .._codes import (
     TANH,
     keeps_z,
 )
-from .._jit import jit
+from .._jit import jit, jit_inline
 from ._fastexp import fast_exp
 from ._fastmath import fast_erf, fast_tanh
 
@@ -165,6 +165,16 @@ def _softmax_columns(Z, A):
             row[i] *= s[i]
 
 
+@jit_inline
+def _gate(a, z, half):
+    """The gate ``g(z)`` of an activation ``a = z g(z)`` (GELU's Phi, SiLU's
+    sigmoid) from the stored activation: ``a / z``, and ``g(0) = half`` (1/2,
+    in the arrays' dtype) for both. One division where the gate's own formula
+    took erf or exp and a division again; its rounding is the forward pass's
+    (a few ulp of ``a``)."""
+    return a / z if z != 0 else half
+
+
 @jit
 def _multiply_derivative(D, A, Z, act):
     """In place: ``D <- D * act'(Z)``, taken from the stored activation ``A``
@@ -188,15 +198,16 @@ def _multiply_derivative(D, A, Z, act):
     elif act == LEAKY_RELU:
         for j in range(n):
             d[j] = d[j] if a[j] > 0 else slope * d[j]
-    elif act == GELU:  # Phi(z) + z phi(z)
+    elif act == GELU:  # Phi(z) + z phi(z), Phi(z) = a / z (see _gate)
         z = _flat(Z)
-        half, r, c = D.dtype.type(0.5), D.dtype.type(_SQRT_HALF), D.dtype.type(_INV_SQRT_2PI)
+        half, c = D.dtype.type(0.5), D.dtype.type(_INV_SQRT_2PI)
         for j in range(n):
-            d[j] *= half * (one + fast_erf(z[j] * r)) + z[j] * c * fast_exp(-half * z[j] * z[j])
-    elif act == SILU:  # s (1 + z (1 - s)), s = sigmoid(z)
+            d[j] *= _gate(a[j], z[j], half) + z[j] * c * fast_exp(-half * z[j] * z[j])
+    elif act == SILU:  # s (1 + z (1 - s)), s = sigmoid(z) = a / z (see _gate)
         z = _flat(Z)
+        half = D.dtype.type(0.5)
         for j in range(n):
-            s = one / (one + fast_exp(-z[j]))
+            s = _gate(a[j], z[j], half)
             d[j] *= s * (one + z[j] * (one - s))
     else:  # softmax's derivative is not elementwise: no loss asks for it
         raise ValueError("unknown activation code, or one without an elementwise derivative")
