@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--config", nargs="+", default=["S", "T"])
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--rounds", type=int, default=101)
+    ap.add_argument("--activation", default=None,
+                    help="hidden activation (default: sigmoid for S, M, L; the estimators' relu for T, E, ...)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     root = tempfile.mkdtemp(prefix="fastbp-ab-")
@@ -50,12 +52,13 @@ def main() -> None:
             pkg.set_num_threads(2)
             if config in bench.ESTIMATOR_CONFIGS:
                 sk = importlib.import_module(name + ".sklearn")
+                act = {None: "relu", "sigmoid": "logistic"}.get(args.activation, args.activation)
                 clf = sk.MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), batch_size=batch, random_state=0,
-                                       solver=bench.ESTIMATOR_CONFIGS[config])
+                                       solver=bench.ESTIMATOR_CONFIGS[config], activation=act)
                 clf.partial_fit(X, y, classes=np.unique(y))
                 epochs[name] = lambda clf=clf: clf.partial_fit(X, y)
             else:
-                net = pkg.Network(sizes, activation="sigmoid", output="softmax", loss="cross_entropy",
+                net = pkg.Network(sizes, activation=args.activation or "sigmoid", output="softmax", loss="cross_entropy",
                                   dtype=args.dtype, seed=0)
                 epochs[name] = lambda net=net: net.fit(X, Y, epochs=1, batch_size=batch, lr=0.01)
         for run in epochs.values():
@@ -68,7 +71,7 @@ def main() -> None:
                 epochs[name]()
                 times[name].append(time.perf_counter() - start)
         before, after = statistics.median(times["fastbp_old"]), statistics.median(times["fastbp_new"])
-        print(f"{config} {args.dtype}: before {before * 1e3:.2f} ms  after {after * 1e3:.2f} ms  "
+        print(f"{config} {args.dtype} {args.activation or 'default'}: before {before * 1e3:.2f} ms  after {after * 1e3:.2f} ms  "
               f"after/before {after / before:.3f}  (medians of {args.rounds} alternating epochs)", flush=True)
     shutil.rmtree(root, ignore_errors=True)
 

@@ -27,7 +27,7 @@ from .._codes import (
 )
 from .._jit import jit, jit_inline
 from ._fastexp import fast_exp
-from ._fastmath import fast_erf, fast_tanh
+from ._fastmath import fast_erf, fast_silu, fast_tanh
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -83,7 +83,7 @@ def _activate_row_keeping_z(z, act, out):
             out[j] = half * z[j] * (one + fast_erf(z[j] * r))
     elif act == SILU:
         for j in range(n):
-            out[j] = z[j] / (one + fast_exp(-z[j]))
+            out[j] = fast_silu(z[j])
     else:
         raise ValueError("unknown activation code")
 

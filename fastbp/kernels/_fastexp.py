@@ -45,21 +45,15 @@ _P5 = np.float32(5.0000001201e-1)
 
 
 @jit_precise
-def exp32_in_range(x):
-    """``exp(x)`` for a float32 ``x`` already in [-87.34, 88.38], unchecked
-    (for callers whose argument cannot leave it: tanh's)."""
-    n = np.floor(x * _LOG2E + np.float32(0.5))
-    r = x - n * _LN2_HI - n * _LN2_LO
-    r2 = r * r
-    p = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r2 + r) + np.float32(1.0)
-    return p * _bits_as_float(np.int32((np.int32(n) + 127) << 23))
-
-
-@jit_precise
 def exp32(x):
     """``exp(x)`` for a float32 ``x``; inf above 88.38, 0 below -87.34, NaN stays NaN."""
     xc = x if x > _MIN else _MIN  # selects: the builtins min and max are overloads to compile
-    y = exp32_in_range(xc if xc < _MAX else _MAX)
+    xc = xc if xc < _MAX else _MAX
+    n = np.floor(xc * _LOG2E + np.float32(0.5))
+    r = xc - n * _LN2_HI - n * _LN2_LO
+    r2 = r * r
+    p = ((((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r2 + r) + np.float32(1.0)
+    y = p * _bits_as_float(np.int32((np.int32(n) + 127) << 23))
     if x > _MAX:
         y = np.float32(np.inf)
     if x < _MIN:
