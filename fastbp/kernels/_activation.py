@@ -72,9 +72,14 @@ def _bias_and_activate_row(row, bias, act):
         raise ValueError("unknown activation code")
 
 
-@jit
+@jit_inline
 def _activate_row_keeping_z(z, act, out):
-    """``out <- act(z)``, ``z`` kept, for the activations whose derivative needs it."""
+    """``out <- act(z)``, ``z`` kept, for the activations whose derivative needs it.
+
+    Inlined into its one caller, ``_activate``, as ``_softmax_columns`` is:
+    compiled on their own, both were optimised and emitted once for
+    themselves and again inside ``_activate`` (about a twentieth of a first
+    fit's compile, ``tools/compile_breakdown.py``)."""
     n = z.shape[0]
     one = z.dtype.type(1.0)
     if act == GELU:
@@ -129,7 +134,7 @@ def _activate(Z, act, A):
         _bias_and_activate_row(out, out.dtype.type(0.0), act)
 
 
-@jit
+@jit_inline
 def _softmax_columns(Z, A):
     """``A <- softmax(Z)`` over each column of ``(n, B)`` blocks. The column's
     maximum is subtracted first so that exp cannot overflow. Every pass runs
