@@ -47,6 +47,21 @@ def rng():
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def python_sigint():
+    """SIGINT answered by Python's own handler for the test, as in a terminal:
+    a process started in the background by a non-interactive shell (``cmd &``,
+    a CI runner's job) has SIGINT ignored, and Python then never sees Ctrl-C,
+    by design (``fastbp._interrupts`` changes nothing there)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def params_of(net) -> np.ndarray:
     """All of a network's parameters in one array, through its public interface."""
     return np.concatenate([a.ravel() for a in net.weights + net.biases])

@@ -239,7 +239,7 @@ def test_number_formats_rewrite_only_cells_written_in_them(fmt, cells, numbers):
     assert block[0].tolist() == numbers
 
 
-def test_sigint_during_a_compile_is_held_and_delivered_once_it_ends(monkeypatch):
+def test_sigint_during_a_compile_is_held_and_delivered_once_it_ends(monkeypatch, python_sigint):
     from fastbp import _tiers, _warmup
 
     ran = []

@@ -35,7 +35,7 @@ def test_slices_train_the_same_weights_as_one_call(monkeypatch, optimizer):
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
-def test_ctrl_c_during_a_long_compiled_epoch_is_answered_between_its_slices(monkeypatch):
+def test_ctrl_c_during_a_long_compiled_epoch_is_answered_between_its_slices(monkeypatch, python_sigint):
     """Ctrl-C in the middle of an epoch is answered before the epoch's end
     (between two slices, not after the whole epoch's kernel call), and the fit
     leaves the parameters and optimizer state of the last finished epoch.
