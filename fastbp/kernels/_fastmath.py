@@ -1,9 +1,9 @@
-"""``tanh`` and ``erf`` for float32 and float64 that LLVM can vectorise.
+"""``tanh``, ``erf`` and SiLU for float32 and float64 that LLVM can vectorise.
 
 ``np.tanh`` and ``math.erf`` compile to one libm call per element, which no
 loop around them can vectorise: tanh (the default hidden activation) and
 GELU ran several times slower than ReLU on small networks. These are
-branch-free (both sides of each range are computed and one is selected),
+branch-free (where a function has two forms, both are computed and one selected),
 built on :func:`fastbp.kernels._fastexp.fast_exp`, so a loop over them
 vectorises to AVX2/AVX-512 like sigmoid's.
 
